@@ -1,0 +1,182 @@
+//! A local cluster in one process: the embedding API for tests and `quorum cluster`.
+//!
+//! Members listen on loopback; `kill` drops a member abruptly (its peers see connections die),
+//! `restart` brings it back from its data directory, and `partition`/`heal` cut and restore
+//! links between members while they run.
+
+use std::path::PathBuf;
+
+use crate::config::{ClusterState, Config};
+use crate::node::{Node, StartError};
+use crate::transport::Faults;
+
+/// Ports of member i (0-based), in etcd's customary local layout: clients 2379, 22379, 32379,
+/// ...; peers 12380, 22380, 32380, ...
+pub fn default_ports(i: usize) -> (u16, u16) {
+    let step = (i as u16 + 1) * 10000;
+    let client = if i == 0 { 2379 } else { step + 2379 };
+    (client, step + 2380)
+}
+
+pub struct LocalCluster {
+    configs: Vec<Config>,
+    nodes: Vec<Option<Node>>,
+    faults: Faults,
+    /// Kept so temporary data directories live as long as the cluster.
+    _temp: Option<tempfile::TempDir>,
+}
+
+/// How to lay out a local cluster.
+#[derive(Debug, Clone)]
+pub struct ClusterSpec {
+    pub nodes: usize,
+    /// `None`: a fresh temporary directory, removed when the cluster drops.
+    pub data_dir: Option<PathBuf>,
+    /// Client and peer port of each member.
+    pub ports: Vec<(u16, u16)>,
+    pub token: String,
+    pub heartbeat_interval_ms: u64,
+    pub election_timeout_ms: u64,
+}
+
+impl ClusterSpec {
+    pub fn new(nodes: usize) -> Self {
+        ClusterSpec {
+            nodes,
+            data_dir: None,
+            ports: (0..nodes).map(default_ports).collect(),
+            token: "quorum-local".into(),
+            heartbeat_interval_ms: 100,
+            election_timeout_ms: 1000,
+        }
+    }
+}
+
+impl LocalCluster {
+    pub async fn start(spec: ClusterSpec) -> Result<LocalCluster, StartError> {
+        let (base, temp) = match &spec.data_dir {
+            Some(d) => (d.clone(), None),
+            None => {
+                let t = tempfile::tempdir()?;
+                (t.path().to_path_buf(), Some(t))
+            }
+        };
+        let peer_url = |p: u16| format!("http://127.0.0.1:{p}");
+        let initial: Vec<(String, Vec<String>)> = spec
+            .ports
+            .iter()
+            .enumerate()
+            .map(|(i, (_, p))| (format!("n{}", i + 1), vec![peer_url(*p)]))
+            .collect();
+        let configs: Vec<Config> = spec
+            .ports
+            .iter()
+            .enumerate()
+            .map(|(i, (c, p))| {
+                let client = format!("http://127.0.0.1:{c}");
+                Config {
+                    name: format!("n{}", i + 1),
+                    data_dir: base.join(format!("n{}", i + 1)),
+                    listen_client_urls: vec![client.clone()],
+                    advertise_client_urls: vec![client],
+                    listen_peer_urls: vec![peer_url(*p)],
+                    initial_advertise_peer_urls: vec![peer_url(*p)],
+                    initial_cluster: initial.clone(),
+                    initial_cluster_state: ClusterState::New,
+                    initial_cluster_token: spec.token.clone(),
+                    heartbeat_interval_ms: spec.heartbeat_interval_ms,
+                    election_timeout_ms: spec.election_timeout_ms,
+                }
+            })
+            .collect();
+        let faults = Faults::default();
+        let mut nodes = Vec::new();
+        for c in &configs {
+            nodes.push(Some(Node::start(c.clone(), faults.clone()).await?));
+        }
+        Ok(LocalCluster {
+            configs,
+            nodes,
+            faults,
+            _temp: temp,
+        })
+    }
+
+    /// Client endpoints, one per member, running or not.
+    pub fn endpoints(&self) -> Vec<String> {
+        self.configs
+            .iter()
+            .map(|c| c.advertise_client_urls[0].clone())
+            .collect()
+    }
+
+    pub fn member_ids(&self) -> Vec<u64> {
+        self.configs.iter().map(|c| c.member_id()).collect()
+    }
+
+    pub fn node(&self, i: usize) -> Option<&Node> {
+        self.nodes.get(i).and_then(|n| n.as_ref())
+    }
+
+    /// Index of the member that currently leads, as running members see it.
+    pub fn leader(&self) -> Option<usize> {
+        let ids = self.member_ids();
+        self.nodes
+            .iter()
+            .flatten()
+            .find_map(|n| n.server.leader())
+            .and_then(|l| ids.iter().position(|id| *id == l))
+    }
+
+    /// Stops member i abruptly, as a crash would: its listeners vanish first, then Raft stops
+    /// without handing anything over.
+    pub async fn kill(&mut self, i: usize) {
+        if let Some(n) = self.nodes[i].take() {
+            n.kill().await;
+        }
+    }
+
+    /// Stops member i cleanly.
+    pub async fn stop(&mut self, i: usize) {
+        if let Some(n) = self.nodes[i].take() {
+            n.stop().await;
+        }
+    }
+
+    /// Starts member i again from its data directory.
+    pub async fn restart(&mut self, i: usize) -> Result<(), StartError> {
+        self.stop(i).await;
+        // The previous instance's storage handle may take a moment to be released.
+        let mut attempt = 0;
+        let node = loop {
+            match Node::start(self.configs[i].clone(), self.faults.clone()).await {
+                Ok(n) => break n,
+                Err(StartError::Storage(e)) if attempt < 50 => {
+                    tracing::debug!(error = %e, "storage still held, retrying");
+                    attempt += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        self.nodes[i] = Some(node);
+        Ok(())
+    }
+
+    /// Cuts every link between the members in `a` and those in `b` (indices).
+    pub fn partition(&self, a: &[usize], b: &[usize]) {
+        let ids = self.member_ids();
+        let pick = |s: &[usize]| s.iter().map(|i| ids[*i]).collect::<Vec<_>>();
+        self.faults.partition(&pick(a), &pick(b));
+    }
+
+    pub fn heal(&self) {
+        self.faults.heal();
+    }
+
+    pub async fn shutdown(mut self) {
+        for i in 0..self.nodes.len() {
+            self.stop(i).await;
+        }
+    }
+}

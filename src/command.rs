@@ -1,0 +1,77 @@
+//! The one enum of everything the replicated log carries, and the results of applying it.
+//!
+//! A `Command` is built at the API edge after validation, proposed through Raft, and applied in
+//! log order by every member. Nothing here may depend on the member applying it: the same
+//! command on the same state gives the same result everywhere.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::proto::etcdserverpb::{
+    CompactionRequest, CompactionResponse, DeleteRangeRequest, DeleteRangeResponse,
+    LeaseGrantResponse, LeaseRevokeResponse, PutRequest, PutResponse, TxnRequest, TxnResponse,
+};
+use crate::store::StoreError;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Command {
+    Put(PutRequest),
+    DeleteRange(DeleteRangeRequest),
+    Txn(TxnRequest),
+    Compact(CompactionRequest),
+    /// `id == 0` lets the state machine choose a fresh id deterministically.
+    LeaseGrant {
+        id: i64,
+        ttl_secs: i64,
+    },
+    /// A client revoke, or the leader's decision that the lease expired.
+    LeaseRevoke {
+        id: i64,
+    },
+    /// A member announces its name and client URLs, as etcd members publish their attributes.
+    PublishMember {
+        id: u64,
+        name: String,
+        client_urls: Vec<String>,
+    },
+}
+
+impl fmt::Display for Command {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Command::Put(r) => write!(f, "put {:?}", String::from_utf8_lossy(&r.key)),
+            Command::DeleteRange(r) => write!(f, "delete {:?}", String::from_utf8_lossy(&r.key)),
+            Command::Txn(r) => write!(f, "txn ({} compares)", r.compare.len()),
+            Command::Compact(r) => write!(f, "compact {}", r.revision),
+            Command::LeaseGrant { id, ttl_secs } => write!(f, "lease grant {id:x} ttl {ttl_secs}"),
+            Command::LeaseRevoke { id } => write!(f, "lease revoke {id:x}"),
+            Command::PublishMember { id, name, .. } => write!(f, "publish member {id:x} {name}"),
+        }
+    }
+}
+
+/// What applying a command produced. Errors that depend on state (a lease that vanished, a
+/// compacted revision) are decided here, at apply time, so every member agrees on them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum CommandResult {
+    Put(PutResponse),
+    DeleteRange(DeleteRangeResponse),
+    Txn(TxnResponse),
+    Compact(CompactionResponse),
+    LeaseGrant(LeaseGrantResponse),
+    LeaseRevoke(LeaseRevokeResponse),
+    /// A command (or a blank or membership entry) with nothing to report.
+    Done,
+    Failed(ApplyError),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum ApplyError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("etcdserver: requested lease not found")]
+    LeaseNotFound,
+    #[error("etcdserver: lease already exists")]
+    LeaseExists,
+}

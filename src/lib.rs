@@ -1,0 +1,31 @@
+//! Quorum: an embedded, etcd-compatible cluster-state store on Raft.
+//!
+//! Codemap, top down (a request's path):
+//! - `api`: one file per etcd gRPC service; validates, calls `server`, maps errors in `status`.
+//! - `server`: the facade: propose a `command::Command`, pass a read barrier, reach the leader.
+//! - `raft`: openraft glue: type config, log store, state machine, peer network and service.
+//! - `store`: the MVCC state machine proper: revisions, range/put/delete/txn/compact. Pure.
+//! - `lease`: the replicated lease table and the leader-only `Lessor` clock.
+//! - `watch`: the hub that fans applied events out to watchers.
+//! - `storage`: the `Backend` trait; sled for production, memory for tests and simulation.
+//! - `node`: one member wired together; `cluster`: several in one process, with faults.
+//! - `config`: etcd's flags and the ids derived from them; `transport`: dialing and link faults.
+
+pub mod api;
+pub mod cluster;
+pub mod command;
+pub mod config;
+pub mod error;
+pub mod lease;
+pub mod node;
+pub mod proto;
+pub mod raft;
+pub mod server;
+pub mod storage;
+pub mod store;
+pub mod transport;
+pub mod watch;
+
+pub use cluster::LocalCluster;
+pub use config::Config;
+pub use node::Node;

@@ -1,0 +1,133 @@
+//! The `quorum` command: `serve` (one member, etcd's flags), `cluster` (a local cluster).
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use quorum::cluster::{ClusterSpec, LocalCluster};
+use quorum::config::{parse_initial_cluster, ClusterState, Config};
+use quorum::transport::Faults;
+use quorum::Node;
+
+#[derive(Parser)]
+#[command(name = "quorum", version, about = "An etcd-compatible cluster store on Raft")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run one member; takes etcd's own flags and means the same by them.
+    Serve(ServeArgs),
+    /// Run a local cluster in this process on etcd's customary loopback ports.
+    Cluster(ClusterArgs),
+}
+
+fn split(s: &str) -> Vec<String> {
+    s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()
+}
+
+#[derive(Parser)]
+struct ServeArgs {
+    #[arg(long, default_value = "default")]
+    name: String,
+    /// Defaults to `<name>.etcd`, as etcd's does.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    #[arg(long, default_value = "http://localhost:2379")]
+    listen_client_urls: String,
+    #[arg(long, default_value = "http://localhost:2379")]
+    advertise_client_urls: String,
+    #[arg(long, default_value = "http://localhost:2380")]
+    listen_peer_urls: String,
+    #[arg(long, default_value = "http://localhost:2380")]
+    initial_advertise_peer_urls: String,
+    /// Defaults to `<name>=<initial-advertise-peer-urls>`.
+    #[arg(long)]
+    initial_cluster: Option<String>,
+    #[arg(long, default_value = "new", value_parser = ["new", "existing"])]
+    initial_cluster_state: String,
+    #[arg(long, default_value = "etcd-cluster")]
+    initial_cluster_token: String,
+    /// Milliseconds between heartbeats.
+    #[arg(long, default_value_t = 100)]
+    heartbeat_interval: u64,
+    /// Milliseconds without a heartbeat before a follower campaigns.
+    #[arg(long, default_value_t = 1000)]
+    election_timeout: u64,
+}
+
+#[derive(Parser)]
+struct ClusterArgs {
+    /// Number of members (3 or 5 make sense; 1 works too).
+    #[arg(long, default_value_t = 3)]
+    nodes: usize,
+    /// Keep state here across runs; by default a fresh temporary directory.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+impl ServeArgs {
+    fn into_config(self) -> anyhow::Result<Config> {
+        let advertise_peer = split(&self.initial_advertise_peer_urls);
+        let initial_cluster = match &self.initial_cluster {
+            Some(s) => parse_initial_cluster(s)?,
+            None => vec![(self.name.clone(), advertise_peer.clone())],
+        };
+        Ok(Config {
+            data_dir: self
+                .data_dir
+                .unwrap_or_else(|| PathBuf::from(format!("{}.etcd", self.name))),
+            name: self.name,
+            listen_client_urls: split(&self.listen_client_urls),
+            advertise_client_urls: split(&self.advertise_client_urls),
+            listen_peer_urls: split(&self.listen_peer_urls),
+            initial_advertise_peer_urls: advertise_peer,
+            initial_cluster,
+            initial_cluster_state: if self.initial_cluster_state == "existing" {
+                ClusterState::Existing
+            } else {
+                ClusterState::New
+            },
+            initial_cluster_token: self.initial_cluster_token,
+            heartbeat_interval_ms: self.heartbeat_interval,
+            election_timeout_ms: self.election_timeout,
+        })
+    }
+}
+
+async fn ctrl_c() {
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,openraft=warn,sled=warn,h2=warn,tower=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Cmd::Serve(args) => {
+            let config = args.into_config()?;
+            let node = Node::start(config, Faults::default())
+                .await
+                .context("starting member")?;
+            ctrl_c().await;
+            node.stop().await;
+        }
+        Cmd::Cluster(args) => {
+            let mut spec = ClusterSpec::new(args.nodes);
+            spec.data_dir = args.data_dir;
+            let cluster = LocalCluster::start(spec).await.context("starting cluster")?;
+            println!("quorum: {}-member cluster running; Ctrl-C stops it.", args.nodes);
+            println!("etcdctl --endpoints={} endpoint status -w table", cluster.endpoints().join(","));
+            ctrl_c().await;
+            cluster.shutdown().await;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,331 @@
+//! One member: storage, Raft, state machine, lessor and the gRPC servers, wired and started.
+//!
+//! `Node::start` returns once the member listens on its client and peer URLs; the cluster may
+//! still be electing. `Node::stop` shuts Raft down and closes the listeners; dropping a `Node`
+//! without stopping it aborts its tasks (what a crash looks like to its peers).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::SnapshotPolicy;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::TcpListenerStream;
+
+use crate::api::cluster::ClusterService;
+use crate::api::kv::KvService;
+use crate::api::lease::LeaseService;
+use crate::api::maintenance::{MaintenanceService, ETCD_VERSION};
+use crate::api::{auth, election, lock, watch as watch_api, MAX_GRPC_RECV_BYTES};
+use crate::command::Command;
+use crate::config::{url_addr, ClusterState, Config};
+use crate::lease::Lessor;
+use crate::proto::etcdserverpb::auth_server::AuthServer;
+use crate::proto::etcdserverpb::cluster_server::ClusterServer;
+use crate::proto::etcdserverpb::kv_server::KvServer;
+use crate::proto::etcdserverpb::lease_server::LeaseServer;
+use crate::proto::etcdserverpb::maintenance_server::MaintenanceServer;
+use crate::proto::etcdserverpb::watch_server::WatchServer;
+use crate::proto::peer::peer_server::PeerServer;
+use crate::proto::v3electionpb::election_server::ElectionServer;
+use crate::proto::v3lockpb::lock_server::LockServer;
+use crate::raft::log_store::LogStore;
+use crate::raft::network::{NetworkFactory, PEER_MESSAGE_MAX_BYTES};
+use crate::raft::peer_service::PeerService;
+use crate::raft::state_machine::StateMachine;
+use crate::raft::typ::{Raft, Runtime};
+use crate::server::Server;
+use crate::storage::{SharedBackend, SledBackend};
+use crate::transport::Faults;
+use crate::watch::WatchHub;
+
+/// How often the leader scans for expired leases, as etcd does.
+const LEASE_SCAN_INTERVAL: Duration = Duration::from_millis(500);
+/// At most this many revokes are proposed per scan, as etcd limits them.
+const LEASE_REVOKES_PER_SCAN_MAX: usize = 500;
+/// Raft snapshots after this many entries, bounding replay at restart.
+const SNAPSHOT_EVERY_ENTRIES: u64 = 10_000;
+
+pub struct Node {
+    pub server: Arc<Server>,
+    pub config: Config,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error("storage: {0}")]
+    Storage(#[from] std::io::Error),
+    #[error("raft: {0}")]
+    Raft(String),
+}
+
+impl Node {
+    /// Starts a member on sled under `config.data_dir`.
+    pub async fn start(config: Config, faults: Faults) -> Result<Node, StartError> {
+        config.validate()?;
+        let backend: SharedBackend = Arc::new(SledBackend::open(&config.data_dir)?);
+        Self::start_with_backend(config, backend, faults, rand::random()).await
+    }
+
+    /// Starts a member on the given backend; `seed` drives Raft's election jitter.
+    pub async fn start_with_backend(
+        config: Config,
+        backend: SharedBackend,
+        faults: Faults,
+        seed: u64,
+    ) -> Result<Node, StartError> {
+        config.validate()?;
+        let id = config.member_id();
+        let hub = Arc::new(WatchHub::new());
+        let sm = StateMachine::open(backend.clone(), hub)?;
+        let log = LogStore::new(backend.clone());
+        let raft_config = openraft::Config {
+            cluster_name: config.initial_cluster_token.clone(),
+            heartbeat_interval: config.heartbeat_interval_ms,
+            election_timeout_min: config.election_timeout_ms,
+            election_timeout_max: config.election_timeout_ms * 2,
+            install_snapshot_timeout: 10 * config.election_timeout_ms,
+            snapshot_policy: SnapshotPolicy::LogsSinceLast(SNAPSHOT_EVERY_ENTRIES),
+            max_in_snapshot_log_to_keep: 1000,
+            purge_batch_size: 256,
+            enable_pre_vote: Some(true),
+            ..Default::default()
+        }
+        .validate()
+        .map_err(|e| StartError::Raft(e.to_string()))?;
+        let network = NetworkFactory {
+            self_id: id,
+            faults: faults.clone(),
+        };
+        // Raft's tasks inherit this seed; see `raft::typ::Runtime`.
+        let raft: Raft = Runtime::scope(
+            seed,
+            Raft::new(id, Arc::new(raft_config), network, log, sm.clone()),
+        )
+        .await
+        .map_err(|e| StartError::Raft(e.to_string()))?;
+
+        if config.initial_cluster_state == ClusterState::New
+            && !raft.is_initialized().await.map_err(|e| StartError::Raft(e.to_string()))?
+        {
+            // Every initial member initializes with the same membership; openraft allows that
+            // and the vote decides one leader.
+            if let Err(e) = raft.initialize(config.initial_members()).await {
+                tracing::info!(error = %e, "initialize skipped");
+            }
+        }
+
+        let server = Arc::new(Server::new(
+            id,
+            config.cluster_id(),
+            config.name.clone(),
+            raft,
+            sm,
+            Arc::new(Lessor::new()),
+            backend,
+            config.election_timeout(),
+            faults,
+        ));
+
+        let (shutdown, _) = watch::channel(false);
+        let mut tasks = Vec::new();
+        for url in &config.listen_client_urls {
+            let listener = TcpListener::bind(url_addr(url)?).await?;
+            tasks.push(tokio::spawn(serve_clients(server.clone(), listener, shutdown.subscribe())));
+        }
+        for url in &config.listen_peer_urls {
+            let listener = TcpListener::bind(url_addr(url)?).await?;
+            tasks.push(tokio::spawn(serve_peers(server.clone(), listener, shutdown.subscribe())));
+        }
+        tasks.push(tokio::spawn(lessor_loop(server.clone())));
+        tasks.push(tokio::spawn(publish_loop(
+            server.clone(),
+            config.advertise_client_urls.clone(),
+        )));
+        tracing::info!(name = %config.name, id = format!("{id:x}"), "member started");
+        Ok(Node {
+            server,
+            config,
+            shutdown,
+            tasks,
+        })
+    }
+
+    pub fn id(&self) -> u64 {
+        self.server.id
+    }
+
+    pub fn client_urls(&self) -> &[String] {
+        &self.config.advertise_client_urls
+    }
+
+    /// Stops serving and shuts Raft down cleanly.
+    pub async fn stop(mut self) {
+        let _ = self.shutdown.send(true);
+        let _ = self.server.raft.shutdown().await;
+        for t in self.tasks.drain(..) {
+            t.abort();
+        }
+    }
+}
+
+impl Node {
+    /// Stops abruptly: listeners and background loops die at once, then Raft stops.
+    pub async fn kill(mut self) {
+        for t in self.tasks.drain(..) {
+            t.abort();
+        }
+        let _ = self.shutdown.send(true);
+        let _ = self.server.raft.shutdown().await;
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+async fn wait_shutdown(mut rx: watch::Receiver<bool>) {
+    while !*rx.borrow() {
+        if rx.changed().await.is_err() {
+            // The node was dropped: stop too.
+            return;
+        }
+    }
+}
+
+async fn serve_clients(server: Arc<Server>, listener: TcpListener, shutdown: watch::Receiver<bool>) {
+    let kv = KvServer::new(KvService {
+        server: server.clone(),
+    })
+    .max_decoding_message_size(MAX_GRPC_RECV_BYTES);
+    let routes = tonic::service::Routes::new(kv)
+        .add_service(WatchServer::new(watch_api::WatchService {
+            server: server.clone(),
+        }))
+        .add_service(LeaseServer::new(LeaseService {
+            server: server.clone(),
+        }))
+        .add_service(ClusterServer::new(ClusterService {
+            server: server.clone(),
+        }))
+        .add_service(MaintenanceServer::new(MaintenanceService {
+            server: server.clone(),
+        }))
+        .add_service(AuthServer::new(auth::AuthService {
+            server: server.clone(),
+        }))
+        .add_service(ElectionServer::new(election::ElectionService))
+        .add_service(LockServer::new(lock::LockService));
+    let health_server = server.clone();
+    let router = routes
+        .into_axum_router()
+        .route(
+            "/version",
+            axum::routing::get(|| async {
+                axum::Json(serde_json::json!({
+                    "etcdserver": ETCD_VERSION,
+                    "etcdcluster": "3.5.0",
+                }))
+            }),
+        )
+        .route(
+            "/health",
+            axum::routing::get(move || {
+                let s = health_server.clone();
+                async move {
+                    let ok = s.leader().is_some();
+                    axum::Json(serde_json::json!({
+                        "health": if ok { "true" } else { "false" },
+                        "reason": if ok { "" } else { "NO_LEADER" },
+                    }))
+                }
+            }),
+        );
+    let res = tonic::transport::Server::builder()
+        .accept_http1(true)
+        .add_routes(router.into())
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), wait_shutdown(shutdown))
+        .await;
+    if let Err(e) = res {
+        tracing::error!(error = %e, "client server stopped");
+    }
+}
+
+async fn serve_peers(server: Arc<Server>, listener: TcpListener, shutdown: watch::Receiver<bool>) {
+    let svc = PeerServer::new(PeerService { server })
+        .max_decoding_message_size(PEER_MESSAGE_MAX_BYTES)
+        .max_encoding_message_size(PEER_MESSAGE_MAX_BYTES);
+    let res = tonic::transport::Server::builder()
+        .add_service(svc)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), wait_shutdown(shutdown))
+        .await;
+    if let Err(e) = res {
+        tracing::error!(error = %e, "peer server stopped");
+    }
+}
+
+/// The leader's lease clock: promote on gaining leadership, revoke what expires, demote on
+/// losing it. A revoke is an ordinary proposal, so a deposed leader's revoke cannot commit.
+async fn lessor_loop(server: Arc<Server>) {
+    let mut tick = tokio::time::interval(LEASE_SCAN_INTERVAL);
+    loop {
+        tick.tick().await;
+        let now = tokio::time::Instant::now();
+        let leading = server.is_leader();
+        if leading && !server.lessor.is_primary() {
+            let table = server.sm.read().leases.clone();
+            server.lessor.promote(&table, now, server.election_timeout);
+        } else if !leading && server.lessor.is_primary() {
+            server.lessor.demote();
+        }
+        if !server.lessor.is_primary() {
+            continue;
+        }
+        {
+            let table = server.sm.read().leases.clone();
+            server.lessor.sync_with(&table, now);
+        }
+        for id in server.lessor.expired(now, LEASE_REVOKES_PER_SCAN_MAX) {
+            match server.propose_local(Command::LeaseRevoke { id }).await {
+                Ok(_) => tracing::debug!(lease = format!("{id:x}"), "lease expired"),
+                Err(e) => {
+                    tracing::debug!(?e, "lease revoke not proposed");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Publishes this member's name and client URLs once a leader exists, as etcd does at start.
+async fn publish_loop(server: Arc<Server>, client_urls: Vec<String>) {
+    loop {
+        let published = server
+            .sm
+            .read()
+            .members
+            .get(&server.id)
+            .is_some_and(|m| m.name == server.name && m.client_urls == client_urls);
+        if published {
+            return;
+        }
+        let cmd = Command::PublishMember {
+            id: server.id,
+            name: server.name.clone(),
+            client_urls: client_urls.clone(),
+        };
+        if server.write(cmd).await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(server.election_timeout).await;
+    }
+}

@@ -1,0 +1,157 @@
+//! Raft's log and vote over a `Backend`.
+//!
+//! Invariant: `save_vote` and `append` return (or signal) only after `Backend::sync`, so a vote
+//! or an entry Raft counts on is on disk first; IO is done in call order, never reordered.
+//! Entries are bincode-encoded under big-endian index keys so a scan is index order.
+
+use std::fmt::Debug;
+use std::io;
+use std::ops::{Bound, RangeBounds};
+
+use openraft::storage::{IOFlushed, LogState, RaftLogReader, RaftLogStorage};
+use openraft::OptionalSend;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::typ::{Entry, LogId, TypeConfig, Vote};
+use crate::storage::schema::{log_key, meta_keys};
+use crate::storage::{Batch, SharedBackend, Tree};
+
+/// How many entries one read pulls at most; Raft asks for bounded ranges anyway.
+const READ_BATCH_MAX: usize = 4096;
+
+#[derive(Clone)]
+pub struct LogStore {
+    backend: SharedBackend,
+}
+
+pub(crate) fn encode<T: Serialize>(v: &T) -> io::Result<Vec<u8>> {
+    bincode::serialize(v).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
+pub(crate) fn decode<T: DeserializeOwned>(b: &[u8]) -> io::Result<T> {
+    bincode::deserialize(b).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
+impl LogStore {
+    pub fn new(backend: SharedBackend) -> Self {
+        Self { backend }
+    }
+
+    fn read_meta<T: DeserializeOwned>(&self, key: &[u8]) -> io::Result<Option<T>> {
+        self.backend
+            .get(Tree::RaftMeta, key)?
+            .map(|b| decode(&b))
+            .transpose()
+    }
+
+    fn last_log_id(&self) -> io::Result<Option<LogId>> {
+        match self.backend.last(Tree::Log)? {
+            Some((_, v)) => Ok(Some(decode::<Entry>(&v)?.log_id)),
+            None => Ok(None),
+        }
+    }
+}
+
+impl RaftLogReader<TypeConfig> for LogStore {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
+        &mut self,
+        range: RB,
+    ) -> Result<Vec<Entry>, io::Error> {
+        let start = match range.start_bound() {
+            Bound::Included(i) => *i,
+            Bound::Excluded(i) => i + 1,
+            Bound::Unbounded => 0,
+        };
+        let end = match range.end_bound() {
+            Bound::Included(i) => Some(i + 1),
+            Bound::Excluded(i) => Some(*i),
+            Bound::Unbounded => None,
+        };
+        if end.is_some_and(|e| e <= start) {
+            return Ok(Vec::new());
+        }
+        let end_key = end.map(log_key);
+        let rows = self.backend.scan(
+            Tree::Log,
+            &log_key(start),
+            end_key.as_ref().map(|k| k.as_slice()),
+            READ_BATCH_MAX,
+        )?;
+        rows.iter().map(|(_, v)| decode(v)).collect()
+    }
+
+    async fn read_vote(&mut self) -> Result<Option<Vote>, io::Error> {
+        self.read_meta(meta_keys::VOTE)
+    }
+}
+
+impl RaftLogStorage<TypeConfig> for LogStore {
+    type LogReader = Self;
+
+    async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, io::Error> {
+        let last_purged_log_id: Option<LogId> = self.read_meta(meta_keys::LAST_PURGED)?;
+        let last_log_id = self.last_log_id()?.or_else(|| last_purged_log_id.clone());
+        Ok(LogState {
+            last_purged_log_id,
+            last_log_id,
+        })
+    }
+
+    async fn get_log_reader(&mut self) -> Self::LogReader {
+        self.clone()
+    }
+
+    async fn save_vote(&mut self, vote: &Vote) -> Result<(), io::Error> {
+        let mut batch = Batch::default();
+        batch.put(Tree::RaftMeta, meta_keys::VOTE, encode(vote)?);
+        self.backend.write(batch)?;
+        self.backend.sync()
+    }
+
+    async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), io::Error> {
+        // Not synced: losing it only makes a restarted member wait for the leader to tell it
+        // the commit index again.
+        let mut batch = Batch::default();
+        batch.put(Tree::RaftMeta, meta_keys::COMMITTED, encode(&committed)?);
+        self.backend.write(batch)
+    }
+
+    async fn read_committed(&mut self) -> Result<Option<LogId>, io::Error> {
+        Ok(self.read_meta::<Option<LogId>>(meta_keys::COMMITTED)?.flatten())
+    }
+
+    async fn append<I>(&mut self, entries: I, callback: IOFlushed<TypeConfig>) -> Result<(), io::Error>
+    where
+        I: IntoIterator<Item = Entry> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let mut batch = Batch::default();
+        for entry in entries {
+            batch.put(Tree::Log, log_key(entry.log_id.index), encode(&entry)?);
+        }
+        let res = self.backend.write(batch).and_then(|_| self.backend.sync());
+        let reported = res.as_ref().map(|_| ()).map_err(|e| io::Error::new(e.kind(), e.to_string()));
+        callback.io_completed(reported);
+        res
+    }
+
+    async fn truncate_after(&mut self, last_log_id: Option<LogId>) -> Result<(), io::Error> {
+        let from = last_log_id.map(|l| l.index + 1).unwrap_or(0);
+        let mut batch = Batch::default();
+        batch.delete_range(Tree::Log, log_key(from), None);
+        self.backend.write(batch)?;
+        self.backend.sync()
+    }
+
+    async fn purge(&mut self, log_id: LogId) -> Result<(), io::Error> {
+        // Record the purge point first: a crash between the two writes leaves extra entries,
+        // never a hole.
+        let mut batch = Batch::default();
+        batch.put(Tree::RaftMeta, meta_keys::LAST_PURGED, encode(&log_id)?);
+        self.backend.write(batch)?;
+        let mut batch = Batch::default();
+        batch.delete_range(Tree::Log, log_key(0), Some(log_key(log_id.index + 1).to_vec()));
+        self.backend.write(batch)
+    }
+}

@@ -1,0 +1,212 @@
+//! Raft traffic to peers over tonic: the `RaftNetworkFactory` and one connection per peer.
+//!
+//! Payloads are bincode-encoded openraft messages in `quorumpeer.Payload`. Every call is bounded
+//! by openraft's soft TTL; a refused or cut connection is `Unreachable` (openraft backs off), any
+//! other failure a `NetworkError` (openraft retries).
+
+use std::future::Future;
+use std::io;
+
+use openraft::errors::{
+    NetworkError, RPCError, ReplicationClosed, StreamingError, Timeout, Unreachable,
+};
+use openraft::network::{RPCOption, RaftNetworkFactory, RaftNetworkV2};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, TransferLeaderRequest,
+    TransferLeaderResponse, VoteRequest, VoteResponse,
+};
+use openraft::OptionalSend;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use tonic::transport::Channel;
+
+use super::log_store::{decode, encode};
+use super::typ::{Member, NodeId, Snapshot, TypeConfig, Vote};
+use crate::proto::peer::peer_client::PeerClient;
+use crate::proto::peer::Payload;
+use crate::transport::{self, Faults};
+
+/// Snapshot chunks stay well under gRPC's message limit.
+pub const SNAPSHOT_CHUNK_BYTES: usize = 1 << 20;
+
+/// Large enough for a full batch of maximum-size entries.
+pub const PEER_MESSAGE_MAX_BYTES: usize = 64 << 20;
+
+pub struct NetworkFactory {
+    pub self_id: NodeId,
+    pub faults: Faults,
+}
+
+impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
+    type Network = PeerConnection;
+
+    async fn new_client(&mut self, target: NodeId, node: &Member) -> Self::Network {
+        PeerConnection {
+            self_id: self.self_id,
+            target,
+            url: node.peer_urls.first().cloned().unwrap_or_default(),
+            client: None,
+            faults: self.faults.clone(),
+        }
+    }
+}
+
+pub struct PeerConnection {
+    self_id: NodeId,
+    target: NodeId,
+    url: String,
+    client: Option<PeerClient<Channel>>,
+    faults: Faults,
+}
+
+fn unreachable(msg: impl ToString) -> RPCError<TypeConfig> {
+    RPCError::Unreachable(Unreachable::new(&io::Error::other(msg.to_string())))
+}
+
+impl PeerConnection {
+    fn client(&mut self) -> Result<PeerClient<Channel>, RPCError<TypeConfig>> {
+        if self.faults.is_cut(self.self_id, self.target) {
+            return Err(unreachable(format!("link to {:x} is cut", self.target)));
+        }
+        if self.client.is_none() {
+            let ch = transport::channel(&self.url).map_err(unreachable)?;
+            self.client = Some(
+                PeerClient::new(ch)
+                    .max_decoding_message_size(PEER_MESSAGE_MAX_BYTES)
+                    .max_encoding_message_size(PEER_MESSAGE_MAX_BYTES),
+            );
+        }
+        // Just set above when absent.
+        Ok(self.client.clone().expect("client is set"))
+    }
+
+    async fn call<Req, Resp, F, Fut>(
+        &mut self,
+        req: &Req,
+        option: &RPCOption,
+        f: F,
+    ) -> Result<Resp, RPCError<TypeConfig>>
+    where
+        Req: Serialize,
+        Resp: DeserializeOwned,
+        F: FnOnce(PeerClient<Channel>, Payload) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<Payload>, tonic::Status>>,
+    {
+        let client = self.client()?;
+        let data = encode(req).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        let ttl = option.soft_ttl();
+        let res = tokio::time::timeout(ttl, f(client, Payload { data })).await;
+        let resp = match res {
+            Err(_) => {
+                // A stalled stream may be dead for good: redial next time.
+                self.client = None;
+                return Err(RPCError::Timeout(Timeout {
+                    action: openraft::network::RPCTypes::AppendEntries,
+                    id: self.self_id,
+                    target: self.target,
+                    timeout: ttl,
+                }));
+            }
+            Ok(Err(status)) => {
+                if status.code() == tonic::Code::Unavailable {
+                    self.client = None;
+                    return Err(unreachable(status.message()));
+                }
+                return Err(RPCError::Network(NetworkError::new(&io::Error::other(
+                    status.message().to_string(),
+                ))));
+            }
+            Ok(Ok(resp)) => resp.into_inner(),
+        };
+        decode(&resp.data).map_err(|e| RPCError::Network(NetworkError::new(&e)))
+    }
+}
+
+impl RaftNetworkV2<TypeConfig> for PeerConnection {
+    type SnapshotData = Vec<u8>;
+
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse<TypeConfig>, RPCError<TypeConfig>> {
+        self.call(&rpc, &option, |mut c, p| async move { c.append_entries(p).await })
+            .await
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
+        self.call(&rpc, &option, |mut c, p| async move { c.vote(p).await })
+            .await
+    }
+
+    async fn pre_vote(
+        &mut self,
+        rpc: VoteRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
+        self.call(&rpc, &option, |mut c, p| async move { c.pre_vote(p).await })
+            .await
+    }
+
+    async fn transfer_leader(
+        &mut self,
+        req: TransferLeaderRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<TransferLeaderResponse<TypeConfig>, RPCError<TypeConfig>> {
+        self.call(&req, &option, |mut c, p| async move {
+            c.transfer_leader(p).await
+        })
+        .await
+    }
+
+    async fn full_snapshot(
+        &mut self,
+        vote: Vote,
+        snapshot: Snapshot,
+        _cancel: impl Future<Output = ReplicationClosed> + OptionalSend + 'static,
+        option: RPCOption,
+    ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
+        let mut client = self.client().map_err(rpc_to_streaming)?;
+        let head = encode(&(vote, snapshot.meta.clone()))
+            .map_err(|e| StreamingError::Network(NetworkError::new(&e)))?;
+        let mut frames = vec![Payload { data: head }];
+        frames.extend(
+            snapshot
+                .snapshot
+                .chunks(SNAPSHOT_CHUNK_BYTES)
+                .map(|c| Payload { data: c.to_vec() }),
+        );
+        let fut = client.install_snapshot(futures::stream::iter(frames));
+        let resp = match tokio::time::timeout(option.hard_ttl(), fut).await {
+            Err(_) => {
+                self.client = None;
+                return Err(StreamingError::Network(NetworkError::new(&io::Error::other(
+                    "snapshot transfer timed out",
+                ))));
+            }
+            Ok(Err(status)) => {
+                self.client = None;
+                return Err(StreamingError::Network(NetworkError::new(&io::Error::other(
+                    status.message().to_string(),
+                ))));
+            }
+            Ok(Ok(r)) => r.into_inner(),
+        };
+        decode(&resp.data).map_err(|e| StreamingError::Network(NetworkError::new(&e)))
+    }
+}
+
+fn rpc_to_streaming(e: RPCError<TypeConfig>) -> StreamingError<TypeConfig> {
+    match e {
+        RPCError::Unreachable(u) => StreamingError::Unreachable(u),
+        RPCError::Timeout(t) => StreamingError::Timeout(t),
+        RPCError::Network(n) => StreamingError::Network(n),
+        RPCError::RemoteError(r) => {
+            StreamingError::Network(NetworkError::new(&io::Error::other(r.to_string())))
+        }
+    }
+}

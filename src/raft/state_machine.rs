@@ -1,0 +1,314 @@
+//! The Raft state machine: applies committed commands to the MVCC store and the lease table.
+//!
+//! The applied state lives in memory and is made durable by snapshots: `build_snapshot` writes the
+//! whole state to the backend and syncs, and a restarted member loads that snapshot and lets Raft
+//! replay the log after it. So `applied_state` after a restart reports only what a snapshot made
+//! durable, as openraft's contract asks.
+//!
+//! Invariant: applying is a pure function of (state, command, log index); no clock, no RNG.
+//! Boundary: readers take the `RwLock` briefly and never across an await.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
+
+use futures::{Stream, TryStreamExt};
+use openraft::storage::{EntryResponder, RaftSnapshotBuilder, RaftStateMachine};
+use openraft::{EntryPayload, OptionalSend};
+use serde::{Deserialize, Serialize};
+
+use super::log_store::{decode, encode};
+use super::typ::{LogId, Snapshot, SnapshotMeta, StoredMembership, TypeConfig};
+use crate::command::{ApplyError, Command, CommandResult};
+use crate::lease::{LeaseTable, MIN_TTL_SECS};
+use crate::proto::etcdserverpb::{
+    CompactionResponse, LeaseGrantResponse, LeaseRevokeResponse, ResponseHeader,
+};
+use crate::proto::mvccpb::Event;
+use crate::storage::schema::snapshot_keys;
+use crate::storage::{Batch, SharedBackend, Tree};
+use crate::store::Store;
+use crate::watch::WatchHub;
+
+/// What a member published about itself (etcd's member attributes).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MemberAttrs {
+    pub name: String,
+    pub client_urls: Vec<String>,
+}
+
+/// Everything the log builds, and what a snapshot carries.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Applied {
+    pub store: Store,
+    pub leases: LeaseTable,
+    pub members: BTreeMap<u64, MemberAttrs>,
+    pub last_applied: Option<LogId>,
+    pub last_membership: StoredMembership,
+}
+
+struct StoredSnapshot {
+    meta: SnapshotMeta,
+    data: Vec<u8>,
+}
+
+struct Shared {
+    state: RwLock<Applied>,
+    backend: SharedBackend,
+    current: Mutex<Option<StoredSnapshot>>,
+    hub: Arc<WatchHub>,
+}
+
+/// Cheap to clone; every clone is the same state machine.
+#[derive(Clone)]
+pub struct StateMachine {
+    shared: Arc<Shared>,
+}
+
+impl StateMachine {
+    /// Opens the state machine from the latest durable snapshot, if any.
+    pub fn open(backend: SharedBackend, hub: Arc<WatchHub>) -> io::Result<Self> {
+        let meta = backend.get(Tree::Snapshot, snapshot_keys::META)?;
+        let data = backend.get(Tree::Snapshot, snapshot_keys::DATA)?;
+        let (state, current) = match (meta, data) {
+            (Some(meta), Some(data)) => {
+                let meta: SnapshotMeta = decode(&meta)?;
+                let state: Applied = decode(&data)?;
+                (state, Some(StoredSnapshot { meta, data }))
+            }
+            _ => (
+                Applied {
+                    store: Store::new(),
+                    ..Applied::default()
+                },
+                None,
+            ),
+        };
+        hub.reset(state.store.revision());
+        Ok(Self {
+            shared: Arc::new(Shared {
+                state: RwLock::new(state),
+                backend,
+                current: Mutex::new(current),
+                hub,
+            }),
+        })
+    }
+
+    /// Read access to the applied state.
+    pub fn read(&self) -> RwLockReadGuard<'_, Applied> {
+        // A panic while applying would already have stopped Raft; reading what is there is fine.
+        self.shared.state.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn hub(&self) -> &Arc<WatchHub> {
+        &self.shared.hub
+    }
+
+    fn persist(&self, snap: &StoredSnapshot) -> io::Result<()> {
+        let mut batch = Batch::default();
+        batch.put(Tree::Snapshot, snapshot_keys::META, encode(&snap.meta)?);
+        batch.put(Tree::Snapshot, snapshot_keys::DATA, snap.data.clone());
+        self.shared.backend.write(batch)?;
+        self.shared.backend.sync()
+    }
+}
+
+fn header(revision: i64) -> Option<ResponseHeader> {
+    Some(ResponseHeader {
+        revision,
+        ..Default::default()
+    })
+}
+
+/// A lease id chosen by the cluster: derived from the log index, so every member picks the same,
+/// positive and non-zero as etcd's are.
+fn fresh_lease_id(leases: &LeaseTable, index: u64) -> i64 {
+    let mut x = index;
+    loop {
+        x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = x;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        let id = (z & (i64::MAX as u64)) as i64;
+        if id != 0 && leases.get(id).is_none() {
+            return id;
+        }
+    }
+}
+
+/// Applies one command; returns the result and the events it produced.
+pub(crate) fn apply_command(
+    state: &mut Applied,
+    cmd: Command,
+    index: u64,
+) -> (CommandResult, Vec<Event>) {
+    let Applied { store, leases, .. } = state;
+    match cmd {
+        Command::Put(req) => match store.put(&req, leases) {
+            Ok((mut resp, events)) => {
+                leases.observe(&events);
+                resp.header = header(store.revision());
+                (CommandResult::Put(resp), events)
+            }
+            Err(e) => (CommandResult::Failed(e.into()), Vec::new()),
+        },
+        Command::DeleteRange(req) => match store.delete_range(&req) {
+            Ok((mut resp, events)) => {
+                leases.observe(&events);
+                resp.header = header(store.revision());
+                (CommandResult::DeleteRange(resp), events)
+            }
+            Err(e) => (CommandResult::Failed(e.into()), Vec::new()),
+        },
+        Command::Txn(req) => match store.txn(&req, leases) {
+            Ok((mut resp, events)) => {
+                leases.observe(&events);
+                resp.header = header(store.revision());
+                (CommandResult::Txn(resp), events)
+            }
+            Err(e) => (CommandResult::Failed(e.into()), Vec::new()),
+        },
+        Command::Compact(req) => match store.compact(req.revision) {
+            Ok(()) => (
+                CommandResult::Compact(CompactionResponse {
+                    header: header(store.revision()),
+                }),
+                Vec::new(),
+            ),
+            Err(e) => (CommandResult::Failed(e.into()), Vec::new()),
+        },
+        Command::LeaseGrant { id, ttl_secs } => {
+            let id = if id == 0 {
+                fresh_lease_id(leases, index)
+            } else {
+                id
+            };
+            let ttl_secs = ttl_secs.max(MIN_TTL_SECS);
+            if !leases.grant(id, ttl_secs) {
+                return (CommandResult::Failed(ApplyError::LeaseExists), Vec::new());
+            }
+            (
+                CommandResult::LeaseGrant(LeaseGrantResponse {
+                    header: header(store.revision()),
+                    id,
+                    ttl: ttl_secs,
+                    error: String::new(),
+                }),
+                Vec::new(),
+            )
+        }
+        Command::LeaseRevoke { id } => {
+            let Some(record) = leases.revoke(id) else {
+                return (CommandResult::Failed(ApplyError::LeaseNotFound), Vec::new());
+            };
+            let keys: Vec<Vec<u8>> = record.keys.into_iter().collect();
+            let events = store.delete_keys(&keys);
+            leases.observe(&events);
+            (
+                CommandResult::LeaseRevoke(LeaseRevokeResponse {
+                    header: header(store.revision()),
+                }),
+                events,
+            )
+        }
+        Command::PublishMember {
+            id,
+            name,
+            client_urls,
+        } => {
+            state.members.insert(id, MemberAttrs { name, client_urls });
+            (CommandResult::Done, Vec::new())
+        }
+    }
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
+    type SnapshotData = Vec<u8>;
+
+    async fn build_snapshot(&mut self) -> Result<Snapshot, io::Error> {
+        let (meta, data) = {
+            let state = self.read();
+            let meta = SnapshotMeta {
+                last_log_id: state.last_applied,
+                last_membership: state.last_membership.clone(),
+            };
+            (meta, encode(&*state)?)
+        };
+        let snap = StoredSnapshot { meta, data };
+        self.persist(&snap)?;
+        let out = Snapshot {
+            meta: snap.meta.clone(),
+            snapshot: snap.data.clone(),
+        };
+        *self.shared.current.lock().unwrap_or_else(|e| e.into_inner()) = Some(snap);
+        Ok(out)
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for StateMachine {
+    type SnapshotData = Vec<u8>;
+    type SnapshotBuilder = Self;
+
+    async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), io::Error> {
+        let state = self.read();
+        Ok((state.last_applied, state.last_membership.clone()))
+    }
+
+    async fn apply<Strm>(&mut self, mut entries: Strm) -> Result<(), io::Error>
+    where
+        Strm: Stream<Item = Result<EntryResponder<TypeConfig>, io::Error>> + Unpin + OptionalSend,
+    {
+        while let Some((entry, responder)) = entries.try_next().await? {
+            let log_id = entry.log_id;
+            let (result, events, revision) = {
+                let mut state = self.shared.state.write().unwrap_or_else(|e| e.into_inner());
+                state.last_applied = Some(log_id);
+                let (result, events) = match entry.payload {
+                    EntryPayload::Blank => (CommandResult::Done, Vec::new()),
+                    EntryPayload::Normal(cmd) => apply_command(&mut state, cmd, log_id.index),
+                    EntryPayload::Membership(m) => {
+                        state.last_membership = StoredMembership::new(Some(log_id), m);
+                        (CommandResult::Done, Vec::new())
+                    }
+                };
+                (result, events, state.store.revision())
+            };
+            // Watchers hear of a revision only after it is applied, and before the client's
+            // response is released, so a client that reads its own write then watches from it
+            // never misses it.
+            self.shared.hub.notify(revision, events);
+            if let Some(responder) = responder {
+                responder.send(result);
+            }
+        }
+        Ok(())
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        self.clone()
+    }
+
+    async fn install_snapshot(&mut self, meta: &SnapshotMeta, data: Vec<u8>) -> Result<(), io::Error> {
+        let state: Applied = decode(&data)?;
+        let snap = StoredSnapshot {
+            meta: meta.clone(),
+            data,
+        };
+        self.persist(&snap)?;
+        let revision = state.store.revision();
+        *self.shared.state.write().unwrap_or_else(|e| e.into_inner()) = state;
+        *self.shared.current.lock().unwrap_or_else(|e| e.into_inner()) = Some(snap);
+        self.shared.hub.reset(revision);
+        Ok(())
+    }
+
+    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>, io::Error> {
+        let current = self.shared.current.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(current.as_ref().map(|s| Snapshot {
+            meta: s.meta.clone(),
+            snapshot: s.data.clone(),
+        }))
+    }
+}

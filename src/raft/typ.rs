@@ -1,0 +1,37 @@
+//! The openraft type configuration and short aliases, so the rest of the crate names openraft
+//! types in one place and an alpha bump touches few files.
+
+use serde::{Deserialize, Serialize};
+
+use crate::command::{Command, CommandResult};
+
+/// A member as Raft's membership knows it: its name and where its peers reach it.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Member {
+    pub name: String,
+    pub peer_urls: Vec<String>,
+}
+
+/// Election jitter comes from a seeded RNG so a simulated run is a function of its seed; in
+/// production the seed is drawn once from the OS at start.
+pub type Runtime =
+    openraft_rt::deterministic_rng::DeterministicRng<openraft_rt_tokio::TokioRuntime>;
+
+openraft::declare_raft_types!(
+    pub TypeConfig:
+        D = Command,
+        R = CommandResult,
+        NodeId = u64,
+        Node = Member,
+        AsyncRuntime = Runtime,
+);
+
+pub type NodeId = u64;
+pub type LogId = openraft::alias::LogIdOf<TypeConfig>;
+pub type Vote = openraft::alias::VoteOf<TypeConfig>;
+pub type Entry = openraft::alias::EntryOf<TypeConfig>;
+pub type SnapshotMeta = openraft::alias::SnapshotMetaOf<TypeConfig>;
+pub type Snapshot = openraft::alias::SnapshotOf<TypeConfig, Vec<u8>>;
+pub type StoredMembership = openraft::alias::StoredMembershipOf<TypeConfig>;
+pub type Raft = openraft::Raft<TypeConfig, super::state_machine::StateMachine>;
+pub type RaftMetrics = openraft::RaftMetrics<TypeConfig>;

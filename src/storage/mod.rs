@@ -1,0 +1,82 @@
+//! Durable bytes under the Raft layer: the `Backend` trait and its two implementations.
+//!
+//! Raft's log, its vote and the latest state-machine snapshot live here; the MVCC store itself is
+//! in memory and is rebuilt at start from the snapshot plus the log. A backend is a handful of
+//! ordered trees with atomic batches and an explicit `sync`: nothing written is promised durable
+//! until `sync` returns, and the memory backend models exactly that so a simulated power loss can
+//! drop what was never synced.
+//!
+//! Invariant: writes from one `apply` call become visible together, in order.
+//! Boundary: callers never see sled; they see `Tree`, `Batch` and `io::Error`.
+
+mod memory;
+pub mod schema;
+mod sled_backend;
+
+use std::io;
+use std::sync::Arc;
+
+pub use memory::MemoryBackend;
+pub use schema::Tree;
+pub use sled_backend::SledBackend;
+
+/// One atomic group of writes across trees.
+#[derive(Debug, Default, Clone)]
+pub struct Batch {
+    pub(crate) ops: Vec<Op>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum Op {
+    Put(Tree, Vec<u8>, Vec<u8>),
+    Delete(Tree, Vec<u8>),
+    /// Removes every key in `[from, to)`; `to = None` means to the end of the tree.
+    DeleteRange(Tree, Vec<u8>, Option<Vec<u8>>),
+}
+
+impl Batch {
+    pub fn put(&mut self, tree: Tree, key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) {
+        self.ops.push(Op::Put(tree, key.into(), value.into()));
+    }
+
+    pub fn delete(&mut self, tree: Tree, key: impl Into<Vec<u8>>) {
+        self.ops.push(Op::Delete(tree, key.into()));
+    }
+
+    pub fn delete_range(&mut self, tree: Tree, from: impl Into<Vec<u8>>, to: Option<Vec<u8>>) {
+        self.ops.push(Op::DeleteRange(tree, from.into(), to));
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+}
+
+/// Ordered key-value trees with atomic batches and an explicit durability point.
+pub trait Backend: Send + Sync + 'static {
+    fn get(&self, tree: Tree, key: &[u8]) -> io::Result<Option<Vec<u8>>>;
+
+    /// Entries with `from <= key < to` (`to = None`: to the end), in key order, at most `limit`.
+    fn scan(
+        &self,
+        tree: Tree,
+        from: &[u8],
+        to: Option<&[u8]>,
+        limit: usize,
+    ) -> io::Result<Vec<(Vec<u8>, Vec<u8>)>>;
+
+    /// The last entry of the tree, if any.
+    fn last(&self, tree: Tree) -> io::Result<Option<(Vec<u8>, Vec<u8>)>>;
+
+    /// Applies the batch atomically; readable at once, durable only after `sync`.
+    fn write(&self, batch: Batch) -> io::Result<()>;
+
+    /// Makes every earlier `write` durable. Synchronous on purpose: the simulator must not leave
+    /// the host's task set, and production calls it from a blocking-tolerant context.
+    fn sync(&self) -> io::Result<()>;
+
+    /// Bytes on disk, for Maintenance.Status.
+    fn size_bytes(&self) -> u64;
+}
+
+pub type SharedBackend = Arc<dyn Backend>;

@@ -1,0 +1,5 @@
+//! Watch: fan-out of applied events to watchers, catch-up from history, cancellation.
+
+mod hub;
+
+pub use hub::WatchHub;
