@@ -108,7 +108,10 @@ impl Config {
     }
 
     pub fn member_id(&self) -> u64 {
-        member_id(&self.initial_advertise_peer_urls, &self.initial_cluster_token)
+        member_id(
+            &self.initial_advertise_peer_urls,
+            &self.initial_cluster_token,
+        )
     }
 
     /// Every initial member by id, as Raft's first membership.
@@ -212,8 +215,9 @@ mod tests {
     #[test]
     fn initial_cluster_parses_names_and_repeated_urls() {
         // Goal: etcd's `name=url,...` syntax, a name may carry several URLs.
-        let c = parse_initial_cluster("a=http://127.0.0.1:1,b=http://127.0.0.1:2,a=http://127.0.0.1:3")
-            .unwrap();
+        let c =
+            parse_initial_cluster("a=http://127.0.0.1:1,b=http://127.0.0.1:2,a=http://127.0.0.1:3")
+                .unwrap();
         assert_eq!(c.len(), 2);
         assert_eq!(c[0].1.len(), 2);
         assert!(parse_initial_cluster("nonsense").is_err());

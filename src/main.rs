@@ -10,7 +10,11 @@ use quorum::transport::Faults;
 use quorum::Node;
 
 #[derive(Parser)]
-#[command(name = "quorum", version, about = "An etcd-compatible cluster store on Raft")]
+#[command(
+    name = "quorum",
+    version,
+    about = "An etcd-compatible cluster store on Raft"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
@@ -25,7 +29,11 @@ enum Cmd {
 }
 
 fn split(s: &str) -> Vec<String> {
-    s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()
+    s.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect()
 }
 
 #[derive(Parser)]
@@ -122,9 +130,17 @@ async fn main() -> anyhow::Result<()> {
         Cmd::Cluster(args) => {
             let mut spec = ClusterSpec::new(args.nodes);
             spec.data_dir = args.data_dir;
-            let cluster = LocalCluster::start(spec).await.context("starting cluster")?;
-            println!("quorum: {}-member cluster running; Ctrl-C stops it.", args.nodes);
-            println!("etcdctl --endpoints={} endpoint status -w table", cluster.endpoints().join(","));
+            let cluster = LocalCluster::start(spec)
+                .await
+                .context("starting cluster")?;
+            println!(
+                "quorum: {}-member cluster running; Ctrl-C stops it.",
+                args.nodes
+            );
+            println!(
+                "etcdctl --endpoints={} endpoint status -w table",
+                cluster.endpoints().join(",")
+            );
             ctrl_c().await;
             cluster.shutdown().await;
         }

@@ -111,7 +111,10 @@ impl Node {
         .map_err(|e| StartError::Raft(e.to_string()))?;
 
         if config.initial_cluster_state == ClusterState::New
-            && !raft.is_initialized().await.map_err(|e| StartError::Raft(e.to_string()))?
+            && !raft
+                .is_initialized()
+                .await
+                .map_err(|e| StartError::Raft(e.to_string()))?
         {
             // Every initial member initializes with the same membership; openraft allows that
             // and the vote decides one leader.
@@ -136,11 +139,19 @@ impl Node {
         let mut tasks = Vec::new();
         for url in &config.listen_client_urls {
             let listener = TcpListener::bind(url_addr(url)?).await?;
-            tasks.push(tokio::spawn(serve_clients(server.clone(), listener, shutdown.subscribe())));
+            tasks.push(tokio::spawn(serve_clients(
+                server.clone(),
+                listener,
+                shutdown.subscribe(),
+            )));
         }
         for url in &config.listen_peer_urls {
             let listener = TcpListener::bind(url_addr(url)?).await?;
-            tasks.push(tokio::spawn(serve_peers(server.clone(), listener, shutdown.subscribe())));
+            tasks.push(tokio::spawn(serve_peers(
+                server.clone(),
+                listener,
+                shutdown.subscribe(),
+            )));
         }
         tasks.push(tokio::spawn(lessor_loop(server.clone())));
         tasks.push(tokio::spawn(publish_loop(
@@ -202,7 +213,11 @@ async fn wait_shutdown(mut rx: watch::Receiver<bool>) {
     }
 }
 
-async fn serve_clients(server: Arc<Server>, listener: TcpListener, shutdown: watch::Receiver<bool>) {
+async fn serve_clients(
+    server: Arc<Server>,
+    listener: TcpListener,
+    shutdown: watch::Receiver<bool>,
+) {
     let kv = KvServer::new(KvService {
         server: server.clone(),
     })

@@ -9,12 +9,12 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use openraft::async_runtime::WatchReceiver;
 use openraft::errors::{ClientWriteError, LinearizableReadError, RaftError};
 use openraft::raft::linearizable_read::Linearizer;
 use openraft::{ReadPolicy, ServerState};
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
-use openraft::async_runtime::WatchReceiver;
 use tonic::transport::Channel;
 
 use crate::command::{Command, CommandResult};
@@ -231,8 +231,10 @@ impl Server {
         };
         let data = encode(cmd).map_err(|_| Refusal::Stopped)?;
         match client.forward(Payload { data }).await {
-            Ok(resp) => decode::<std::result::Result<CommandResult, Refusal>>(&resp.into_inner().data)
-                .map_err(|_| Refusal::LeaderChanged)?,
+            Ok(resp) => {
+                decode::<std::result::Result<CommandResult, Refusal>>(&resp.into_inner().data)
+                    .map_err(|_| Refusal::LeaderChanged)?
+            }
             // The request may or may not have reached the leader; only a refused connection
             // proves it did not.
             Err(status) if is_connect_failure(&status) => Err(Refusal::NotLeader),
@@ -285,7 +287,11 @@ impl Server {
 
     /// The leader's half of a follower read: confirm leadership, hand out the read index.
     pub async fn leader_read_index(&self) -> Option<ReadLogId> {
-        let linearizer = self.raft.get_read_linearizer(ReadPolicy::ReadIndex).await.ok()?;
+        let linearizer = self
+            .raft
+            .get_read_linearizer(ReadPolicy::ReadIndex)
+            .await
+            .ok()?;
         Some(linearizer.read_log_id().clone())
     }
 

@@ -16,7 +16,13 @@ pub struct ClusterService {
 
 impl ClusterService {
     pub fn members(&self) -> Vec<Member> {
-        let membership = self.server.raft.metrics().borrow_watched().membership_config.clone();
+        let membership = self
+            .server
+            .raft
+            .metrics()
+            .borrow_watched()
+            .membership_config
+            .clone();
         let attrs = self.server.sm.read().members.clone();
         let voters: Vec<u64> = membership.voter_ids().collect();
         membership
@@ -39,7 +45,10 @@ impl ClusterService {
 
 #[tonic::async_trait]
 impl Cluster for ClusterService {
-    async fn member_add(&self, _r: Request<MemberAddRequest>) -> Result<Response<MemberAddResponse>, Status> {
+    async fn member_add(
+        &self,
+        _r: Request<MemberAddRequest>,
+    ) -> Result<Response<MemberAddResponse>, Status> {
         Err(unimplemented("Cluster.MemberAdd"))
     }
 
@@ -57,7 +66,10 @@ impl Cluster for ClusterService {
         Err(unimplemented("Cluster.MemberUpdate"))
     }
 
-    async fn member_list(&self, _r: Request<MemberListRequest>) -> Result<Response<MemberListResponse>, Status> {
+    async fn member_list(
+        &self,
+        _r: Request<MemberListRequest>,
+    ) -> Result<Response<MemberListResponse>, Status> {
         let mut header = self.server.header();
         // etcd leaves revision unset on calls that do not touch the KV store.
         header.revision = 0;

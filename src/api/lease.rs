@@ -22,7 +22,10 @@ pub struct LeaseService {
 
 #[tonic::async_trait]
 impl Lease for LeaseService {
-    async fn lease_grant(&self, req: Request<LeaseGrantRequest>) -> Result<Response<LeaseGrantResponse>, Status> {
+    async fn lease_grant(
+        &self,
+        req: Request<LeaseGrantRequest>,
+    ) -> Result<Response<LeaseGrantResponse>, Status> {
         let req = req.into_inner();
         if req.ttl > MAX_TTL_SECS {
             return Err(Error::LeaseTtlTooLarge.into());
@@ -36,22 +39,31 @@ impl Lease for LeaseService {
                 self.server.stamp(&mut resp.header);
                 // The leader starts the lease's clock now rather than at its next scan.
                 if self.server.lessor.is_primary() {
-                    self.server.lessor.renew(resp.id, resp.ttl, tokio::time::Instant::now());
+                    self.server
+                        .lessor
+                        .renew(resp.id, resp.ttl, tokio::time::Instant::now());
                 }
                 Ok(Response::new(resp))
             }
-            other => Err(Status::internal(format!("unexpected apply result {other:?}"))),
+            other => Err(Status::internal(format!(
+                "unexpected apply result {other:?}"
+            ))),
         }
     }
 
-    async fn lease_revoke(&self, req: Request<LeaseRevokeRequest>) -> Result<Response<LeaseRevokeResponse>, Status> {
+    async fn lease_revoke(
+        &self,
+        req: Request<LeaseRevokeRequest>,
+    ) -> Result<Response<LeaseRevokeResponse>, Status> {
         let id = req.into_inner().id;
         match self.server.write(Command::LeaseRevoke { id }).await? {
             CommandResult::LeaseRevoke(mut resp) => {
                 self.server.stamp(&mut resp.header);
                 Ok(Response::new(resp))
             }
-            other => Err(Status::internal(format!("unexpected apply result {other:?}"))),
+            other => Err(Status::internal(format!(
+                "unexpected apply result {other:?}"
+            ))),
         }
     }
 
@@ -89,7 +101,11 @@ impl Lease for LeaseService {
         req: Request<LeaseTimeToLiveRequest>,
     ) -> Result<Response<LeaseTimeToLiveResponse>, Status> {
         let req = req.into_inner();
-        let (ttl, granted) = match self.server.lease_call(LeaseCall::TimeToLive(req.id)).await? {
+        let (ttl, granted) = match self
+            .server
+            .lease_call(LeaseCall::TimeToLive(req.id))
+            .await?
+        {
             LeaseReply::TimeToLive(ttl, granted) => (ttl, granted),
             _ => return Err(Status::internal("unexpected lease reply")),
         };
@@ -113,7 +129,10 @@ impl Lease for LeaseService {
         }))
     }
 
-    async fn lease_leases(&self, _req: Request<LeaseLeasesRequest>) -> Result<Response<LeaseLeasesResponse>, Status> {
+    async fn lease_leases(
+        &self,
+        _req: Request<LeaseLeasesRequest>,
+    ) -> Result<Response<LeaseLeasesResponse>, Status> {
         let leases = self
             .server
             .sm

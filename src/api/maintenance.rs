@@ -62,7 +62,10 @@ impl Maintenance for MaintenanceService {
         }))
     }
 
-    async fn status(&self, _req: Request<StatusRequest>) -> Result<Response<StatusResponse>, Status> {
+    async fn status(
+        &self,
+        _req: Request<StatusRequest>,
+    ) -> Result<Response<StatusResponse>, Status> {
         Ok(Response::new(MaintenanceService::status(self)))
     }
 
@@ -83,10 +86,17 @@ impl Maintenance for MaintenanceService {
         }))
     }
 
-    async fn hash_kv(&self, _req: Request<HashKvRequest>) -> Result<Response<HashKvResponse>, Status> {
+    async fn hash_kv(
+        &self,
+        _req: Request<HashKvRequest>,
+    ) -> Result<Response<HashKvResponse>, Status> {
         let (hash, compact, rev) = {
             let s = self.server.sm.read();
-            (s.store.hash(), s.store.compact_revision(), s.store.revision())
+            (
+                s.store.hash(),
+                s.store.compact_revision(),
+                s.store.revision(),
+            )
         };
         Ok(Response::new(HashKvResponse {
             header: Some(self.server.header_at(rev)),
@@ -98,7 +108,10 @@ impl Maintenance for MaintenanceService {
 
     type SnapshotStream = SnapshotStream;
 
-    async fn snapshot(&self, _req: Request<SnapshotRequest>) -> Result<Response<SnapshotStream>, Status> {
+    async fn snapshot(
+        &self,
+        _req: Request<SnapshotRequest>,
+    ) -> Result<Response<SnapshotStream>, Status> {
         // A consistent copy of this member's applied state; not a bbolt file, so
         // `etcdctl snapshot save` works but etcd's `snapshot restore` cannot read it.
         let blob = encode(&*self.server.sm.read()).map_err(|e| Status::internal(e.to_string()))?;

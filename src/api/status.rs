@@ -49,14 +49,23 @@ mod tests {
         // Goal: spot-check the table against etcd's rpctypes.
         let s = to_status(Error::Store(StoreError::Compacted));
         assert_eq!(s.code(), Code::OutOfRange);
-        assert_eq!(s.message(), "etcdserver: mvcc: required revision has been compacted");
+        assert_eq!(
+            s.message(),
+            "etcdserver: mvcc: required revision has been compacted"
+        );
         let s = to_status(Error::Store(StoreError::EmptyKey));
         assert_eq!(s.code(), Code::InvalidArgument);
         assert_eq!(s.message(), "etcdserver: key is not provided");
         let s = to_status(Error::LeaseNotFound);
-        assert_eq!((s.code(), s.message()), (Code::NotFound, "etcdserver: requested lease not found"));
+        assert_eq!(
+            (s.code(), s.message()),
+            (Code::NotFound, "etcdserver: requested lease not found")
+        );
         let s = to_status(Error::NoLeader);
-        assert_eq!((s.code(), s.message()), (Code::Unavailable, "etcdserver: no leader"));
+        assert_eq!(
+            (s.code(), s.message()),
+            (Code::Unavailable, "etcdserver: no leader")
+        );
         assert!(!unimplemented("Auth.UserAdd").message().is_empty());
     }
 }

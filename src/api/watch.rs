@@ -16,7 +16,10 @@ pub struct WatchService {
 #[tonic::async_trait]
 impl Watch for WatchService {
     type WatchStream = futures::stream::BoxStream<'static, Result<WatchResponse, Status>>;
-    async fn watch(&self, _r: Request<Streaming<WatchRequest>>) -> Result<Response<Self::WatchStream>, Status> {
+    async fn watch(
+        &self,
+        _r: Request<Streaming<WatchRequest>>,
+    ) -> Result<Response<Self::WatchStream>, Status> {
         Err(unimplemented("Watch.Watch"))
     }
 }

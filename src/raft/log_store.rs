@@ -118,10 +118,16 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId>, io::Error> {
-        Ok(self.read_meta::<Option<LogId>>(meta_keys::COMMITTED)?.flatten())
+        Ok(self
+            .read_meta::<Option<LogId>>(meta_keys::COMMITTED)?
+            .flatten())
     }
 
-    async fn append<I>(&mut self, entries: I, callback: IOFlushed<TypeConfig>) -> Result<(), io::Error>
+    async fn append<I>(
+        &mut self,
+        entries: I,
+        callback: IOFlushed<TypeConfig>,
+    ) -> Result<(), io::Error>
     where
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
@@ -131,7 +137,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             batch.put(Tree::Log, log_key(entry.log_id.index), encode(&entry)?);
         }
         let res = self.backend.write(batch).and_then(|_| self.backend.sync());
-        let reported = res.as_ref().map(|_| ()).map_err(|e| io::Error::new(e.kind(), e.to_string()));
+        let reported = res
+            .as_ref()
+            .map(|_| ())
+            .map_err(|e| io::Error::new(e.kind(), e.to_string()));
         callback.io_completed(reported);
         res
     }
@@ -151,7 +160,11 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         batch.put(Tree::RaftMeta, meta_keys::LAST_PURGED, encode(&log_id)?);
         self.backend.write(batch)?;
         let mut batch = Batch::default();
-        batch.delete_range(Tree::Log, log_key(0), Some(log_key(log_id.index + 1).to_vec()));
+        batch.delete_range(
+            Tree::Log,
+            log_key(0),
+            Some(log_key(log_id.index + 1).to_vec()),
+        );
         self.backend.write(batch)
     }
 }

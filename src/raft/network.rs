@@ -130,8 +130,10 @@ impl RaftNetworkV2<TypeConfig> for PeerConnection {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<TypeConfig>, RPCError<TypeConfig>> {
-        self.call(&rpc, &option, |mut c, p| async move { c.append_entries(p).await })
-            .await
+        self.call(&rpc, &option, |mut c, p| async move {
+            c.append_entries(p).await
+        })
+        .await
     }
 
     async fn vote(
@@ -184,15 +186,15 @@ impl RaftNetworkV2<TypeConfig> for PeerConnection {
         let resp = match tokio::time::timeout(option.hard_ttl(), fut).await {
             Err(_) => {
                 self.client = None;
-                return Err(StreamingError::Network(NetworkError::new(&io::Error::other(
-                    "snapshot transfer timed out",
-                ))));
+                return Err(StreamingError::Network(NetworkError::new(
+                    &io::Error::other("snapshot transfer timed out"),
+                )));
             }
             Ok(Err(status)) => {
                 self.client = None;
-                return Err(StreamingError::Network(NetworkError::new(&io::Error::other(
-                    status.message().to_string(),
-                ))));
+                return Err(StreamingError::Network(NetworkError::new(
+                    &io::Error::other(status.message().to_string()),
+                )));
             }
             Ok(Ok(r)) => r.into_inner(),
         };

@@ -40,7 +40,12 @@ fn stopped(e: impl ToString) -> Status {
 impl Peer for PeerService {
     async fn append_entries(&self, req: Request<Payload>) -> Result<Response<Payload>, Status> {
         let rpc: AppendEntriesRequest<TypeConfig> = decode(&req.into_inner().data).map_err(bad)?;
-        let resp = self.server.raft.append_entries(rpc).await.map_err(stopped)?;
+        let resp = self
+            .server
+            .raft
+            .append_entries(rpc)
+            .await
+            .map_err(stopped)?;
         reply(&resp)
     }
 
@@ -88,8 +93,7 @@ impl Peer for PeerService {
     }
 
     async fn transfer_leader(&self, req: Request<Payload>) -> Result<Response<Payload>, Status> {
-        let rpc: TransferLeaderRequest<TypeConfig> =
-            decode(&req.into_inner().data).map_err(bad)?;
+        let rpc: TransferLeaderRequest<TypeConfig> = decode(&req.into_inner().data).map_err(bad)?;
         let resp = self
             .server
             .raft

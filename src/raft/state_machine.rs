@@ -242,7 +242,11 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
             meta: snap.meta.clone(),
             snapshot: snap.data.clone(),
         };
-        *self.shared.current.lock().unwrap_or_else(|e| e.into_inner()) = Some(snap);
+        *self
+            .shared
+            .current
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(snap);
         Ok(out)
     }
 }
@@ -290,7 +294,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         self.clone()
     }
 
-    async fn install_snapshot(&mut self, meta: &SnapshotMeta, data: Vec<u8>) -> Result<(), io::Error> {
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta,
+        data: Vec<u8>,
+    ) -> Result<(), io::Error> {
         let state: Applied = decode(&data)?;
         let snap = StoredSnapshot {
             meta: meta.clone(),
@@ -299,13 +307,21 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         self.persist(&snap)?;
         let revision = state.store.revision();
         *self.shared.state.write().unwrap_or_else(|e| e.into_inner()) = state;
-        *self.shared.current.lock().unwrap_or_else(|e| e.into_inner()) = Some(snap);
+        *self
+            .shared
+            .current
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(snap);
         self.shared.hub.reset(revision);
         Ok(())
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>, io::Error> {
-        let current = self.shared.current.lock().unwrap_or_else(|e| e.into_inner());
+        let current = self
+            .shared
+            .current
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         Ok(current.as_ref().map(|s| Snapshot {
             meta: s.meta.clone(),
             snapshot: s.data.clone(),

@@ -44,7 +44,11 @@ impl MemoryBackend {
 
 impl Backend for MemoryBackend {
     fn get(&self, tree: Tree, key: &[u8]) -> io::Result<Option<Vec<u8>>> {
-        Ok(self.lock().live.get(&tree).and_then(|t| t.get(key).cloned()))
+        Ok(self
+            .lock()
+            .live
+            .get(&tree)
+            .and_then(|t| t.get(key).cloned()))
     }
 
     fn scan(

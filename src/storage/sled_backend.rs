@@ -52,7 +52,11 @@ impl SledBackend {
 
 impl Backend for SledBackend {
     fn get(&self, tree: Tree, key: &[u8]) -> io::Result<Option<Vec<u8>>> {
-        Ok(self.tree(tree).get(key).map_err(io_err)?.map(|v| v.to_vec()))
+        Ok(self
+            .tree(tree)
+            .get(key)
+            .map_err(io_err)?
+            .map(|v| v.to_vec()))
     }
 
     fn scan(

@@ -17,7 +17,11 @@ impl Store {
             }
             // Keep the latest version <= revision only if it is live; a tombstone goes with
             // everything before it.
-            let keep_from = if versions[idx - 1].kv.is_some() { idx - 1 } else { idx };
+            let keep_from = if versions[idx - 1].kv.is_some() {
+                idx - 1
+            } else {
+                idx
+            };
             versions.drain(..keep_from);
             !versions.is_empty()
         });

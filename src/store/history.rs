@@ -26,7 +26,11 @@ impl Store {
                 if v.mod_revision < start_revision || v.mod_revision > end_revision {
                     continue;
                 }
-                let prev = if i > 0 { versions[i - 1].kv.clone() } else { None };
+                let prev = if i > 0 {
+                    versions[i - 1].kv.clone()
+                } else {
+                    None
+                };
                 let event = match &v.kv {
                     Some(kv) => Event {
                         r#type: EventType::Put as i32,

@@ -15,8 +15,8 @@ mod error;
 mod history;
 mod key_range;
 mod range;
-pub mod validate;
 mod txn;
+pub mod validate;
 mod write;
 
 #[cfg(test)]

@@ -40,7 +40,11 @@ impl Store {
 
     fn plan(&self, req: &TxnRequest, leases: &dyn LeaseIndex) -> Result<Plan, StoreError> {
         let succeeded = req.compare.iter().all(|c| self.compare(c));
-        let ops = if succeeded { &req.success } else { &req.failure };
+        let ops = if succeeded {
+            &req.success
+        } else {
+            &req.failure
+        };
         let mut nested = Vec::with_capacity(ops.len());
         for op in ops {
             match &op.request {
@@ -59,8 +63,18 @@ impl Store {
         Ok(Plan { succeeded, nested })
     }
 
-    fn execute(&mut self, req: &TxnRequest, plan: &Plan, rev: i64, events: &mut Vec<Event>) -> TxnResponse {
-        let ops: &[RequestOp] = if plan.succeeded { &req.success } else { &req.failure };
+    fn execute(
+        &mut self,
+        req: &TxnRequest,
+        plan: &Plan,
+        rev: i64,
+        events: &mut Vec<Event>,
+    ) -> TxnResponse {
+        let ops: &[RequestOp] = if plan.succeeded {
+            &req.success
+        } else {
+            &req.failure
+        };
         let mut responses = Vec::with_capacity(ops.len());
         for (op, nested) in ops.iter().zip(&plan.nested) {
             let response = match (&op.request, nested) {

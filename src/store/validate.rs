@@ -3,7 +3,9 @@
 
 use super::{KeyRange, StoreError};
 use crate::proto::etcdserverpb::request_op::Request;
-use crate::proto::etcdserverpb::{DeleteRangeRequest, PutRequest, RangeRequest, RequestOp, TxnRequest};
+use crate::proto::etcdserverpb::{
+    DeleteRangeRequest, PutRequest, RangeRequest, RequestOp, TxnRequest,
+};
 
 pub fn range(req: &RangeRequest) -> Result<(), StoreError> {
     if req.key.is_empty() {
@@ -41,7 +43,11 @@ pub fn txn(req: &TxnRequest, max_ops: usize) -> Result<(), StoreError> {
 }
 
 fn check_txn(req: &TxnRequest, max_ops: i64) -> Result<(), StoreError> {
-    let ops = req.compare.len().max(req.success.len()).max(req.failure.len()) as i64;
+    let ops = req
+        .compare
+        .len()
+        .max(req.success.len())
+        .max(req.failure.len()) as i64;
     if ops > max_ops {
         return Err(StoreError::TooManyOps);
     }

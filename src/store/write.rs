@@ -4,13 +4,20 @@
 //! several at one revision; the public entry points open and close a revision around one op.
 
 use super::{KeyRange, LeaseIndex, Store, StoreError, Version};
-use crate::proto::etcdserverpb::{DeleteRangeRequest, DeleteRangeResponse, PutRequest, PutResponse};
+use crate::proto::etcdserverpb::{
+    DeleteRangeRequest, DeleteRangeResponse, PutRequest, PutResponse,
+};
 use crate::proto::mvccpb::{event::EventType, Event, KeyValue};
 
 impl Store {
     /// State-dependent checks of a put, against the current state.
-    pub(crate) fn check_put(&self, req: &PutRequest, leases: &dyn LeaseIndex) -> Result<(), StoreError> {
-        if (req.ignore_value || req.ignore_lease) && self.get_at(&req.key, self.revision).is_none() {
+    pub(crate) fn check_put(
+        &self,
+        req: &PutRequest,
+        leases: &dyn LeaseIndex,
+    ) -> Result<(), StoreError> {
+        if (req.ignore_value || req.ignore_lease) && self.get_at(&req.key, self.revision).is_none()
+        {
             return Err(StoreError::KeyNotFound);
         }
         if req.lease != 0 && !leases.lease_exists(req.lease) {
@@ -60,7 +67,11 @@ impl Store {
     }
 
     /// Deletes every live key of the range at revision `rev`.
-    pub(crate) fn delete_at(&mut self, req: &DeleteRangeRequest, rev: i64) -> (DeleteRangeResponse, Vec<Event>) {
+    pub(crate) fn delete_at(
+        &mut self,
+        req: &DeleteRangeRequest,
+        rev: i64,
+    ) -> (DeleteRangeResponse, Vec<Event>) {
         let range = KeyRange::new(&req.key, &req.range_end);
         let doomed = self.scan_at(&range, rev);
         let events = self.tombstone(doomed, rev);
@@ -108,7 +119,11 @@ impl Store {
         self.next_sub = 0;
     }
 
-    pub fn put(&mut self, req: &PutRequest, leases: &dyn LeaseIndex) -> Result<(PutResponse, Vec<Event>), StoreError> {
+    pub fn put(
+        &mut self,
+        req: &PutRequest,
+        leases: &dyn LeaseIndex,
+    ) -> Result<(PutResponse, Vec<Event>), StoreError> {
         super::validate::put(req)?;
         self.check_put(req, leases)?;
         let rev = self.begin();
@@ -117,7 +132,10 @@ impl Store {
         Ok((resp, vec![event]))
     }
 
-    pub fn delete_range(&mut self, req: &DeleteRangeRequest) -> Result<(DeleteRangeResponse, Vec<Event>), StoreError> {
+    pub fn delete_range(
+        &mut self,
+        req: &DeleteRangeRequest,
+    ) -> Result<(DeleteRangeResponse, Vec<Event>), StoreError> {
         super::validate::delete_range(req)?;
         let rev = self.begin();
         let (resp, events) = self.delete_at(req, rev);
