@@ -27,8 +27,9 @@ use crate::proto::etcdserverpb::{
 use crate::proto::mvccpb::Event;
 use crate::storage::schema::snapshot_keys;
 use crate::storage::{Batch, SharedBackend, Tree};
+use crate::store::KeyRange;
 use crate::store::Store;
-use crate::watch::WatchHub;
+use crate::watch::{History, WatchHub};
 
 /// What a member published about itself (etcd's member attributes).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -326,5 +327,24 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             meta: s.meta.clone(),
             snapshot: s.data.clone(),
         }))
+    }
+}
+
+impl History for StateMachine {
+    fn events_between(&self, range: &KeyRange, start: i64, end: i64) -> Result<Vec<Event>, i64> {
+        let state = self.read();
+        let range_end = match (&range.end, range.single) {
+            (_, true) => Vec::new(),
+            (Some(e), false) => e.clone(),
+            (None, false) => vec![0],
+        };
+        state
+            .store
+            .events_between(&range.start, &range_end, start, end)
+            .map_err(|_| state.store.compact_revision())
+    }
+
+    fn compact_revision(&self) -> i64 {
+        self.read().store.compact_revision()
     }
 }

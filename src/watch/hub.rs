@@ -1,46 +1,58 @@
 //! The watch hub: where the state machine announces each applied revision and its events.
 //!
-//! The hub knows the last applied revision (so readers can wait for one) and the registered
-//! watchers. It never blocks the apply path: a watcher whose queue is full is marked unsynced and
-//! catches up from the store's history later, so a slow watcher costs memory only up to its
-//! queue bound and never loses an event.
+//! The hub knows the last applied revision and every registered watcher (a "slot"). It never
+//! blocks the apply path: events go into the owning stream's bounded queue with `try_send`, and a
+//! watcher whose stream queue is full is marked unsynced; its stream then catches it up from the
+//! store's history. A slow watcher therefore costs memory only up to its queue bound and never
+//! loses an event.
+//!
+//! Invariant: for a synced slot, every event with revision < `next_revision` was enqueued, in
+//! revision order; an unsynced slot is never enqueued to until its stream re-syncs it.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, watch, Notify};
 
 use crate::proto::mvccpb::Event;
+use crate::store::KeyRange;
 
 /// Events of one revision for one watcher, never split.
 #[derive(Debug, Clone)]
 pub struct RevisionEvents {
+    pub slot: u64,
     pub revision: i64,
     pub events: Vec<Event>,
 }
 
-/// How many revisions a watcher may have queued before it falls back to catching up from
-/// history; bounds a slow watcher's memory.
-pub const WATCHER_QUEUE_MAX: usize = 256;
-
-pub(crate) struct Slot {
-    pub key: Vec<u8>,
-    pub range_end: Vec<u8>,
-    /// The next revision this watcher must see; everything before was delivered.
+pub struct Slot {
+    pub range: KeyRange,
+    /// The next revision this watcher must see; everything before was enqueued.
     pub next_revision: i64,
     pub synced: bool,
     pub tx: mpsc::Sender<RevisionEvents>,
+    /// Wakes the owning stream when this slot falls out of sync.
+    pub wake: Arc<Notify>,
+}
+
+#[derive(Default)]
+pub struct Slots {
+    next_id: u64,
+    pub by_id: BTreeMap<u64, Slot>,
+}
+
+impl Slots {
+    pub fn insert(&mut self, slot: Slot) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.by_id.insert(id, slot);
+        id
+    }
 }
 
 pub struct WatchHub {
     revision: watch::Sender<i64>,
     slots: Mutex<Slots>,
-}
-
-#[derive(Default)]
-pub(crate) struct Slots {
-    pub next_id: u64,
-    pub by_id: BTreeMap<u64, Slot>,
 }
 
 impl Default for WatchHub {
@@ -57,8 +69,9 @@ impl WatchHub {
         }
     }
 
-    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, Slots> {
-        // Only map updates happen under the lock.
+    /// The slot table. Lock order: the hub, then the state machine; never the reverse.
+    pub fn lock(&self) -> std::sync::MutexGuard<'_, Slots> {
+        // Only map updates happen under the lock; a poisoned lock still holds valid data.
         self.slots.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -71,11 +84,12 @@ impl WatchHub {
         self.revision.subscribe()
     }
 
-    /// The state was replaced wholesale (start, snapshot install): every watcher re-reads history.
+    /// The state was replaced wholesale (snapshot install): every watcher re-reads history.
     pub fn reset(&self, revision: i64) {
         let mut slots = self.lock();
         for slot in slots.by_id.values_mut() {
             slot.synced = false;
+            slot.wake.notify_one();
         }
         self.revision.send_replace(revision);
     }
@@ -84,41 +98,34 @@ impl WatchHub {
     pub fn notify(&self, revision: i64, events: Vec<Event>) {
         let mut slots = self.lock();
         if !events.is_empty() {
-            for slot in slots.by_id.values_mut() {
+            for (id, slot) in slots.by_id.iter_mut() {
                 if !slot.synced || slot.next_revision > revision {
                     continue;
                 }
                 let mine: Vec<Event> = events
                     .iter()
-                    .filter(|e| {
-                        e.kv.as_ref()
-                            .is_some_and(|kv| in_range(&kv.key, &slot.key, &slot.range_end))
-                    })
+                    .filter(|e| e.kv.as_ref().is_some_and(|kv| slot.range.contains(&kv.key)))
                     .cloned()
                     .collect();
                 if mine.is_empty() {
                     continue;
                 }
-                match slot.tx.try_send(RevisionEvents {
+                let batch = RevisionEvents {
+                    slot: *id,
                     revision,
                     events: mine,
-                }) {
+                };
+                match slot.tx.try_send(batch) {
                     Ok(()) => slot.next_revision = revision + 1,
-                    Err(_) => slot.synced = false,
+                    Err(_) => {
+                        slot.synced = false;
+                        slot.wake.notify_one();
+                    }
                 }
             }
         }
+        // Under the lock, so a stream that reads the revision under the lock sees a state in
+        // which every event up to it was either enqueued or left for catch-up.
         self.revision.send_replace(revision);
-    }
-}
-
-/// etcd's range convention: empty end = the key alone; "\0" = every key >= key.
-pub fn in_range(k: &[u8], key: &[u8], range_end: &[u8]) -> bool {
-    if range_end.is_empty() {
-        k == key
-    } else if range_end == [0] {
-        k >= key
-    } else {
-        k >= key && k < range_end
     }
 }

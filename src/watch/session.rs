@@ -1,0 +1,400 @@
+//! One client Watch stream: many watchers multiplexed, served by one loop.
+//!
+//! Everything a stream sends leaves from this loop, so ordering is simple: a watcher's
+//! `created` response precedes its events; catch-up from history is sent before anything the hub
+//! enqueued later for that watcher (the hub does not enqueue for an unsynced watcher, and the loop
+//! catches up only when the stream's queue is empty); a progress response is sent only when the
+//! queue is empty and every watcher is synced, so every event up to its revision was sent.
+//!
+//! Boundary: the session knows the hub and a `History` to read from, not the server or Raft.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::{Stream, StreamExt};
+use tokio::sync::{mpsc, Notify};
+use tokio::time::Instant;
+use tonic::Status;
+
+use super::hub::{RevisionEvents, Slot, WatchHub};
+use crate::proto::etcdserverpb::watch_create_request::FilterType;
+use crate::proto::etcdserverpb::watch_request::RequestUnion;
+use crate::proto::etcdserverpb::{ResponseHeader, WatchCreateRequest, WatchRequest, WatchResponse};
+use crate::proto::mvccpb::{event::EventType, Event};
+use crate::store::{KeyRange, StoreError};
+
+/// Revisions queued per stream before its watchers fall back to catching up from history.
+pub const STREAM_QUEUE_MAX: usize = 1024;
+/// etcd's default `--experimental-watch-progress-notify-interval`.
+pub const PROGRESS_NOTIFY_INTERVAL: Duration = Duration::from_secs(600);
+/// How often idle-progress and pending progress requests are re-checked.
+const PROGRESS_CHECK_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Where a session reads history for catch-up.
+pub trait History: Send + Sync {
+    /// Events in `[start, end]` for the range, or `Err(compact_revision)` if compacted.
+    fn events_between(&self, range: &KeyRange, start: i64, end: i64) -> Result<Vec<Event>, i64>;
+    fn compact_revision(&self) -> i64;
+}
+
+pub struct SessionContext {
+    pub hub: Arc<WatchHub>,
+    pub history: Arc<dyn History>,
+    /// Builds a response header for this member at the given revision.
+    pub header: Arc<dyn Fn(i64) -> ResponseHeader + Send + Sync>,
+}
+
+struct Watcher {
+    slot: u64,
+    prev_kv: bool,
+    no_put: bool,
+    no_delete: bool,
+    progress_notify: bool,
+    last_sent: Instant,
+}
+
+struct Session {
+    ctx: SessionContext,
+    out: mpsc::Sender<Result<WatchResponse, Status>>,
+    tx: mpsc::Sender<RevisionEvents>,
+    wake: Arc<Notify>,
+    watchers: BTreeMap<i64, Watcher>,
+    by_slot: BTreeMap<u64, i64>,
+    next_auto_id: i64,
+    pending_progress: bool,
+}
+
+/// Serves one Watch stream until the client closes it or stops reading.
+pub async fn run_session<S>(
+    ctx: SessionContext,
+    mut inbound: S,
+    out: mpsc::Sender<Result<WatchResponse, Status>>,
+) where
+    S: Stream<Item = Result<WatchRequest, Status>> + Unpin,
+{
+    let (tx, mut rx) = mpsc::channel(STREAM_QUEUE_MAX);
+    let mut s = Session {
+        ctx,
+        out,
+        tx,
+        wake: Arc::new(Notify::new()),
+        watchers: BTreeMap::new(),
+        by_slot: BTreeMap::new(),
+        next_auto_id: 0,
+        pending_progress: false,
+    };
+    let mut ticker = tokio::time::interval(PROGRESS_CHECK_INTERVAL);
+    let wake = s.wake.clone();
+    loop {
+        let alive = tokio::select! {
+            biased;
+            Some(batch) = rx.recv() => s.deliver(batch).await,
+            _ = wake.notified() => s.catch_up_all(&rx).await,
+            req = inbound.next() => match req {
+                Some(Ok(req)) => s.handle(req).await,
+                // A client error or close ends the stream, as etcd treats it.
+                _ => false,
+            },
+            _ = ticker.tick() => s.idle_progress(&rx).await,
+        };
+        if !alive {
+            break;
+        }
+        if s.pending_progress && !s.try_progress(&rx).await {
+            break;
+        }
+    }
+    let mut slots = s.ctx.hub.lock();
+    for w in s.watchers.values() {
+        slots.by_id.remove(&w.slot);
+    }
+}
+
+fn group_by_revision(events: Vec<Event>) -> Vec<(i64, Vec<Event>)> {
+    let mut out: Vec<(i64, Vec<Event>)> = Vec::new();
+    for e in events {
+        let rev = e.kv.as_ref().map_or(0, |kv| kv.mod_revision);
+        match out.last_mut() {
+            Some((r, evs)) if *r == rev => evs.push(e),
+            _ => out.push((rev, vec![e])),
+        }
+    }
+    out
+}
+
+impl Session {
+    fn header(&self, revision: i64) -> Option<ResponseHeader> {
+        Some((self.ctx.header)(revision))
+    }
+
+    async fn send(&self, resp: WatchResponse) -> bool {
+        self.out.send(Ok(resp)).await.is_ok()
+    }
+
+    /// Sends one revision's events to a watcher after its filters; false if the client is gone.
+    async fn send_events(&mut self, watch_id: i64, events: Vec<Event>) -> bool {
+        let Some(w) = self.watchers.get_mut(&watch_id) else {
+            return true;
+        };
+        let events: Vec<Event> = events
+            .into_iter()
+            .filter(|e| {
+                let put = e.r#type == EventType::Put as i32;
+                !(put && w.no_put || !put && w.no_delete)
+            })
+            .map(|mut e| {
+                if !w.prev_kv {
+                    e.prev_kv = None;
+                }
+                e
+            })
+            .collect();
+        if events.is_empty() {
+            return true;
+        }
+        w.last_sent = Instant::now();
+        let resp = WatchResponse {
+            header: self.header(self.ctx.hub.revision()),
+            watch_id,
+            events,
+            ..Default::default()
+        };
+        self.send(resp).await
+    }
+
+    async fn deliver(&mut self, batch: RevisionEvents) -> bool {
+        match self.by_slot.get(&batch.slot) {
+            Some(id) => self.send_events(*id, batch.events).await,
+            None => true,
+        }
+    }
+
+    async fn handle(&mut self, req: WatchRequest) -> bool {
+        match req.request_union {
+            Some(RequestUnion::CreateRequest(c)) => self.create(c).await,
+            Some(RequestUnion::CancelRequest(c)) => {
+                let Some(w) = self.watchers.remove(&c.watch_id) else {
+                    // etcd answers nothing for an unknown id.
+                    return true;
+                };
+                self.by_slot.remove(&w.slot);
+                self.ctx.hub.lock().by_id.remove(&w.slot);
+                let resp = WatchResponse {
+                    header: self.header(self.ctx.hub.revision()),
+                    watch_id: c.watch_id,
+                    canceled: true,
+                    ..Default::default()
+                };
+                self.send(resp).await
+            }
+            Some(RequestUnion::ProgressRequest(_)) => {
+                self.pending_progress = true;
+                true
+            }
+            None => true,
+        }
+    }
+
+    async fn create(&mut self, c: WatchCreateRequest) -> bool {
+        let id = if c.watch_id != 0 {
+            if self.watchers.contains_key(&c.watch_id) {
+                let resp = WatchResponse {
+                    header: self.header(self.ctx.hub.revision()),
+                    watch_id: -1,
+                    created: true,
+                    canceled: true,
+                    cancel_reason: "mvcc: duplicate watch ID provided on the WatchStream".into(),
+                    ..Default::default()
+                };
+                return self.send(resp).await;
+            }
+            c.watch_id
+        } else {
+            while self.watchers.contains_key(&self.next_auto_id) {
+                self.next_auto_id += 1;
+            }
+            let id = self.next_auto_id;
+            self.next_auto_id += 1;
+            id
+        };
+        let key = if c.key.is_empty() {
+            vec![0]
+        } else {
+            c.key.clone()
+        };
+        let range = KeyRange::new(&key, &c.range_end);
+        let (slot, current) = {
+            let mut slots = self.ctx.hub.lock();
+            let current = self.ctx.hub.revision();
+            let start = if c.start_revision == 0 {
+                current + 1
+            } else {
+                c.start_revision
+            };
+            let slot = slots.insert(Slot {
+                range,
+                next_revision: start,
+                synced: start > current,
+                tx: self.tx.clone(),
+                wake: self.wake.clone(),
+            });
+            (slot, current)
+        };
+        let filters = |f: FilterType| c.filters.contains(&(f as i32));
+        self.watchers.insert(
+            id,
+            Watcher {
+                slot,
+                prev_kv: c.prev_kv,
+                no_put: filters(FilterType::Noput),
+                no_delete: filters(FilterType::Nodelete),
+                progress_notify: c.progress_notify,
+                last_sent: Instant::now(),
+            },
+        );
+        self.by_slot.insert(slot, id);
+        let created = WatchResponse {
+            header: self.header(current),
+            watch_id: id,
+            created: true,
+            ..Default::default()
+        };
+        if !self.send(created).await {
+            return false;
+        }
+        self.catch_up(id).await
+    }
+
+    /// Brings an unsynced watcher up to date from history; cancels it if compacted.
+    async fn catch_up(&mut self, watch_id: i64) -> bool {
+        let Some(slot_id) = self.watchers.get(&watch_id).map(|w| w.slot) else {
+            return true;
+        };
+        let result = {
+            let mut slots = self.ctx.hub.lock();
+            let current = self.ctx.hub.revision();
+            let Some(slot) = slots.by_id.get_mut(&slot_id) else {
+                return true;
+            };
+            if slot.synced {
+                return true;
+            }
+            match self
+                .ctx
+                .history
+                .events_between(&slot.range, slot.next_revision, current)
+            {
+                Ok(events) => {
+                    slot.next_revision = current + 1;
+                    slot.synced = true;
+                    Ok(events)
+                }
+                Err(compacted) => {
+                    slots.by_id.remove(&slot_id);
+                    Err(compacted)
+                }
+            }
+        };
+        match result {
+            Ok(events) => {
+                for (_, evs) in group_by_revision(events) {
+                    if !self.send_events(watch_id, evs).await {
+                        return false;
+                    }
+                }
+                true
+            }
+            Err(compact_revision) => {
+                self.watchers.remove(&watch_id);
+                self.by_slot.remove(&slot_id);
+                let mut header = (self.ctx.header)(0);
+                header.revision = 0;
+                let resp = WatchResponse {
+                    header: Some(header),
+                    watch_id,
+                    canceled: true,
+                    compact_revision,
+                    cancel_reason: StoreError::Compacted.to_string(),
+                    ..Default::default()
+                };
+                self.send(resp).await
+            }
+        }
+    }
+
+    async fn catch_up_all(&mut self, rx: &mpsc::Receiver<RevisionEvents>) -> bool {
+        // Queued batches must go out first; the loop drains them before waking us, but a batch
+        // may have arrived since.
+        if !rx.is_empty() {
+            self.wake.notify_one();
+            return true;
+        }
+        let ids: Vec<i64> = self.watchers.keys().copied().collect();
+        for id in ids {
+            if !self.catch_up(id).await {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// True when every watcher is synced and nothing is queued: all events up to the hub's
+    /// revision have been sent. Returns that revision.
+    fn all_synced(&self, rx: &mpsc::Receiver<RevisionEvents>) -> Option<i64> {
+        if !rx.is_empty() {
+            return None;
+        }
+        let slots = self.ctx.hub.lock();
+        let synced = self
+            .watchers
+            .values()
+            .all(|w| slots.by_id.get(&w.slot).is_none_or(|s| s.synced));
+        synced.then(|| self.ctx.hub.revision())
+    }
+
+    async fn try_progress(&mut self, rx: &mpsc::Receiver<RevisionEvents>) -> bool {
+        let Some(revision) = self.all_synced(rx) else {
+            return true;
+        };
+        self.pending_progress = false;
+        let resp = WatchResponse {
+            header: self.header(revision),
+            watch_id: -1,
+            ..Default::default()
+        };
+        self.send(resp).await
+    }
+
+    async fn idle_progress(&mut self, rx: &mpsc::Receiver<RevisionEvents>) -> bool {
+        let now = Instant::now();
+        let due: Vec<i64> = self
+            .watchers
+            .iter()
+            .filter(|(_, w)| {
+                w.progress_notify && now.duration_since(w.last_sent) >= PROGRESS_NOTIFY_INTERVAL
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        if due.is_empty() {
+            return true;
+        }
+        let Some(revision) = self.all_synced(rx) else {
+            return true;
+        };
+        for id in due {
+            if let Some(w) = self.watchers.get_mut(&id) {
+                w.last_sent = now;
+            }
+            let resp = WatchResponse {
+                header: self.header(revision),
+                watch_id: id,
+                ..Default::default()
+            };
+            if !self.send(resp).await {
+                return false;
+            }
+        }
+        true
+    }
+}
