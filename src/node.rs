@@ -37,8 +37,9 @@ use crate::raft::state_machine::StateMachine;
 use crate::raft::typ::{Raft, Runtime};
 use crate::server::Server;
 use crate::storage::{SharedBackend, SledBackend};
-use crate::transport::Faults;
+use crate::transport::{AuthorityFix, Faults};
 use crate::watch::WatchHub;
+use futures::TryStreamExt;
 
 /// How often the leader scans for expired leases, as etcd does.
 const LEASE_SCAN_INTERVAL: Duration = Duration::from_millis(500);
@@ -268,7 +269,10 @@ async fn serve_clients(
     let res = tonic::transport::Server::builder()
         .accept_http1(true)
         .add_routes(router.into())
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), wait_shutdown(shutdown))
+        .serve_with_incoming_shutdown(
+            TcpListenerStream::new(listener).map_ok(AuthorityFix::new),
+            wait_shutdown(shutdown),
+        )
         .await;
     if let Err(e) = res {
         tracing::error!(error = %e, "client server stopped");

@@ -292,7 +292,7 @@ impl Server {
             .get_read_linearizer(ReadPolicy::ReadIndex)
             .await
             .ok()?;
-        Some(linearizer.read_log_id().clone())
+        Some(*linearizer.read_log_id())
     }
 
     /// Keep-alive and time-to-live are decided by the leader's clock; followers ask it.

@@ -51,12 +51,15 @@ fn end_key(e: Option<u8>) -> Vec<u8> {
     }
 }
 
+/// Each write ever made to one key: (revision, value or `None` for a delete).
+type KeyHistory = Vec<(i64, Option<Vec<u8>>)>;
+
 /// The naive model: every write ever made, per key.
 #[derive(Default)]
 struct Model {
     rev: i64,
     compacted: i64,
-    hist: BTreeMap<Vec<u8>, Vec<(i64, Option<Vec<u8>>)>>,
+    hist: BTreeMap<Vec<u8>, KeyHistory>,
 }
 
 impl Model {

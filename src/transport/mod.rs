@@ -4,11 +4,15 @@
 //! Every channel connects lazily and reconnects by itself; every call made on it is bounded by a
 //! timeout at the call site, because a dead peer must cost a timeout, never a hang.
 
+mod authority;
+
 use std::collections::BTreeSet;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use tonic::transport::{Channel, Endpoint};
+
+pub use authority::AuthorityFix;
 
 /// Connect attempts give up after this long, so a dead peer costs little per retry.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);

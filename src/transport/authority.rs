@@ -1,0 +1,357 @@
+//! A read-side shim that repairs HTTP/2 `:authority` headers carrying a URL scheme.
+//!
+//! etcdctl 3.4 dials per-endpoint Maintenance calls (`endpoint status`, `hashkv`, `defrag`,
+//! `move-leader`) through gRPC's passthrough resolver with the endpoint as given, so a user who
+//! writes `--endpoints=http://127.0.0.1:2379` sends `:authority: http://127.0.0.1:2379`. Go's
+//! server tolerates that; the `h2` crate rejects it with a PROTOCOL_ERROR reset and offers no
+//! switch. So each client connection's inbound bytes pass through here: frames are copied as
+//! they are, except header blocks, which are HPACK-decoded (with the client's table), the
+//! authority stripped of its scheme, and re-encoded (with our own table toward the server).
+//! Every header block is re-encoded, not just bad ones, so the two HPACK tables never diverge.
+//! A connection that does not open with the HTTP/2 preface (plain HTTP/1.1, e.g. `/version`)
+//! passes through untouched.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::{Buf, BufMut, BytesMut};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+const FRAME_HEADER_LEN: usize = 9;
+const TYPE_HEADERS: u8 = 0x1;
+const TYPE_CONTINUATION: u8 = 0x9;
+const FLAG_END_STREAM: u8 = 0x1;
+const FLAG_END_HEADERS: u8 = 0x4;
+const FLAG_PADDED: u8 = 0x8;
+const FLAG_PRIORITY: u8 = 0x20;
+/// HTTP/2's default SETTINGS_MAX_FRAME_SIZE, which the server side never raises here.
+const MAX_FRAME_LEN: usize = 16_384;
+/// A header block larger than this is refused; h2's own header list limit is far smaller.
+const MAX_HEADER_BLOCK_LEN: usize = 1 << 20;
+
+enum Mode {
+    /// Still reading the connection preface.
+    Preface,
+    Frames,
+    /// Not HTTP/2: bytes flow unchanged.
+    Passthrough,
+}
+
+pub struct AuthorityFix<S> {
+    inner: S,
+    mode: Mode,
+    input: BytesMut,
+    output: BytesMut,
+    decoder: loona_hpack::Decoder<'static>,
+    encoder: loona_hpack::Encoder<'static>,
+    /// A header block split over CONTINUATION frames: (stream id, END_STREAM, fragments).
+    pending: Option<(u32, bool, BytesMut)>,
+    eof: bool,
+}
+
+impl<S> AuthorityFix<S> {
+    pub fn new(inner: S) -> Self {
+        Self {
+            inner,
+            mode: Mode::Preface,
+            input: BytesMut::new(),
+            output: BytesMut::new(),
+            decoder: loona_hpack::Decoder::new(),
+            encoder: loona_hpack::Encoder::new(),
+            pending: None,
+            eof: false,
+        }
+    }
+
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// Moves every complete unit of `input` to `output`, rewriting header blocks.
+    fn process(&mut self) -> io::Result<()> {
+        loop {
+            match self.mode {
+                Mode::Passthrough => {
+                    let all = self.input.split();
+                    self.output.extend_from_slice(&all);
+                    return Ok(());
+                }
+                Mode::Preface => {
+                    let n = self.input.len().min(PREFACE.len());
+                    if self.input[..n] != PREFACE[..n] {
+                        self.mode = Mode::Passthrough;
+                        continue;
+                    }
+                    if n < PREFACE.len() {
+                        return Ok(());
+                    }
+                    let preface = self.input.split_to(PREFACE.len());
+                    self.output.extend_from_slice(&preface);
+                    self.mode = Mode::Frames;
+                }
+                Mode::Frames => {
+                    if self.input.len() < FRAME_HEADER_LEN {
+                        return Ok(());
+                    }
+                    let len = ((self.input[0] as usize) << 16)
+                        | ((self.input[1] as usize) << 8)
+                        | self.input[2] as usize;
+                    if self.input.len() < FRAME_HEADER_LEN + len {
+                        return Ok(());
+                    }
+                    let kind = self.input[3];
+                    let flags = self.input[4];
+                    let stream = u32::from_be_bytes([
+                        self.input[5],
+                        self.input[6],
+                        self.input[7],
+                        self.input[8],
+                    ]) & 0x7fff_ffff;
+                    let frame = self.input.split_to(FRAME_HEADER_LEN + len);
+                    match kind {
+                        TYPE_HEADERS => self.headers(stream, flags, &frame[FRAME_HEADER_LEN..])?,
+                        TYPE_CONTINUATION => {
+                            self.continuation(flags, &frame[FRAME_HEADER_LEN..])?
+                        }
+                        _ => self.output.extend_from_slice(&frame),
+                    }
+                }
+            }
+        }
+    }
+
+    fn headers(&mut self, stream: u32, flags: u8, mut payload: &[u8]) -> io::Result<()> {
+        let mut pad = 0usize;
+        if flags & FLAG_PADDED != 0 {
+            pad = *payload.first().ok_or_else(|| bad("empty padded HEADERS"))? as usize;
+            payload = &payload[1..];
+        }
+        if flags & FLAG_PRIORITY != 0 {
+            payload = payload
+                .get(5..)
+                .ok_or_else(|| bad("short HEADERS priority"))?;
+        }
+        let fragment = payload
+            .get(..payload.len().saturating_sub(pad))
+            .ok_or_else(|| bad("bad HEADERS padding"))?;
+        let block = BytesMut::from(fragment);
+        let end_stream = flags & FLAG_END_STREAM != 0;
+        if flags & FLAG_END_HEADERS != 0 {
+            self.emit(stream, end_stream, &block)
+        } else {
+            self.pending = Some((stream, end_stream, block));
+            Ok(())
+        }
+    }
+
+    fn continuation(&mut self, flags: u8, payload: &[u8]) -> io::Result<()> {
+        let (stream, end_stream, mut block) = self
+            .pending
+            .take()
+            .ok_or_else(|| bad("CONTINUATION without HEADERS"))?;
+        if block.len() + payload.len() > MAX_HEADER_BLOCK_LEN {
+            return Err(bad("header block too large"));
+        }
+        block.extend_from_slice(payload);
+        if flags & FLAG_END_HEADERS != 0 {
+            self.emit(stream, end_stream, &block)
+        } else {
+            self.pending = Some((stream, end_stream, block));
+            Ok(())
+        }
+    }
+
+    fn emit(&mut self, stream: u32, end_stream: bool, block: &[u8]) -> io::Result<()> {
+        let headers = self
+            .decoder
+            .decode(block)
+            .map_err(|e| bad(&format!("hpack: {e:?}")))?;
+        let headers: Vec<(Vec<u8>, Vec<u8>)> = headers
+            .into_iter()
+            .map(|(name, value)| {
+                if name == b":authority" {
+                    (name, strip_scheme(&value))
+                } else {
+                    (name, value)
+                }
+            })
+            .collect();
+        let encoded = self
+            .encoder
+            .encode(headers.iter().map(|(n, v)| (n.as_slice(), v.as_slice())));
+        let chunks: Vec<&[u8]> = if encoded.is_empty() {
+            vec![&encoded[..]]
+        } else {
+            encoded.chunks(MAX_FRAME_LEN).collect()
+        };
+        let last = chunks.len() - 1;
+        for (i, chunk) in chunks.into_iter().enumerate() {
+            let kind = if i == 0 {
+                TYPE_HEADERS
+            } else {
+                TYPE_CONTINUATION
+            };
+            let mut flags = 0;
+            if i == 0 && end_stream {
+                flags |= FLAG_END_STREAM;
+            }
+            if i == last {
+                flags |= FLAG_END_HEADERS;
+            }
+            let len = chunk.len();
+            self.output.put_u8((len >> 16) as u8);
+            self.output.put_u8((len >> 8) as u8);
+            self.output.put_u8(len as u8);
+            self.output.put_u8(kind);
+            self.output.put_u8(flags);
+            self.output.put_u32(stream);
+            self.output.extend_from_slice(chunk);
+        }
+        Ok(())
+    }
+}
+
+fn bad(msg: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, msg.to_string())
+}
+
+/// `http://host:port/` -> `host:port`; anything else unchanged.
+fn strip_scheme(value: &[u8]) -> Vec<u8> {
+    let s = value
+        .strip_prefix(b"http://")
+        .or_else(|| value.strip_prefix(b"https://"))
+        .unwrap_or(value);
+    let s = s.strip_suffix(b"/").unwrap_or(s);
+    s.to_vec()
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for AuthorityFix<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        loop {
+            if !this.output.is_empty() {
+                let n = this.output.len().min(buf.remaining());
+                buf.put_slice(&this.output[..n]);
+                this.output.advance(n);
+                return Poll::Ready(Ok(()));
+            }
+            if this.eof {
+                return Poll::Ready(Ok(()));
+            }
+            let mut chunk = [0u8; 16 * 1024];
+            let mut rb = ReadBuf::new(&mut chunk);
+            match Pin::new(&mut this.inner).poll_read(cx, &mut rb) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Ready(Ok(())) => {
+                    if rb.filled().is_empty() {
+                        this.eof = true;
+                        // Whatever is left is an incomplete frame; hand it over as is.
+                        let rest = this.input.split();
+                        this.output.extend_from_slice(&rest);
+                        continue;
+                    }
+                    this.input.extend_from_slice(rb.filled());
+                    this.process()?;
+                }
+            }
+        }
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for AuthorityFix<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+impl tonic::transport::server::Connected for AuthorityFix<tokio::net::TcpStream> {
+    type ConnectInfo = <tokio::net::TcpStream as tonic::transport::server::Connected>::ConnectInfo;
+
+    fn connect_info(&self) -> Self::ConnectInfo {
+        self.inner.connect_info()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scheme_is_stripped_from_authority_only_when_present() {
+        // Goal: etcdctl's `http://host:port` becomes `host:port`; good values stay.
+        assert_eq!(strip_scheme(b"http://127.0.0.1:2379"), b"127.0.0.1:2379");
+        assert_eq!(strip_scheme(b"https://h:1/"), b"h:1");
+        assert_eq!(strip_scheme(b"127.0.0.1:2379"), b"127.0.0.1:2379");
+    }
+
+    #[tokio::test]
+    async fn header_block_is_rewritten_and_other_frames_pass() {
+        // Goal: a HEADERS frame with a bad authority comes out decodable and fixed; a DATA
+        // frame after it is untouched.
+        use tokio::io::AsyncReadExt;
+        let mut enc = loona_hpack::Encoder::new();
+        let block = enc.encode(vec![
+            (&b":method"[..], &b"POST"[..]),
+            (&b":authority"[..], &b"http://127.0.0.1:2379"[..]),
+        ]);
+        let mut wire = PREFACE.to_vec();
+        let len = block.len();
+        wire.extend_from_slice(&[
+            (len >> 16) as u8,
+            (len >> 8) as u8,
+            len as u8,
+            TYPE_HEADERS,
+            FLAG_END_HEADERS,
+            0,
+            0,
+            0,
+            1,
+        ]);
+        wire.extend_from_slice(&block);
+        wire.extend_from_slice(&[0, 0, 2, 0x0, 0x1, 0, 0, 0, 1, b'h', b'i']);
+        let mut fix = AuthorityFix::new(&wire[..]);
+        let mut out = Vec::new();
+        fix.read_to_end(&mut out).await.unwrap();
+        assert_eq!(&out[..PREFACE.len()], PREFACE);
+        let rest = &out[PREFACE.len()..];
+        let hlen = ((rest[0] as usize) << 16) | ((rest[1] as usize) << 8) | rest[2] as usize;
+        let mut dec = loona_hpack::Decoder::new();
+        let headers = dec.decode(&rest[9..9 + hlen]).unwrap();
+        assert!(headers.contains(&(b":authority".to_vec(), b"127.0.0.1:2379".to_vec())));
+        assert_eq!(
+            &rest[9 + hlen..],
+            &[0, 0, 2, 0x0, 0x1, 0, 0, 0, 1, b'h', b'i']
+        );
+    }
+}
