@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use crate::config::{ClusterState, Config};
 use crate::node::{Node, StartError};
-use crate::transport::Faults;
+use crate::transport::{Faults, Transport};
 
 /// Ports of member i (0-based), in etcd's customary local layout: clients 2379, 22379, 32379,
 /// ...; peers 12380, 22380, 32380, ...
@@ -92,7 +92,9 @@ impl LocalCluster {
         let faults = Faults::default();
         let mut nodes = Vec::new();
         for c in &configs {
-            nodes.push(Some(Node::start(c.clone(), faults.clone()).await?));
+            nodes.push(Some(
+                Node::start(c.clone(), Transport::with_faults(faults.clone())).await?,
+            ));
         }
         Ok(LocalCluster {
             configs,
@@ -149,7 +151,12 @@ impl LocalCluster {
         // The previous instance's storage handle may take a moment to be released.
         let mut attempt = 0;
         let node = loop {
-            match Node::start(self.configs[i].clone(), self.faults.clone()).await {
+            match Node::start(
+                self.configs[i].clone(),
+                Transport::with_faults(self.faults.clone()),
+            )
+            .await
+            {
                 Ok(n) => break n,
                 Err(StartError::Storage(e)) if attempt < 50 => {
                     tracing::debug!(error = %e, "storage still held, retrying");

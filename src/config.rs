@@ -96,7 +96,7 @@ impl Config {
             .chain(&self.listen_peer_urls)
             .chain(&self.advertise_client_urls)
         {
-            url_addr(u)?;
+            url_host_port(u)?;
         }
         if self.election_timeout_ms < 5 * self.heartbeat_interval_ms {
             return Err(ConfigError::BadTimeouts {
@@ -153,7 +153,7 @@ pub fn parse_initial_cluster(s: &str) -> Result<Vec<(String, Vec<String>)>, Conf
         let (name, url) = part
             .split_once('=')
             .ok_or_else(|| ConfigError::BadClusterEntry(part.to_string()))?;
-        url_addr(url)?;
+        url_host_port(url)?;
         match out.iter_mut().find(|(n, _)| n == name) {
             Some((_, urls)) => urls.push(url.to_string()),
             None => out.push((name.to_string(), vec![url.to_string()])),
@@ -162,16 +162,35 @@ pub fn parse_initial_cluster(s: &str) -> Result<Vec<(String, Vec<String>)>, Conf
     Ok(out)
 }
 
-/// `http://127.0.0.1:2379` -> the socket address to bind or dial.
-pub fn url_addr(url: &str) -> Result<SocketAddr, ConfigError> {
+/// `http://host:2379` -> (`host`, 2379), without resolving the host.
+pub fn url_host_port(url: &str) -> Result<(String, u16), ConfigError> {
     let rest = url
         .strip_prefix("http://")
         .or_else(|| url.strip_prefix("https://"))
         .ok_or_else(|| ConfigError::BadUrl(url.into(), "scheme must be http".into()))?;
     let host_port = rest.trim_end_matches('/');
-    let host_port = host_port.replace("localhost", "127.0.0.1");
+    let (host, port) = host_port
+        .rsplit_once(':')
+        .ok_or_else(|| ConfigError::BadUrl(url.into(), "missing port".into()))?;
+    let port = port
+        .parse()
+        .map_err(|_| ConfigError::BadUrl(url.into(), "bad port".into()))?;
+    Ok((
+        host.trim_matches(|c| c == '[' || c == ']').to_string(),
+        port,
+    ))
+}
+
+/// `http://127.0.0.1:2379` -> the socket address to bind or dial on the real network.
+pub fn url_addr(url: &str) -> Result<SocketAddr, ConfigError> {
+    let (host, port) = url_host_port(url)?;
+    let host = if host == "localhost" {
+        "127.0.0.1".to_string()
+    } else {
+        host
+    };
     use std::net::ToSocketAddrs;
-    host_port
+    (host.as_str(), port)
         .to_socket_addrs()
         .map_err(|e| ConfigError::BadUrl(url.into(), e.to_string()))?
         .next()

@@ -6,7 +6,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use quorum::cluster::{ClusterSpec, LocalCluster};
 use quorum::config::{parse_initial_cluster, ClusterState, Config};
-use quorum::transport::Faults;
+use quorum::transport::Transport;
 use quorum::Node;
 
 #[derive(Parser)]
@@ -121,7 +121,7 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Cmd::Serve(args) => {
             let config = args.into_config()?;
-            let node = Node::start(config, Faults::default())
+            let node = Node::start(config, Transport::default())
                 .await
                 .context("starting member")?;
             ctrl_c().await;

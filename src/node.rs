@@ -8,10 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use openraft::SnapshotPolicy;
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::api::cluster::ClusterService;
 use crate::api::kv::KvService;
@@ -19,7 +17,7 @@ use crate::api::lease::LeaseService;
 use crate::api::maintenance::{MaintenanceService, ETCD_VERSION};
 use crate::api::{auth, election, lock, watch as watch_api, MAX_GRPC_RECV_BYTES};
 use crate::command::Command;
-use crate::config::{url_addr, ClusterState, Config};
+use crate::config::{ClusterState, Config};
 use crate::lease::Lessor;
 use crate::proto::etcdserverpb::auth_server::AuthServer;
 use crate::proto::etcdserverpb::cluster_server::ClusterServer;
@@ -37,7 +35,7 @@ use crate::raft::state_machine::StateMachine;
 use crate::raft::typ::{Raft, Runtime};
 use crate::server::Server;
 use crate::storage::{SharedBackend, SledBackend};
-use crate::transport::{AuthorityFix, Faults};
+use crate::transport::{AuthorityFix, Conn, Incoming, Transport};
 use crate::watch::WatchHub;
 use futures::TryStreamExt;
 
@@ -67,17 +65,17 @@ pub enum StartError {
 
 impl Node {
     /// Starts a member on sled under `config.data_dir`.
-    pub async fn start(config: Config, faults: Faults) -> Result<Node, StartError> {
+    pub async fn start(config: Config, transport: Transport) -> Result<Node, StartError> {
         config.validate()?;
         let backend: SharedBackend = Arc::new(SledBackend::open(&config.data_dir)?);
-        Self::start_with_backend(config, backend, faults, rand::random()).await
+        Self::start_with_backend(config, backend, transport, rand::random()).await
     }
 
     /// Starts a member on the given backend; `seed` drives Raft's election jitter.
     pub async fn start_with_backend(
         config: Config,
         backend: SharedBackend,
-        faults: Faults,
+        transport: Transport,
         seed: u64,
     ) -> Result<Node, StartError> {
         config.validate()?;
@@ -101,7 +99,7 @@ impl Node {
         .map_err(|e| StartError::Raft(e.to_string()))?;
         let network = NetworkFactory {
             self_id: id,
-            faults: faults.clone(),
+            transport: transport.clone(),
         };
         // Raft's tasks inherit this seed; see `raft::typ::Runtime`.
         let raft: Raft = Runtime::scope(
@@ -133,24 +131,24 @@ impl Node {
             Arc::new(Lessor::new()),
             backend,
             config.election_timeout(),
-            faults,
+            transport.clone(),
         ));
 
         let (shutdown, _) = watch::channel(false);
         let mut tasks = Vec::new();
         for url in &config.listen_client_urls {
-            let listener = TcpListener::bind(url_addr(url)?).await?;
+            let incoming = transport.net.listen(url).await?;
             tasks.push(tokio::spawn(serve_clients(
                 server.clone(),
-                listener,
+                incoming,
                 shutdown.subscribe(),
             )));
         }
         for url in &config.listen_peer_urls {
-            let listener = TcpListener::bind(url_addr(url)?).await?;
+            let incoming = transport.net.listen(url).await?;
             tasks.push(tokio::spawn(serve_peers(
                 server.clone(),
-                listener,
+                incoming,
                 shutdown.subscribe(),
             )));
         }
@@ -214,11 +212,7 @@ async fn wait_shutdown(mut rx: watch::Receiver<bool>) {
     }
 }
 
-async fn serve_clients(
-    server: Arc<Server>,
-    listener: TcpListener,
-    shutdown: watch::Receiver<bool>,
-) {
+async fn serve_clients(server: Arc<Server>, incoming: Incoming, shutdown: watch::Receiver<bool>) {
     let kv = KvServer::new(KvService {
         server: server.clone(),
     })
@@ -270,7 +264,7 @@ async fn serve_clients(
         .accept_http1(true)
         .add_routes(router.into())
         .serve_with_incoming_shutdown(
-            TcpListenerStream::new(listener).map_ok(AuthorityFix::new),
+            incoming.map_ok(|c| Conn::new(AuthorityFix::new(c))),
             wait_shutdown(shutdown),
         )
         .await;
@@ -279,13 +273,13 @@ async fn serve_clients(
     }
 }
 
-async fn serve_peers(server: Arc<Server>, listener: TcpListener, shutdown: watch::Receiver<bool>) {
+async fn serve_peers(server: Arc<Server>, incoming: Incoming, shutdown: watch::Receiver<bool>) {
     let svc = PeerServer::new(PeerService { server })
         .max_decoding_message_size(PEER_MESSAGE_MAX_BYTES)
         .max_encoding_message_size(PEER_MESSAGE_MAX_BYTES);
     let res = tonic::transport::Server::builder()
         .add_service(svc)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), wait_shutdown(shutdown))
+        .serve_with_incoming_shutdown(incoming, wait_shutdown(shutdown))
         .await;
     if let Err(e) = res {
         tracing::error!(error = %e, "peer server stopped");

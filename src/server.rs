@@ -28,7 +28,7 @@ use crate::raft::network::PEER_MESSAGE_MAX_BYTES;
 use crate::raft::state_machine::StateMachine;
 use crate::raft::typ::{Member, NodeId, Raft, TypeConfig};
 use crate::storage::SharedBackend;
-use crate::transport::{self, Faults};
+use crate::transport::Transport;
 
 /// How long to wait before asking again who leads, while an election runs.
 const LEADER_POLL: Duration = Duration::from_millis(50);
@@ -72,7 +72,7 @@ pub struct Server {
     pub backend: SharedBackend,
     pub request_timeout: Duration,
     pub election_timeout: Duration,
-    pub faults: Faults,
+    pub transport: Transport,
     peers: Mutex<BTreeMap<String, PeerClient<Channel>>>,
 }
 
@@ -87,7 +87,7 @@ impl Server {
         lessor: Arc<Lessor>,
         backend: SharedBackend,
         election_timeout: Duration,
-        faults: Faults,
+        transport: Transport,
     ) -> Self {
         Self {
             id,
@@ -100,7 +100,7 @@ impl Server {
             // etcd: 5 s plus two election timeouts.
             request_timeout: Duration::from_secs(5) + 2 * election_timeout,
             election_timeout,
-            faults,
+            transport,
             peers: Mutex::new(BTreeMap::new()),
         }
     }
@@ -148,7 +148,7 @@ impl Server {
     }
 
     fn peer(&self, member: &Member, target: NodeId) -> Result<PeerClient<Channel>> {
-        if self.faults.is_cut(self.id, target) {
+        if self.transport.faults.is_cut(self.id, target) {
             return Err(Error::Timeout);
         }
         let url = member.peer_urls.first().cloned().unwrap_or_default();
@@ -156,7 +156,11 @@ impl Server {
         if let Some(c) = peers.get(&url) {
             return Ok(c.clone());
         }
-        let ch = transport::channel(&url).map_err(|e| Error::Internal(e.to_string()))?;
+        let ch = self
+            .transport
+            .net
+            .channel(&url)
+            .map_err(|e| Error::Internal(e.to_string()))?;
         let c = PeerClient::new(ch)
             .max_decoding_message_size(PEER_MESSAGE_MAX_BYTES)
             .max_encoding_message_size(PEER_MESSAGE_MAX_BYTES);

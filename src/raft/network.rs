@@ -24,7 +24,7 @@ use super::log_store::{decode, encode};
 use super::typ::{Member, NodeId, Snapshot, TypeConfig, Vote};
 use crate::proto::peer::peer_client::PeerClient;
 use crate::proto::peer::Payload;
-use crate::transport::{self, Faults};
+use crate::transport::Transport;
 
 /// Snapshot chunks stay well under gRPC's message limit.
 pub const SNAPSHOT_CHUNK_BYTES: usize = 1 << 20;
@@ -34,7 +34,7 @@ pub const PEER_MESSAGE_MAX_BYTES: usize = 64 << 20;
 
 pub struct NetworkFactory {
     pub self_id: NodeId,
-    pub faults: Faults,
+    pub transport: Transport,
 }
 
 impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
@@ -46,7 +46,7 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
             target,
             url: node.peer_urls.first().cloned().unwrap_or_default(),
             client: None,
-            faults: self.faults.clone(),
+            transport: self.transport.clone(),
         }
     }
 }
@@ -56,7 +56,7 @@ pub struct PeerConnection {
     target: NodeId,
     url: String,
     client: Option<PeerClient<Channel>>,
-    faults: Faults,
+    transport: Transport,
 }
 
 fn unreachable(msg: impl ToString) -> RPCError<TypeConfig> {
@@ -65,11 +65,11 @@ fn unreachable(msg: impl ToString) -> RPCError<TypeConfig> {
 
 impl PeerConnection {
     fn client(&mut self) -> Result<PeerClient<Channel>, RPCError<TypeConfig>> {
-        if self.faults.is_cut(self.self_id, self.target) {
+        if self.transport.faults.is_cut(self.self_id, self.target) {
             return Err(unreachable(format!("link to {:x} is cut", self.target)));
         }
         if self.client.is_none() {
-            let ch = transport::channel(&self.url).map_err(unreachable)?;
+            let ch = self.transport.net.channel(&self.url).map_err(unreachable)?;
             self.client = Some(
                 PeerClient::new(ch)
                     .max_decoding_message_size(PEER_MESSAGE_MAX_BYTES)

@@ -1,23 +1,88 @@
-//! How a member dials its peers: real TCP in production, a fault-injecting layer for in-process
-//! clusters (and the simulator's network later) behind the same `Faults` switchboard.
+//! How a member listens and dials: real TCP in production, the simulator's network in `sim/`,
+//! both behind the `Network` trait, plus a `Faults` switchboard that cuts links between members
+//! of an in-process cluster.
 //!
 //! Every channel connects lazily and reconnects by itself; every call made on it is bounded by a
 //! timeout at the call site, because a dead peer must cost a timeout, never a hang.
 
 mod authority;
+mod conn;
 
 use std::collections::BTreeSet;
+use std::io;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use futures::stream::BoxStream;
+use futures::{StreamExt, TryStreamExt};
 use tonic::transport::{Channel, Endpoint};
 
 pub use authority::AuthorityFix;
+pub use conn::Conn;
+
+/// Accepted connections of one listener.
+pub type Incoming = BoxStream<'static, io::Result<Conn>>;
+
+/// Where connections come from and go to.
+#[tonic::async_trait]
+pub trait Network: Send + Sync + 'static {
+    /// Listens on the host and port of `url` (`http://host:port`).
+    async fn listen(&self, url: &str) -> io::Result<Incoming>;
+    /// A lazily-connecting channel to `url`.
+    fn channel(&self, url: &str) -> io::Result<Channel>;
+}
+
+/// The operating system's TCP.
+pub struct TcpNetwork;
+
+#[tonic::async_trait]
+impl Network for TcpNetwork {
+    async fn listen(&self, url: &str) -> io::Result<Incoming> {
+        let addr = crate::config::url_addr(url)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener).map_ok(|s| {
+            // Small RPCs dominate; do not wait to coalesce them.
+            let _ = s.set_nodelay(true);
+            Conn::new(s)
+        });
+        Ok(incoming.boxed())
+    }
+
+    fn channel(&self, url: &str) -> io::Result<Channel> {
+        channel(url).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))
+    }
+}
+
+/// A member's view of the network: how to reach peers, and which links are cut.
+#[derive(Clone)]
+pub struct Transport {
+    pub net: Arc<dyn Network>,
+    pub faults: Faults,
+}
+
+impl Default for Transport {
+    fn default() -> Self {
+        Transport {
+            net: Arc::new(TcpNetwork),
+            faults: Faults::default(),
+        }
+    }
+}
+
+impl Transport {
+    pub fn with_faults(faults: Faults) -> Self {
+        Transport {
+            faults,
+            ..Default::default()
+        }
+    }
+}
 
 /// Connect attempts give up after this long, so a dead peer costs little per retry.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 
-/// Opens a lazily-connecting channel to `url` (e.g. `http://127.0.0.1:12380`).
+/// Opens a lazily-connecting TCP channel to `url` (e.g. `http://127.0.0.1:12380`).
 pub fn channel(url: &str) -> Result<Channel, tonic::transport::Error> {
     Ok(Endpoint::from_shared(url.to_string())?
         .connect_timeout(CONNECT_TIMEOUT)
