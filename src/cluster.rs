@@ -86,6 +86,7 @@ impl LocalCluster {
                     initial_cluster_token: spec.token.clone(),
                     heartbeat_interval_ms: spec.heartbeat_interval_ms,
                     election_timeout_ms: spec.election_timeout_ms,
+                    plants: Default::default(),
                 }
             })
             .collect();

@@ -30,6 +30,8 @@ pub struct Config {
     pub initial_cluster_token: String,
     pub heartbeat_interval_ms: u64,
     pub election_timeout_ms: u64,
+    /// Deliberate bugs for the simulator's checkers; always off outside tests.
+    pub plants: crate::plant::Plants,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +68,7 @@ impl Config {
             initial_cluster_token: "etcd-cluster".into(),
             heartbeat_interval_ms: 100,
             election_timeout_ms: 1000,
+            plants: Default::default(),
         }
     }
 

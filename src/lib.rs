@@ -18,6 +18,7 @@ pub mod config;
 pub mod error;
 pub mod lease;
 pub mod node;
+pub mod plant;
 pub mod proto;
 pub mod raft;
 pub mod server;

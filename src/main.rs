@@ -101,6 +101,7 @@ impl ServeArgs {
             initial_cluster_token: self.initial_cluster_token,
             heartbeat_interval_ms: self.heartbeat_interval,
             election_timeout_ms: self.election_timeout,
+            plants: Default::default(),
         })
     }
 }

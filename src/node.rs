@@ -80,9 +80,10 @@ impl Node {
     ) -> Result<Node, StartError> {
         config.validate()?;
         let id = config.member_id();
-        let hub = Arc::new(WatchHub::new());
+        let hub = Arc::new(WatchHub::new().with_dropped_events(config.plants.drop_watch_event));
         let sm = StateMachine::open(backend.clone(), hub)?;
-        let log = LogStore::new(backend.clone());
+        let log =
+            LogStore::new(backend.clone()).with_ack_before_sync(config.plants.ack_before_sync);
         let raft_config = openraft::Config {
             cluster_name: config.initial_cluster_token.clone(),
             heartbeat_interval: config.heartbeat_interval_ms,
@@ -123,6 +124,7 @@ impl Node {
         }
 
         let server = Arc::new(Server::new(
+            config.plants,
             id,
             config.cluster_id(),
             config.name.clone(),
@@ -293,7 +295,9 @@ async fn lessor_loop(server: Arc<Server>) {
     loop {
         tick.tick().await;
         let now = tokio::time::Instant::now();
-        let leading = server.is_leader();
+        // The planted bug lets every member run the lease clock as if it led.
+        let rogue = server.plants.lease_without_leadership;
+        let leading = server.is_leader() || rogue;
         if leading && !server.lessor.is_primary() {
             let table = server.sm.read().leases.clone();
             server.lessor.promote(&table, now, server.election_timeout);
@@ -308,6 +312,10 @@ async fn lessor_loop(server: Arc<Server>) {
             server.lessor.sync_with(&table, now);
         }
         for id in server.lessor.expired(now, LEASE_REVOKES_PER_SCAN_MAX) {
+            if rogue && !server.is_leader() {
+                server.sm.revoke_locally(id);
+                continue;
+            }
             match server.propose_local(Command::LeaseRevoke { id }).await {
                 Ok(_) => tracing::debug!(lease = format!("{id:x}"), "lease expired"),
                 Err(e) => {

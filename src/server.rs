@@ -63,6 +63,7 @@ pub enum LeaseReply {
 }
 
 pub struct Server {
+    pub plants: crate::plant::Plants,
     pub id: NodeId,
     pub cluster_id: u64,
     pub name: String,
@@ -79,6 +80,7 @@ pub struct Server {
 impl Server {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
+        plants: crate::plant::Plants,
         id: NodeId,
         cluster_id: u64,
         name: String,
@@ -90,6 +92,7 @@ impl Server {
         transport: Transport,
     ) -> Self {
         Self {
+            plants,
             id,
             cluster_id,
             name,

@@ -36,7 +36,7 @@ impl KvService {
     /// Serves a Range from local state, after a read barrier unless serializable.
     pub async fn range_local(&self, req: &RangeRequest) -> Result<RangeResponse, Status> {
         validate::range(req).map_err(Error::from)?;
-        if !req.serializable {
+        if !req.serializable && !self.server.plants.stale_read {
             self.server.read_barrier().await?;
         }
         let (mut resp, revision) = {

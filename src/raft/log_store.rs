@@ -23,6 +23,8 @@ const READ_BATCH_MAX: usize = 4096;
 #[derive(Clone)]
 pub struct LogStore {
     backend: SharedBackend,
+    /// Planted bug: acknowledge appends without syncing them.
+    ack_before_sync: bool,
 }
 
 pub(crate) fn encode<T: Serialize>(v: &T) -> io::Result<Vec<u8>> {
@@ -35,7 +37,16 @@ pub(crate) fn decode<T: DeserializeOwned>(b: &[u8]) -> io::Result<T> {
 
 impl LogStore {
     pub fn new(backend: SharedBackend) -> Self {
-        Self { backend }
+        Self {
+            backend,
+            ack_before_sync: false,
+        }
+    }
+
+    /// The planted `ack-before-sync` bug; see `plant::Plants`.
+    pub fn with_ack_before_sync(mut self, on: bool) -> Self {
+        self.ack_before_sync = on;
+        self
     }
 
     fn read_meta<T: DeserializeOwned>(&self, key: &[u8]) -> io::Result<Option<T>> {
@@ -136,7 +147,13 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         for entry in entries {
             batch.put(Tree::Log, log_key(entry.log_id.index), encode(&entry)?);
         }
-        let res = self.backend.write(batch).and_then(|_| self.backend.sync());
+        let res = self.backend.write(batch).and_then(|_| {
+            if self.ack_before_sync {
+                Ok(())
+            } else {
+                self.backend.sync()
+            }
+        });
         let reported = res
             .as_ref()
             .map(|_| ())

@@ -102,6 +102,18 @@ impl StateMachine {
         self.shared.state.read().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Revokes a lease on this member only, bypassing Raft. Exists solely for the planted
+    /// `lease-without-leadership` bug, which the simulator must catch.
+    pub fn revoke_locally(&self, id: i64) {
+        let (events, revision) = {
+            let mut state = self.shared.state.write().unwrap_or_else(|e| e.into_inner());
+            let index = state.last_applied.map_or(0, |l| l.index);
+            let (_, events) = apply_command(&mut state, Command::LeaseRevoke { id }, index);
+            (events, state.store.revision())
+        };
+        self.shared.hub.notify(revision, events);
+    }
+
     pub fn hub(&self) -> &Arc<WatchHub> {
         &self.shared.hub
     }

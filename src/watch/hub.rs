@@ -53,6 +53,8 @@ impl Slots {
 pub struct WatchHub {
     revision: watch::Sender<i64>,
     slots: Mutex<Slots>,
+    /// Planted bug: silently lose the events of every seventh revision.
+    drop_events: bool,
 }
 
 impl Default for WatchHub {
@@ -66,7 +68,14 @@ impl WatchHub {
         Self {
             revision: watch::Sender::new(1),
             slots: Mutex::new(Slots::default()),
+            drop_events: false,
         }
+    }
+
+    /// The planted `drop-watch-event` bug; see `plant::Plants`.
+    pub fn with_dropped_events(mut self, on: bool) -> Self {
+        self.drop_events = on;
+        self
     }
 
     /// The slot table. Lock order: the hub, then the state machine; never the reverse.
@@ -97,8 +106,13 @@ impl WatchHub {
     /// Called by the state machine after each applied entry, in log order.
     pub fn notify(&self, revision: i64, events: Vec<Event>) {
         let mut slots = self.lock();
+        let planted_drop = self.drop_events && revision % 7 == 0;
         if !events.is_empty() {
             for (id, slot) in slots.by_id.iter_mut() {
+                if planted_drop {
+                    slot.next_revision = slot.next_revision.max(revision + 1);
+                    continue;
+                }
                 if !slot.synced || slot.next_revision > revision {
                     continue;
                 }
