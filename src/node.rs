@@ -235,8 +235,12 @@ async fn serve_clients(server: Arc<Server>, incoming: Incoming, shutdown: watch:
         .add_service(AuthServer::new(auth::AuthService {
             server: server.clone(),
         }))
-        .add_service(ElectionServer::new(election::ElectionService))
-        .add_service(LockServer::new(lock::LockService));
+        .add_service(ElectionServer::new(election::ElectionService {
+            server: server.clone(),
+        }))
+        .add_service(LockServer::new(lock::LockService {
+            server: server.clone(),
+        }));
     let health_server = server.clone();
     let router = routes
         .into_axum_router()
