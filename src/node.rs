@@ -81,7 +81,8 @@ impl Node {
         config.validate()?;
         let id = config.member_id();
         let hub = Arc::new(WatchHub::new().with_dropped_events(config.plants.drop_watch_event));
-        let sm = StateMachine::open(backend.clone(), hub)?;
+        let lessor = Arc::new(Lessor::new());
+        let sm = StateMachine::open(backend.clone(), hub, lessor.clone())?;
         let log =
             LogStore::new(backend.clone()).with_ack_before_sync(config.plants.ack_before_sync);
         let raft_config = openraft::Config {
@@ -130,7 +131,7 @@ impl Node {
             config.name.clone(),
             raft,
             sm,
-            Arc::new(Lessor::new()),
+            lessor,
             backend,
             config.election_timeout(),
             transport.clone(),

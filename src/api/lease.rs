@@ -37,12 +37,6 @@ impl Lease for LeaseService {
         match self.server.write(cmd).await? {
             CommandResult::LeaseGrant(mut resp) => {
                 self.server.stamp(&mut resp.header);
-                // The leader starts the lease's clock now rather than at its next scan.
-                if self.server.lessor.is_primary() {
-                    self.server
-                        .lessor
-                        .renew(resp.id, resp.ttl, tokio::time::Instant::now());
-                }
                 Ok(Response::new(resp))
             }
             other => Err(Status::internal(format!(

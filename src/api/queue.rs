@@ -83,14 +83,7 @@ pub async fn session_lease(server: &Server) -> Result<i64, Error> {
         })
         .await?
     {
-        CommandResult::LeaseGrant(r) => {
-            if server.lessor.is_primary() {
-                server
-                    .lessor
-                    .renew(r.id, r.ttl, tokio::time::Instant::now());
-            }
-            Ok(r.id)
-        }
+        CommandResult::LeaseGrant(r) => Ok(r.id),
         other => Err(Error::Internal(format!(
             "unexpected apply result {other:?}"
         ))),

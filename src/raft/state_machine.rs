@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use super::log_store::{decode, encode};
 use super::typ::{LogId, Snapshot, SnapshotMeta, StoredMembership, TypeConfig};
 use crate::command::{ApplyError, Command, CommandResult};
-use crate::lease::{LeaseTable, MIN_TTL_SECS};
+use crate::lease::{LeaseTable, Lessor, MIN_TTL_SECS};
 use crate::proto::etcdserverpb::{
     CompactionResponse, LeaseGrantResponse, LeaseRevokeResponse, ResponseHeader,
 };
@@ -58,6 +58,9 @@ struct Shared {
     backend: SharedBackend,
     current: Mutex<Option<StoredSnapshot>>,
     hub: Arc<WatchHub>,
+    /// Told of each applied grant so the leader's clock starts when the lease exists, not at
+    /// its next scan. A follower's lessor ignores it.
+    lessor: Arc<Lessor>,
 }
 
 /// Cheap to clone; every clone is the same state machine.
@@ -68,7 +71,11 @@ pub struct StateMachine {
 
 impl StateMachine {
     /// Opens the state machine from the latest durable snapshot, if any.
-    pub fn open(backend: SharedBackend, hub: Arc<WatchHub>) -> io::Result<Self> {
+    pub fn open(
+        backend: SharedBackend,
+        hub: Arc<WatchHub>,
+        lessor: Arc<Lessor>,
+    ) -> io::Result<Self> {
         let meta = backend.get(Tree::Snapshot, snapshot_keys::META)?;
         let data = backend.get(Tree::Snapshot, snapshot_keys::DATA)?;
         let (state, current) = match (meta, data) {
@@ -92,6 +99,7 @@ impl StateMachine {
                 backend,
                 current: Mutex::new(current),
                 hub,
+                lessor,
             }),
         })
     }
@@ -292,6 +300,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 };
                 (result, events, state.store.revision())
             };
+            if let CommandResult::LeaseGrant(g) = &result {
+                self.shared
+                    .lessor
+                    .renew(g.id, g.ttl, tokio::time::Instant::now());
+            }
             // Watchers hear of a revision only after it is applied, and before the client's
             // response is released, so a client that reads its own write then watches from it
             // never misses it.
