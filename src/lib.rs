@@ -16,6 +16,7 @@ pub mod cluster;
 pub mod command;
 pub mod config;
 pub mod error;
+pub mod leader_election;
 pub mod lease;
 pub mod node;
 pub mod plant;
