@@ -1,0 +1,323 @@
+//! In-process clusters (the embedding API) driven through the `etcd-client` crate: leases across
+//! leader changes, watches across leader kills, the Election and Lock services, LeaderElector.
+
+use std::time::Duration;
+
+use etcd_client::{Client, EventType, GetOptions, LockOptions, PutOptions, WatchOptions};
+use quorum::cluster::{ClusterSpec, LocalCluster};
+use quorum::leader_election::{ElectionConfig, LeaderElector, LeadershipEvent};
+
+/// Picks `n` (client, peer) port pairs that are free right now on loopback.
+fn free_ports(n: usize) -> Vec<(u16, u16)> {
+    let listeners: Vec<std::net::TcpListener> = (0..2 * n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port"))
+        .collect();
+    let ports: Vec<u16> = listeners
+        .iter()
+        .map(|l| l.local_addr().expect("bound socket has an address").port())
+        .collect();
+    (0..n).map(|i| (ports[2 * i], ports[2 * i + 1])).collect()
+}
+
+async fn cluster(n: usize) -> LocalCluster {
+    let mut spec = ClusterSpec::new(n);
+    spec.ports = free_ports(n);
+    // Faster elections keep the tests short; the semantics are the same.
+    spec.heartbeat_interval_ms = 50;
+    spec.election_timeout_ms = 500;
+    let c = LocalCluster::start(spec).await.expect("cluster starts");
+    wait_leader(&c).await;
+    c
+}
+
+async fn wait_leader(c: &LocalCluster) -> usize {
+    for _ in 0..200 {
+        if let Some(l) = c.leader() {
+            return l;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no leader elected within 10 s");
+}
+
+async fn client(endpoint: &str) -> Client {
+    Client::connect([endpoint], None)
+        .await
+        .expect("client connects")
+}
+
+async fn wait_for<F, Fut>(what: &str, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..300 {
+        if f().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn lease_outlives_a_leader_change_then_its_keys_vanish_everywhere_at_one_revision() {
+    // Goal: a kept-alive lease survives the leader's death; once keep-alives stop it expires and
+    // every member deletes its keys at the same revision. Method: 3 members, kill the leader
+    // while keeping the lease alive through a survivor, then stop and watch all members.
+    let mut c = cluster(3).await;
+    let leader = wait_leader(&c).await;
+    let survivor = (leader + 1) % 3;
+    let eps = c.endpoints();
+    let mut cli = client(&eps[survivor]).await;
+    let lease = cli.lease_grant(3, None).await.unwrap().id();
+    cli.put("leased/a", "1", Some(PutOptions::new().with_lease(lease)))
+        .await
+        .unwrap();
+    cli.put("leased/b", "2", Some(PutOptions::new().with_lease(lease)))
+        .await
+        .unwrap();
+    let (mut keeper, mut answers) = cli.lease_keep_alive(lease).await.unwrap();
+    c.kill(leader).await;
+    // Keep it alive for twice its TTL across the election.
+    for _ in 0..12 {
+        keeper.keep_alive().await.unwrap();
+        let _ = tokio::time::timeout(Duration::from_secs(2), answers.message()).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let r = cli
+        .get("leased/", Some(GetOptions::new().with_prefix()))
+        .await
+        .unwrap();
+    assert_eq!(
+        r.count(),
+        2,
+        "keys must survive while the lease is kept alive"
+    );
+    drop(keeper);
+    drop(answers);
+    c.restart(leader).await.unwrap();
+    // Expiry: TTL plus at most one election timeout and a scan interval.
+    let mut deleted_at = Vec::new();
+    for i in 0..3 {
+        let mut m = client(&eps[i]).await;
+        wait_for("the leased keys to vanish", || {
+            let mut m = m.clone();
+            async move {
+                let opts = GetOptions::new().with_prefix().with_serializable();
+                m.get("leased/", Some(opts))
+                    .await
+                    .map(|r| r.count() == 0)
+                    .unwrap_or(false)
+            }
+        })
+        .await;
+        // Both keys went in one revision: their DELETE events share it.
+        let mut w = m
+            .watch(
+                "leased/",
+                Some(WatchOptions::new().with_prefix().with_start_revision(1)),
+            )
+            .await
+            .unwrap();
+        let mut deletes = Vec::new();
+        while deletes.len() < 2 {
+            let resp = tokio::time::timeout(Duration::from_secs(5), w.message())
+                .await
+                .expect("history arrives")
+                .unwrap()
+                .unwrap();
+            for e in resp.events() {
+                if e.event_type() == EventType::Delete {
+                    deletes.push(e.kv().unwrap().mod_revision());
+                }
+            }
+        }
+        assert_eq!(
+            deletes[0], deletes[1],
+            "one revision deletes every key of the lease"
+        );
+        deleted_at.push(deletes[0]);
+    }
+    assert!(
+        deleted_at.windows(2).all(|w| w[0] == w[1]),
+        "members agree: {deleted_at:?}"
+    );
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn watch_on_a_follower_sees_every_acknowledged_write_across_a_leader_kill() {
+    // Goal: a follower's watch streams on through a leader change with no gap and no duplicate.
+    // Method: watch a prefix on a follower, write unique keys through the third member, kill
+    // the leader half way, then compare the events with the acknowledged writes.
+    let mut c = cluster(3).await;
+    let leader = wait_leader(&c).await;
+    let follower = (leader + 1) % 3;
+    let writer_at = (leader + 2) % 3;
+    let eps = c.endpoints();
+    let mut watcher = client(&eps[follower]).await;
+    let mut w = watcher
+        .watch("w/", Some(WatchOptions::new().with_prefix()))
+        .await
+        .unwrap();
+    let mut writer = client(&eps[writer_at]).await;
+    let mut acked = Vec::new();
+    for i in 0..40 {
+        if i == 20 {
+            c.kill(leader).await;
+        }
+        let key = format!("w/{i:03}");
+        let put =
+            tokio::time::timeout(Duration::from_secs(10), writer.put(key.clone(), "v", None)).await;
+        if let Ok(Ok(r)) = put {
+            acked.push((key, r.header().unwrap().revision()));
+        }
+    }
+    assert!(
+        acked.len() >= 30,
+        "writes continue after the leader dies: {}",
+        acked.len()
+    );
+    let last = acked.last().unwrap().1;
+    let mut seen: Vec<(String, i64)> = Vec::new();
+    while seen.last().is_none_or(|s| s.1 < last) {
+        let resp = tokio::time::timeout(Duration::from_secs(10), w.message())
+            .await
+            .expect("events keep flowing")
+            .unwrap()
+            .expect("stream stays open");
+        for e in resp.events() {
+            let kv = e.kv().unwrap();
+            seen.push((kv.key_str().unwrap().to_string(), kv.mod_revision()));
+        }
+    }
+    let revisions: Vec<i64> = seen.iter().map(|s| s.1).collect();
+    assert!(
+        revisions.windows(2).all(|p| p[0] < p[1]),
+        "ordered, no duplicates: {revisions:?}"
+    );
+    for a in &acked {
+        assert!(
+            seen.contains(a),
+            "acknowledged write {a:?} reached the watcher"
+        );
+    }
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn election_queues_candidates_and_guards_proclaim_with_the_leader_key() {
+    // Goal: the Election service elects the earliest candidate, hands over on resign, and
+    // refuses a stale leader's proclaim with etcd's "election: not leader".
+    let c = cluster(1).await;
+    let ep = c.endpoints()[0].clone();
+    let mut a = client(&ep).await;
+    let la = a.lease_grant(30, None).await.unwrap().id();
+    let won = a.campaign("job", "a", la).await.unwrap();
+    let key_a = won.leader().unwrap().clone();
+    assert_eq!(a.leader("job").await.unwrap().kv().unwrap().value(), b"a");
+
+    let mut b = client(&ep).await;
+    let lb = b.lease_grant(30, None).await.unwrap().id();
+    let waiting = tokio::spawn(async move { b.campaign("job", "b", lb).await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!waiting.is_finished(), "b queues behind a");
+
+    a.proclaim(
+        "a2",
+        Some(etcd_client::ProclaimOptions::new().with_leader(key_a.clone())),
+    )
+    .await
+    .unwrap();
+    assert_eq!(a.leader("job").await.unwrap().kv().unwrap().value(), b"a2");
+    a.resign(Some(
+        etcd_client::ResignOptions::new().with_leader(key_a.clone()),
+    ))
+    .await
+    .unwrap();
+    let won_b = tokio::time::timeout(Duration::from_secs(5), waiting)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(won_b.leader().unwrap().rev() > key_a.rev());
+    let err = a
+        .proclaim(
+            "stale",
+            Some(etcd_client::ProclaimOptions::new().with_leader(key_a)),
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("election: not leader"), "{err}");
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn lock_is_exclusive_and_passes_to_the_next_waiter_on_unlock() {
+    // Goal: the Lock service grants one holder at a time, FIFO, keyed `name/<lease hex>`.
+    let c = cluster(1).await;
+    let ep = c.endpoints()[0].clone();
+    let mut a = client(&ep).await;
+    let la = a.lease_grant(30, None).await.unwrap().id();
+    let held = a
+        .lock("m", Some(LockOptions::new().with_lease(la)))
+        .await
+        .unwrap();
+    let key = held.key().to_vec();
+    assert_eq!(key, format!("m/{la:x}").into_bytes());
+    let mut b = client(&ep).await;
+    let waiting = tokio::spawn(async move { b.lock("m", None).await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!waiting.is_finished(), "second locker waits");
+    a.unlock(key).await.unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(5), waiting)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(got.key().starts_with(b"m/"));
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn leader_elector_hands_over_when_the_leader_stops_renewing() {
+    // Goal: the Rust helper reports StartedLeading for one candidate at a time, and the second
+    // takes over once the first stops (its lease expires on the cluster's clock).
+    let c = cluster(1).await;
+    let ep = c.endpoints()[0].clone();
+    let channel = || {
+        tonic::transport::Endpoint::from_shared(ep.clone())
+            .unwrap()
+            .connect_lazy()
+    };
+    let cfg = |id: &str| ElectionConfig {
+        lease_duration: Duration::from_secs(3),
+        renew_deadline: Duration::from_secs(2),
+        retry_period: Duration::from_millis(300),
+        ..ElectionConfig::new("ctrl", id)
+    };
+    let mut first = LeaderElector::start(channel(), cfg("first"));
+    let started = tokio::time::timeout(Duration::from_secs(10), first.next_event())
+        .await
+        .unwrap();
+    let Some(LeadershipEvent::StartedLeading { revision: rev1, .. }) = started else {
+        panic!("first candidate leads: {started:?}");
+    };
+    let mut second = LeaderElector::start(channel(), cfg("second"));
+    assert!(
+        tokio::time::timeout(Duration::from_secs(2), second.next_event())
+            .await
+            .is_err(),
+        "second must not lead while the first renews"
+    );
+    first.stop();
+    let took = tokio::time::timeout(Duration::from_secs(15), second.next_event())
+        .await
+        .unwrap();
+    match took {
+        Some(LeadershipEvent::StartedLeading { revision, .. }) => assert!(revision > rev1),
+        other => panic!("second takes over: {other:?}"),
+    }
+    c.shutdown().await;
+}
