@@ -99,8 +99,8 @@ async fn lease_outlives_a_leader_change_then_its_keys_vanish_everywhere_at_one_r
     c.restart(leader).await.unwrap();
     // Expiry: TTL plus at most one election timeout and a scan interval.
     let mut deleted_at = Vec::new();
-    for i in 0..3 {
-        let mut m = client(&eps[i]).await;
+    for ep in &eps {
+        let mut m = client(ep).await;
         wait_for("the leased keys to vanish", || {
             let mut m = m.clone();
             async move {
