@@ -18,6 +18,7 @@ pub mod config;
 pub mod error;
 pub mod leader_election;
 pub mod lease;
+pub mod loadgen;
 pub mod node;
 pub mod plant;
 pub mod proto;

@@ -26,6 +26,24 @@ enum Cmd {
     Serve(ServeArgs),
     /// Run a local cluster in this process on etcd's customary loopback ports.
     Cluster(ClusterArgs),
+    /// Load any etcd-compatible endpoint (Quorum or etcd) and report throughput and latency.
+    Bench(BenchArgs),
+}
+
+#[derive(Parser)]
+struct BenchArgs {
+    /// Comma-separated client URLs; clients are spread over them.
+    #[arg(long, default_value = "http://127.0.0.1:2379")]
+    endpoints: String,
+    #[arg(long, default_value_t = 1)]
+    clients: usize,
+    #[arg(long, default_value_t = 2000)]
+    requests: usize,
+    #[arg(long, default_value_t = 256)]
+    value_bytes: usize,
+    /// put | get | get-serializable
+    #[arg(long, default_value = "put", value_parser = ["put", "get", "get-serializable"])]
+    workload: String,
 }
 
 fn split(s: &str) -> Vec<String> {
@@ -120,6 +138,28 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
+        Cmd::Bench(args) => {
+            use quorum::loadgen::{LoadSpec, Workload};
+            let workload = match args.workload.as_str() {
+                "get" => Workload::GetLinearizable,
+                "get-serializable" => Workload::GetSerializable,
+                _ => Workload::Put,
+            };
+            let spec = LoadSpec {
+                endpoints: split(&args.endpoints),
+                clients: args.clients,
+                requests: args.requests,
+                value_bytes: args.value_bytes,
+                workload,
+            };
+            let report = quorum::loadgen::run(spec).await?;
+            println!(
+                "{} clients={} workload={}",
+                report.summary(),
+                args.clients,
+                args.workload
+            );
+        }
         Cmd::Serve(args) => {
             let config = args.into_config()?;
             let node = Node::start(config, Transport::default())
