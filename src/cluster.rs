@@ -37,6 +37,7 @@ pub struct ClusterSpec {
     pub token: String,
     pub heartbeat_interval_ms: u64,
     pub election_timeout_ms: u64,
+    pub snapshot_every_entries: u64,
 }
 
 impl ClusterSpec {
@@ -48,6 +49,7 @@ impl ClusterSpec {
             token: "quorum-local".into(),
             heartbeat_interval_ms: 100,
             election_timeout_ms: 1000,
+            snapshot_every_entries: crate::config::DEFAULT_SNAPSHOT_EVERY_ENTRIES,
         }
     }
 }
@@ -86,6 +88,7 @@ impl LocalCluster {
                     initial_cluster_token: spec.token.clone(),
                     heartbeat_interval_ms: spec.heartbeat_interval_ms,
                     election_timeout_ms: spec.election_timeout_ms,
+                    snapshot_every_entries: spec.snapshot_every_entries,
                     plants: Default::default(),
                 }
             })

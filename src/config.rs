@@ -10,6 +10,9 @@ use std::time::Duration;
 
 use crate::raft::typ::Member;
 
+/// etcd 3.5's default `--snapshot-count`.
+pub const DEFAULT_SNAPSHOT_EVERY_ENTRIES: u64 = 10_000;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClusterState {
     New,
@@ -30,6 +33,9 @@ pub struct Config {
     pub initial_cluster_token: String,
     pub heartbeat_interval_ms: u64,
     pub election_timeout_ms: u64,
+    /// Raft snapshots after this many entries (etcd's `--snapshot-count`), bounding the replay
+    /// after a restart and letting the log be purged.
+    pub snapshot_every_entries: u64,
     /// Deliberate bugs for the simulator's checkers; always off outside tests.
     pub plants: crate::plant::Plants,
 }
@@ -68,6 +74,7 @@ impl Config {
             initial_cluster_token: "etcd-cluster".into(),
             heartbeat_interval_ms: 100,
             election_timeout_ms: 1000,
+            snapshot_every_entries: DEFAULT_SNAPSHOT_EVERY_ENTRIES,
             plants: Default::default(),
         }
     }

@@ -82,6 +82,9 @@ struct ServeArgs {
     /// Milliseconds without a heartbeat before a follower campaigns.
     #[arg(long, default_value_t = 1000)]
     election_timeout: u64,
+    /// Committed entries between Raft snapshots.
+    #[arg(long, default_value_t = quorum::config::DEFAULT_SNAPSHOT_EVERY_ENTRIES)]
+    snapshot_count: u64,
 }
 
 #[derive(Parser)]
@@ -119,6 +122,7 @@ impl ServeArgs {
             initial_cluster_token: self.initial_cluster_token,
             heartbeat_interval_ms: self.heartbeat_interval,
             election_timeout_ms: self.election_timeout,
+            snapshot_every_entries: self.snapshot_count,
             plants: Default::default(),
         })
     }

@@ -43,8 +43,6 @@ use futures::TryStreamExt;
 const LEASE_SCAN_INTERVAL: Duration = Duration::from_millis(500);
 /// At most this many revokes are proposed per scan, as etcd limits them.
 const LEASE_REVOKES_PER_SCAN_MAX: usize = 500;
-/// Raft snapshots after this many entries, bounding replay at restart.
-const SNAPSHOT_EVERY_ENTRIES: u64 = 10_000;
 
 pub struct Node {
     pub server: Arc<Server>,
@@ -91,9 +89,11 @@ impl Node {
             election_timeout_min: config.election_timeout_ms,
             election_timeout_max: config.election_timeout_ms * 2,
             install_snapshot_timeout: 10 * config.election_timeout_ms,
-            snapshot_policy: SnapshotPolicy::LogsSinceLast(SNAPSHOT_EVERY_ENTRIES),
-            max_in_snapshot_log_to_keep: 1000,
-            purge_batch_size: 256,
+            snapshot_policy: SnapshotPolicy::LogsSinceLast(config.snapshot_every_entries),
+            // Keep as many entries as a snapshot spans: a briefly lagging member catches up
+            // from the log, a long-gone one from a snapshot.
+            max_in_snapshot_log_to_keep: config.snapshot_every_entries / 10,
+            purge_batch_size: (config.snapshot_every_entries / 10).clamp(1, 256),
             enable_pre_vote: Some(true),
             ..Default::default()
         }

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use etcd_client::{Client, EventType, GetOptions, LockOptions, PutOptions, WatchOptions};
+use openraft::async_runtime::WatchReceiver;
 use quorum::cluster::{ClusterSpec, LocalCluster};
 use quorum::leader_election::{ElectionConfig, LeaderElector, LeadershipEvent};
 
@@ -319,5 +320,51 @@ async fn leader_elector_hands_over_when_the_leader_stops_renewing() {
         Some(LeadershipEvent::StartedLeading { revision, .. }) => assert!(revision > rev1),
         other => panic!("second takes over: {other:?}"),
     }
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_member_that_missed_purged_entries_catches_up_from_a_snapshot() {
+    // Goal: snapshots are built, the log is purged, and a member that was down throughout
+    // installs the leader's snapshot and ends with the same data. Method: snapshot every 20
+    // entries, stop a follower, write 150 keys, restart it, compare serializable reads.
+    let mut spec = ClusterSpec::new(3);
+    spec.ports = free_ports(3);
+    spec.heartbeat_interval_ms = 50;
+    spec.election_timeout_ms = 500;
+    spec.snapshot_every_entries = 20;
+    let mut c = LocalCluster::start(spec).await.unwrap();
+    let leader = wait_leader(&c).await;
+    let lagger = (leader + 1) % 3;
+    let eps = c.endpoints();
+    c.stop(lagger).await;
+    let mut w = client(&eps[(leader + 2) % 3]).await;
+    for i in 0..150 {
+        w.put(format!("s/{i:03}"), format!("{i}"), None)
+            .await
+            .unwrap();
+    }
+    let raft = c.node(leader).unwrap().server.raft.clone();
+    wait_for("the leader to snapshot and purge its log", || {
+        let purged = raft.metrics().borrow_watched().purged;
+        async move { purged.is_some_and(|p| p.index > 20) }
+    })
+    .await;
+    c.restart(lagger).await.unwrap();
+    let mut r = client(&eps[lagger]).await;
+    wait_for("the restarted member to catch up", || {
+        let mut r = r.clone();
+        async move {
+            let opts = GetOptions::new().with_prefix().with_serializable();
+            r.get("s/", Some(opts))
+                .await
+                .map(|g| g.count() == 150)
+                .unwrap_or(false)
+        }
+    })
+    .await;
+    let opts = GetOptions::new().with_prefix().with_serializable();
+    let got = r.get("s/149", Some(opts)).await.unwrap();
+    assert_eq!(got.kvs()[0].value(), b"149");
     c.shutdown().await;
 }
