@@ -29,6 +29,20 @@ enum Op {
         sort: (i32, i32),
     },
     Compact(i64),
+    /// If(VALUE(k) == v) Then(Put(k, new), Get(other)) Else(Get(k), Delete(other)).
+    CasValue {
+        key: u8,
+        expect: u8,
+        new: u8,
+        other: u8,
+    },
+    /// If(VERSION(k) > n) Then(Put(other, new)) Else(Put(k, new)).
+    VersionGate {
+        key: u8,
+        above: i64,
+        new: u8,
+        other: u8,
+    },
 }
 
 const KEYS: &[&str] = &["a", "b", "c", "d"];
@@ -40,6 +54,10 @@ fn op() -> impl Strategy<Value = Op> {
         4 => (0..4u8, prop::option::of(0..5u8), 0..6i64, 0..3i64, (0..3i32, 0..5i32))
             .prop_map(|(key, end, rev_back, limit, sort)| Op::Get { key, end, rev_back, limit, sort }),
         1 => (0..8i64).prop_map(Op::Compact),
+        2 => (0..4u8, 0..3u8, 0..3u8, 0..4u8)
+            .prop_map(|(key, expect, new, other)| Op::CasValue { key, expect, new, other }),
+        2 => (0..4u8, 0..3i64, 0..3u8, 0..4u8)
+            .prop_map(|(key, above, new, other)| Op::VersionGate { key, above, new, other }),
     ]
 }
 
@@ -108,6 +126,69 @@ impl Model {
 }
 
 use crate::proto::mvccpb;
+
+fn k(i: u8) -> Vec<u8> {
+    KEYS[i as usize].into()
+}
+
+fn put_op(key: Vec<u8>, value: Vec<u8>) -> RequestOp {
+    RequestOp {
+        request: Some(request_op::Request::RequestPut(PutRequest {
+            key,
+            value,
+            ..Default::default()
+        })),
+    }
+}
+
+fn get_op(key: Vec<u8>) -> RequestOp {
+    RequestOp {
+        request: Some(request_op::Request::RequestRange(RangeRequest {
+            key,
+            ..Default::default()
+        })),
+    }
+}
+
+fn delete_op(key: Vec<u8>) -> RequestOp {
+    RequestOp {
+        request: Some(request_op::Request::RequestDeleteRange(
+            DeleteRangeRequest {
+                key,
+                ..Default::default()
+            },
+        )),
+    }
+}
+
+impl Model {
+    fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.hist
+            .entry(key)
+            .or_default()
+            .push((self.rev, Some(value)));
+    }
+
+    fn delete(&mut self, key: Vec<u8>) -> bool {
+        if self.at(&key, self.rev).is_none() {
+            return false;
+        }
+        self.hist.entry(key).or_default().push((self.rev, None));
+        true
+    }
+
+    /// The kvs a txn's Get sees: model state including the txn's own earlier writes.
+    fn get(&self, key: &[u8]) -> Vec<mvccpb::KeyValue> {
+        self.at(key, self.rev).into_iter().collect()
+    }
+}
+
+fn range_kvs(r: &ResponseOp) -> Vec<mvccpb::KeyValue> {
+    match &r.response {
+        Some(response_op::Response::ResponseRange(rr)) => rr.kvs.clone(),
+        _ => Vec::new(),
+    }
+}
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
@@ -189,6 +270,59 @@ proptest! {
                     } else {
                         prop_assert_eq!(got, Ok(()));
                         m.compacted = rev;
+                    }
+                }
+                Op::CasValue { key, expect, new, other } => {
+                    let want = vec![b'0' + expect];
+                    let holds = m.at(&k(key), m.rev).is_some_and(|kv| kv.value == want);
+                    let req = TxnRequest {
+                        compare: vec![Compare {
+                            key: k(key),
+                            target: compare::CompareTarget::Value as i32,
+                            result: compare::CompareResult::Equal as i32,
+                            target_union: Some(compare::TargetUnion::Value(want)),
+                            range_end: Vec::new(),
+                        }],
+                        success: vec![put_op(k(key), vec![b'0' + new]), get_op(k(other))],
+                        failure: vec![get_op(k(key)), delete_op(k(other))],
+                    };
+                    let (resp, _) = s.txn(&req, &AnyLease).unwrap();
+                    prop_assert_eq!(resp.succeeded, holds);
+                    // Every write of the txn lands at the next revision, reads see earlier ones.
+                    m.rev += 1;
+                    let wrote = if holds {
+                        m.put(k(key), vec![b'0' + new]);
+                        prop_assert_eq!(range_kvs(&resp.responses[1]), m.get(&k(other)));
+                        true
+                    } else {
+                        prop_assert_eq!(range_kvs(&resp.responses[0]), m.get(&k(key)));
+                        m.delete(k(other))
+                    };
+                    if !wrote {
+                        m.rev -= 1;
+                    }
+                }
+                Op::VersionGate { key, above, new, other } => {
+                    let version = m.at(&k(key), m.rev).map_or(0, |kv| kv.version);
+                    let holds = version > above;
+                    let req = TxnRequest {
+                        compare: vec![Compare {
+                            key: k(key),
+                            target: compare::CompareTarget::Version as i32,
+                            result: compare::CompareResult::Greater as i32,
+                            target_union: Some(compare::TargetUnion::Version(above)),
+                            range_end: Vec::new(),
+                        }],
+                        success: vec![put_op(k(other), vec![b'0' + new])],
+                        failure: vec![put_op(k(key), vec![b'0' + new])],
+                    };
+                    let (resp, _) = s.txn(&req, &AnyLease).unwrap();
+                    prop_assert_eq!(resp.succeeded, holds);
+                    m.rev += 1;
+                    if holds {
+                        m.put(k(other), vec![b'0' + new]);
+                    } else {
+                        m.put(k(key), vec![b'0' + new]);
                     }
                 }
             }
