@@ -33,7 +33,6 @@ impl Store {
         let mut resp = self.execute(req, &plan, rev, &mut events);
         let wrote = !events.is_empty();
         self.finish(rev, wrote);
-        set_nested_revision(&mut resp, self.revision);
         resp.header = None;
         Ok((resp, events))
     }
@@ -102,7 +101,12 @@ impl Store {
                 }
                 _ => None,
             };
-            responses.push(ResponseOp { response });
+            let mut response = ResponseOp { response };
+            // etcd stamps each nested response with the revision as of that op: the txn's new
+            // revision once anything was written, the old one before.
+            let as_of = if events.is_empty() { rev - 1 } else { rev };
+            stamp(&mut response, as_of);
+            responses.push(response);
         }
         TxnResponse {
             header: None,
@@ -176,23 +180,17 @@ fn compare_one(c: &Compare, kv: &KeyValue, exists: bool) -> bool {
     }
 }
 
-/// etcd stamps nested put/range/delete responses with only the revision; nested txn headers
-/// stay empty.
-fn set_nested_revision(resp: &mut TxnResponse, revision: i64) {
-    for op in &mut resp.responses {
-        let header = Some(ResponseHeader {
-            revision,
-            ..Default::default()
-        });
-        match &mut op.response {
-            Some(Response::ResponseRange(r)) => r.header = header,
-            Some(Response::ResponsePut(r)) => r.header = header,
-            Some(Response::ResponseDeleteRange(r)) => r.header = header,
-            Some(Response::ResponseTxn(t)) => {
-                set_nested_revision(t, revision);
-                t.header = None;
-            }
-            None => {}
-        }
+/// Nested put/range/delete responses carry only a revision; a nested txn's header stays empty.
+fn stamp(op: &mut ResponseOp, revision: i64) {
+    let header = Some(ResponseHeader {
+        revision,
+        ..Default::default()
+    });
+    match &mut op.response {
+        Some(Response::ResponseRange(r)) => r.header = header,
+        Some(Response::ResponsePut(r)) => r.header = header,
+        Some(Response::ResponseDeleteRange(r)) => r.header = header,
+        Some(Response::ResponseTxn(t)) => t.header = None,
+        None => {}
     }
 }
