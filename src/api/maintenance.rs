@@ -18,6 +18,8 @@ pub const ETCD_VERSION: &str = "3.5.16";
 
 /// Snapshot stream chunk size, as etcd sends.
 const SNAPSHOT_CHUNK_BYTES: usize = 32 * 1024;
+/// etcdctl checks that a snapshot is whole pages plus a 32-byte SHA-256.
+const SNAPSHOT_PAGE_BYTES: usize = 512;
 
 pub struct MaintenanceService {
     pub server: Arc<Server>,
@@ -112,14 +114,23 @@ impl Maintenance for MaintenanceService {
         &self,
         _req: Request<SnapshotRequest>,
     ) -> Result<Response<SnapshotStream>, Status> {
-        // A consistent copy of this member's applied state; not a bbolt file, so
-        // `etcdctl snapshot save` works but etcd's `snapshot restore` cannot read it.
-        let blob = encode(&*self.server.sm.read()).map_err(|e| Status::internal(e.to_string()))?;
+        // A consistent copy of this member's applied state in Quorum's own format, framed as
+        // etcdctl expects a database: padded to 512-byte pages, then its SHA-256 as the last
+        // message. `etcdctl snapshot save` verifies and writes it; etcd's `snapshot status` and
+        // `restore` cannot read it (they expect bbolt).
+        use sha2::Digest;
+        let mut blob =
+            encode(&*self.server.sm.read()).map_err(|e| Status::internal(e.to_string()))?;
+        blob.resize(
+            blob.len().div_ceil(SNAPSHOT_PAGE_BYTES) * SNAPSHOT_PAGE_BYTES,
+            0,
+        );
+        let digest = sha2::Sha256::digest(&blob).to_vec();
         let header = self.server.header();
-        let total = blob.len();
-        let mut frames: Vec<Result<SnapshotResponse, Status>> = Vec::new();
+        let total = blob.len() + digest.len();
         let mut sent = 0usize;
-        for chunk in blob.chunks(SNAPSHOT_CHUNK_BYTES) {
+        let mut frames: Vec<Result<SnapshotResponse, Status>> = Vec::new();
+        for chunk in blob.chunks(SNAPSHOT_CHUNK_BYTES).chain([digest.as_slice()]) {
             sent += chunk.len();
             frames.push(Ok(SnapshotResponse {
                 header: Some(header),

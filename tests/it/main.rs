@@ -2,5 +2,6 @@
 
 mod differential;
 mod embedded;
+mod etcdctl;
 mod failover;
 mod procs;
