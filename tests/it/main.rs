@@ -2,6 +2,7 @@
 
 mod differential;
 mod embedded;
+mod client_crate;
 mod etcdctl;
 mod failover;
 mod procs;
