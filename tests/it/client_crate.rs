@@ -19,6 +19,12 @@ async fn single() -> (LocalCluster, Client) {
     spec.heartbeat_interval_ms = 50;
     spec.election_timeout_ms = 500;
     let c = LocalCluster::start(spec).await.unwrap();
+    for _ in 0..100 {
+        if c.leader().is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     let client = Client::connect(c.endpoints(), None).await.unwrap();
     (c, client)
 }
@@ -178,5 +184,73 @@ async fn status_and_member_list_describe_the_member() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert!(named, "the member publishes its name and client URLs");
+    c.shutdown().await;
+}
+
+async fn next(w: &mut etcd_client::WatchStream) -> etcd_client::WatchResponse {
+    tokio::time::timeout(std::time::Duration::from_secs(5), w.message())
+        .await
+        .expect("a watch response arrives")
+        .unwrap()
+        .expect("the stream stays open")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_stream_multiplexes_ids_filters_progress_and_cancel() {
+    // Goal: etcd's per-stream watch semantics: ids from 0, duplicate client ids refused with
+    // id -1, NOPUT filters, prev_kv, progress requests answered with id -1, cancel.
+    use etcd_client::{WatchFilterType, WatchOptions};
+    let (c, mut cli) = single().await;
+    let mut w = cli.watch("k", None).await.unwrap();
+    let created = next(&mut w).await;
+    assert!(created.created());
+    assert_eq!(created.watch_id(), 0);
+    w.watch(
+        "k",
+        Some(
+            WatchOptions::new()
+                .with_filters([WatchFilterType::NoPut])
+                .with_prev_key(),
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(next(&mut w).await.watch_id(), 1);
+    w.watch("k", Some(WatchOptions::new().with_watch_id(1)))
+        .await
+        .unwrap();
+    let dup = next(&mut w).await;
+    assert!(dup.created() && dup.canceled());
+    assert_eq!(dup.watch_id(), -1);
+
+    cli.put("k", "v1", None).await.unwrap();
+    let put = next(&mut w).await;
+    assert_eq!((put.watch_id(), put.events().len()), (0, 1));
+    cli.delete("k", None).await.unwrap();
+    let mut by_id = std::collections::BTreeMap::new();
+    for _ in 0..2 {
+        let r = next(&mut w).await;
+        by_id.insert(r.watch_id(), r);
+    }
+    let deleted = &by_id[&1];
+    assert_eq!(
+        deleted.events()[0].event_type(),
+        etcd_client::EventType::Delete
+    );
+    assert_eq!(deleted.events()[0].prev_kv().unwrap().value(), b"v1");
+    assert!(
+        by_id[&0].events()[0].prev_kv().is_none(),
+        "prev_kv only when asked"
+    );
+
+    w.request_progress().await.unwrap();
+    let progress = next(&mut w).await;
+    assert_eq!((progress.watch_id(), progress.events().len()), (-1, 0));
+    assert!(progress.header().unwrap().revision() >= 3);
+
+    w.cancel(0).await.unwrap();
+    let canceled = next(&mut w).await;
+    assert!(canceled.canceled());
+    assert_eq!(canceled.watch_id(), 0);
     c.shutdown().await;
 }

@@ -1,8 +1,8 @@
 //! The integration tests: one binary, one module per topic.
 
+mod client_crate;
 mod differential;
 mod embedded;
-mod client_crate;
 mod etcdctl;
 mod failover;
 mod procs;
