@@ -46,6 +46,8 @@ pub enum ConfigError {
     NameNotInCluster(String),
     #[error("invalid --initial-cluster entry {0:?}: expected name=url")]
     BadClusterEntry(String),
+    #[error("{0}: TLS is not supported yet; listen on http:// URLs")]
+    TlsUnsupported(String),
     #[error("invalid URL {0:?}: {1}")]
     BadUrl(String, String),
     #[error("--initial-advertise-peer-urls {advertised:?} differ from --initial-cluster's {listed:?} for {name}")]
@@ -80,6 +82,12 @@ impl Config {
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
+        // Serving plaintext on an https:// URL would fail every TLS client with a confusing
+        // handshake error; refuse it at start instead.
+        let listened = self.listen_client_urls.iter().chain(&self.listen_peer_urls);
+        if let Some(u) = listened.into_iter().find(|u| u.starts_with("https://")) {
+            return Err(ConfigError::TlsUnsupported(u.clone()));
+        }
         let listed = self
             .initial_cluster
             .iter()
