@@ -148,13 +148,12 @@ impl Config {
             .collect()
     }
 
+    /// The cluster's id. etcd hashes the initial members with the token; Quorum hashes the
+    /// token alone, so a member added later (whose `--initial-cluster` also lists itself)
+    /// computes the same id as the founders.
     pub fn cluster_id(&self) -> u64 {
-        let mut ids: Vec<u64> = self.initial_members().keys().copied().collect();
-        ids.sort();
         let mut h = Fnv::new();
-        for id in ids {
-            h.write(&id.to_be_bytes());
-        }
+        h.write(b"cluster:");
         h.write(self.initial_cluster_token.as_bytes());
         h.finish()
     }

@@ -128,6 +128,7 @@ impl Node {
             config.plants,
             id,
             config.cluster_id(),
+            config.initial_cluster_token.clone(),
             config.name.clone(),
             raft,
             sm,

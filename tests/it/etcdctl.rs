@@ -84,3 +84,110 @@ fn snapshot_save_writes_a_file_from_one_member() {
     );
     assert!(std::fs::metadata(&file).unwrap().len() > 0);
 }
+
+#[test]
+fn member_add_then_start_with_existing_state_joins_and_member_remove_leaves() {
+    // Goal: the etcd recipe for growing a cluster: `member add`, start the new member with
+    // `--initial-cluster-state existing`, it catches up; `member remove` takes it out again.
+    if !etcd_available() {
+        return;
+    }
+    use super::procs::free_ports;
+    use std::process::{Command, Stdio};
+    let c = ProcCluster::start(Program::Quorum, 3);
+    let eps: Vec<String> = c.members.iter().map(|m| m.client_url.clone()).collect();
+    let all = eps.join(",");
+    assert!(etcdctl(&all, &["put", "before", "join"], None)
+        .status
+        .success());
+    let ports = free_ports(2);
+    let client = format!("http://127.0.0.1:{}", ports[0]);
+    let peer = format!("http://127.0.0.1:{}", ports[1]);
+    let add = etcdctl(
+        &eps[1],
+        &["member", "add", "m3", &format!("--peer-urls={peer}")],
+        None,
+    );
+    assert!(
+        add.status.success(),
+        "{}",
+        String::from_utf8_lossy(&add.stderr)
+    );
+    let text = stdout(&add);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("ETCD_INITIAL_CLUSTER="))
+        .expect("member add prints the initial cluster to use");
+    let initial = line
+        .trim_start_matches("ETCD_INITIAL_CLUSTER=")
+        .trim_matches('"')
+        .to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let mut joiner = Command::new(env!("CARGO_BIN_EXE_quorum"))
+        .args(["serve", "--name", "m3", "--data-dir"])
+        .arg(dir.path().join("m3"))
+        .args([
+            "--listen-client-urls",
+            &client,
+            "--advertise-client-urls",
+            &client,
+        ])
+        .args([
+            "--listen-peer-urls",
+            &peer,
+            "--initial-advertise-peer-urls",
+            &peer,
+        ])
+        .args([
+            "--initial-cluster",
+            &initial,
+            "--initial-cluster-state",
+            "existing",
+        ])
+        .args(["--initial-cluster-token", "it-cluster"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut joined = false;
+    for _ in 0..100 {
+        let got = etcdctl(
+            &client,
+            &["get", "before", "--consistency=s", "--print-value-only"],
+            None,
+        );
+        let list = stdout(&etcdctl(&eps[0], &["member", "list"], None));
+        if stdout(&got).trim() == "join" && list.contains(", started, m3, ") {
+            joined = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(
+        joined,
+        "the new member replicated the data and published its name"
+    );
+    assert!(etcdctl(&client, &["put", "after", "join"], None)
+        .status
+        .success());
+
+    let list = stdout(&etcdctl(&eps[0], &["member", "list"], None));
+    let id = list
+        .lines()
+        .find(|l| l.contains(", m3, "))
+        .and_then(|l| l.split(',').next())
+        .unwrap()
+        .to_string();
+    let rm = etcdctl(&eps[2], &["member", "remove", &id], None);
+    assert!(
+        rm.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rm.stderr)
+    );
+    let list = stdout(&etcdctl(&eps[0], &["member", "list"], None));
+    assert_eq!(list.lines().count(), 3, "{list}");
+    let missing = etcdctl(&eps[0], &["member", "remove", &id], None);
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("etcdserver: member not found"));
+    let _ = joiner.kill();
+    let _ = joiner.wait();
+}
