@@ -107,6 +107,9 @@ fn script() -> Vec<Step> {
         step("lease timetolive $LEASE"),
         step("lease revoke $LEASE"),
         step("lock mylock -- echo locked"),
+        streaming("elect myelection proposal", 1500),
+        streaming("watch --prefix myelection --rev 1", 1000),
+        step("del myelection --prefix"),
         step("compaction 5"),
         step("compaction 5"),
         step("compaction 1000"),
@@ -126,7 +129,7 @@ fn normalise(text: &str) -> String {
             continue;
         }
         let mut l = line.to_string();
-        for field in ["cluster_id", "member_id", "raft_term", "ID"] {
+        for field in ["cluster_id", "member_id", "raft_term", "ID", "lease"] {
             l = replace_number_after(&l, &format!("\"{field}\":"));
         }
         l = replace_hex_ids(&l);
