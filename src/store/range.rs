@@ -36,6 +36,16 @@ impl Store {
         }
         let rev = self.read_revision(req.revision)?;
         let range = KeyRange::new(&req.key, &req.range_end);
+        let unfiltered = req.min_mod_revision == 0
+            && req.max_mod_revision == 0
+            && req.min_create_revision == 0
+            && req.max_create_revision == 0;
+        let key_order = req.sort_target == SortTarget::Key as i32
+            && (req.sort_order == SortOrder::None as i32
+                || req.sort_order == SortOrder::Ascend as i32);
+        if unfiltered && key_order || req.count_only {
+            return Ok(self.range_in_key_order(req, &range, rev));
+        }
         let mut kvs = self.scan_at(&range, rev);
         let count = kvs.len() as i64;
         if req.count_only {
@@ -69,6 +79,39 @@ impl Store {
             more,
             count,
         })
+    }
+}
+
+impl Store {
+    /// The common case (key order, no filters): count every live key but clone only the ones
+    /// returned, so a paginated list of a large prefix costs a walk, not a copy.
+    fn range_in_key_order(&self, req: &RangeRequest, range: &KeyRange, rev: i64) -> RangeResponse {
+        let limit = if req.limit > 0 {
+            req.limit as usize
+        } else {
+            usize::MAX
+        };
+        let mut kvs = Vec::new();
+        let mut count = 0usize;
+        for (_, versions) in self.keys.range(range.bounds()) {
+            let Some(kv) = live_at(versions, rev) else {
+                continue;
+            };
+            count += 1;
+            if !req.count_only && kvs.len() < limit {
+                let mut kv = kv.clone();
+                if req.keys_only {
+                    kv.value.clear();
+                }
+                kvs.push(kv);
+            }
+        }
+        RangeResponse {
+            header: None,
+            more: !req.count_only && count > kvs.len(),
+            kvs,
+            count: count as i64,
+        }
     }
 }
 
