@@ -125,6 +125,15 @@ impl ClusterService {
     }
 }
 
+fn check_peer_urls(urls: &[String]) -> Result<(), Status> {
+    if urls.is_empty() || urls.iter().any(|u| url_host_port(u).is_err()) {
+        return Err(Status::invalid_argument(
+            "etcdserver: given member URLs are invalid",
+        ));
+    }
+    Ok(())
+}
+
 #[tonic::async_trait]
 impl Cluster for ClusterService {
     async fn member_add(
@@ -136,13 +145,7 @@ impl Cluster for ClusterService {
         let resp = self
             .on_leader(
                 || async {
-                    if req.peer_ur_ls.is_empty()
-                        || req.peer_ur_ls.iter().any(|u| url_host_port(u).is_err())
-                    {
-                        return Err(Status::invalid_argument(
-                            "etcdserver: given member URLs are invalid",
-                        ));
-                    }
+                    check_peer_urls(&req.peer_ur_ls)?;
                     let taken = self
                         .members()
                         .iter()
@@ -218,13 +221,7 @@ impl Cluster for ClusterService {
         let resp = self
             .on_leader(
                 || async {
-                    if req.peer_ur_ls.is_empty()
-                        || req.peer_ur_ls.iter().any(|u| url_host_port(u).is_err())
-                    {
-                        return Err(Status::invalid_argument(
-                            "etcdserver: given member URLs are invalid",
-                        ));
-                    }
+                    check_peer_urls(&req.peer_ur_ls)?;
                     let (mut node, _) = self.lookup(req.id)?;
                     node.peer_urls = req.peer_ur_ls.clone();
                     self.change(ChangeMembers::SetNodes(BTreeMap::from([(req.id, node)])))
