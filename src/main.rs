@@ -28,6 +28,11 @@ enum Cmd {
     Cluster(ClusterArgs),
     /// Load any etcd-compatible endpoint (Quorum or etcd) and report throughput and latency.
     Bench(BenchArgs),
+    /// Deterministic simulation: `quorum sim run --seed N ...`, `quorum sim sweep --seeds A..B`.
+    Sim {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 #[derive(Parser)]
@@ -142,6 +147,19 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
+        Cmd::Sim { args } => {
+            // The simulator is its own binary (it depends on this crate); run the sibling.
+            let exe = std::env::current_exe()?;
+            let sim = exe.with_file_name("quorum-sim");
+            if !sim.exists() {
+                anyhow::bail!(
+                    "{} is missing: build it with cargo build -p quorum-sim",
+                    sim.display()
+                );
+            }
+            let status = std::process::Command::new(sim).args(args).status()?;
+            std::process::exit(status.code().unwrap_or(1));
+        }
         Cmd::Bench(args) => {
             use quorum::loadgen::{LoadSpec, Workload};
             let workload = match args.workload.as_str() {

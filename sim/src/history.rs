@@ -1,0 +1,36 @@
+//! Client operations as recorded: what was asked, when (simulated ms), and what came back.
+//! A request that timed out or failed is recorded with no completion: it may have taken effect
+//! at any later time, or never (an etcd error such as "request timed out" proves nothing).
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Call {
+    Put(String),
+    Delete,
+    Get,
+    /// Compare-and-set: if the value is `expect`, write `new`.
+    Cas {
+        expect: String,
+        new: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Written,
+    Read(Option<String>),
+    Cas {
+        succeeded: bool,
+        seen: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct Op {
+    pub client: usize,
+    pub key: String,
+    pub call: Call,
+    pub invoke_ms: u64,
+    /// `None`: timed out, outcome unknown.
+    pub complete_ms: Option<u64>,
+    pub outcome: Option<Outcome>,
+}

@@ -1,0 +1,178 @@
+//! `quorum-sim run` and `quorum-sim sweep` (also reachable as `quorum sim ...`).
+
+use std::process::Command;
+use std::time::Instant;
+
+use clap::{Parser, Subcommand};
+use quorum::plant::Plants;
+use quorum_sim::run::{run, RunSpec};
+
+#[derive(Parser)]
+#[command(
+    name = "quorum sim",
+    about = "Deterministic simulation of a Quorum cluster"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run one seed and report.
+    Run {
+        #[arg(long)]
+        seed: u64,
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(3..=5))]
+        nodes: u64,
+        /// Length of the safety phase (with faults), in simulated seconds.
+        #[arg(long, default_value_t = 30)]
+        duration: u64,
+        /// A planted bug the checkers must catch.
+        #[arg(long, value_parser = Plants::NAMES)]
+        plant: Option<String>,
+        /// Replay a hand-written schedule instead of the seed's.
+        #[arg(long)]
+        schedule: Option<std::path::PathBuf>,
+        /// Print the full event log, every client operation included.
+        #[arg(long)]
+        verbose: bool,
+    },
+    /// Run a range of seeds, each in its own process.
+    Sweep {
+        /// `A..B`, B exclusive.
+        #[arg(long)]
+        seeds: String,
+        #[arg(long, default_value_t = 3)]
+        nodes: u64,
+        #[arg(long, default_value_t = 30)]
+        duration: u64,
+        #[arg(long, value_parser = Plants::NAMES)]
+        plant: Option<String>,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Cmd::Run {
+            seed,
+            nodes,
+            duration,
+            plant,
+            schedule,
+            verbose,
+        } => {
+            let schedule = match schedule {
+                Some(path) => Some(
+                    quorum_sim::schedule::parse(&std::fs::read_to_string(&path)?)
+                        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
+                ),
+                None => None,
+            };
+            let spec = RunSpec {
+                seed,
+                nodes: nodes as usize,
+                duration_secs: duration,
+                plants: plant.as_deref().and_then(Plants::parse).unwrap_or_default(),
+                plant_name: plant.clone(),
+                schedule,
+            };
+            let wall = Instant::now();
+            let report = run(&spec);
+            let wall = wall.elapsed();
+            for line in &report.log {
+                if verbose || !line.starts_with("op ") {
+                    println!("{line}");
+                }
+            }
+            let ok = report
+                .history
+                .iter()
+                .filter(|o| o.complete_ms.is_some())
+                .count();
+            println!(
+                "ops={} completed={} unknown={}",
+                report.history.len(),
+                ok,
+                report.history.len() - ok
+            );
+            for v in &report.violations {
+                println!("VIOLATION: {v}");
+            }
+            if !report.violations.is_empty() {
+                let dir = std::path::PathBuf::from(format!("sim-failures/seed-{seed}"));
+                std::fs::create_dir_all(&dir)?;
+                let sched: String = report.schedule.iter().map(|e| format!("{e}\n")).collect();
+                std::fs::write(dir.join("schedule.txt"), sched)?;
+                std::fs::write(dir.join("history.txt"), format!("{:#?}", report.history))?;
+                std::fs::write(dir.join("report.txt"), report.violations.join("\n"))?;
+                println!("wrote {}", dir.display());
+                let plant = plant.map(|p| format!(" --plant {p}")).unwrap_or_default();
+                println!(
+                    "replay: quorum sim run --seed {seed} --nodes {nodes} --duration {duration}{plant} --schedule {}",
+                    dir.join("schedule.txt").display()
+                );
+            }
+            let simulated = report.simulated.as_secs_f64();
+            println!(
+                "seed={seed} nodes={nodes} simulated={:.0}s wall={:.1}s speed={:.0}x trace={:016x} violations={}",
+                simulated,
+                wall.as_secs_f64(),
+                simulated / wall.as_secs_f64().max(1e-9),
+                report.trace,
+                report.violations.len()
+            );
+            if !report.violations.is_empty() {
+                std::process::exit(1);
+            }
+        }
+        Cmd::Sweep {
+            seeds,
+            nodes,
+            duration,
+            plant,
+        } => {
+            let (a, b) = seeds
+                .split_once("..")
+                .ok_or_else(|| anyhow::anyhow!("--seeds takes A..B"))?;
+            let (a, b): (u64, u64) = (a.parse()?, b.parse()?);
+            let exe = std::env::current_exe()?;
+            let mut violations = 0;
+            let mut first_failing = None;
+            for seed in a..b {
+                let mut cmd = Command::new(&exe);
+                cmd.args([
+                    "run",
+                    "--seed",
+                    &seed.to_string(),
+                    "--nodes",
+                    &nodes.to_string(),
+                ]);
+                cmd.args(["--duration", &duration.to_string()]);
+                if let Some(p) = &plant {
+                    cmd.args(["--plant", p]);
+                }
+                let out = cmd.output()?;
+                let text = String::from_utf8_lossy(&out.stdout);
+                let last = text.lines().last().unwrap_or("").to_string();
+                println!("[{}/{}] {last}", seed - a + 1, b - a);
+                if !out.status.success() {
+                    violations += 1;
+                    first_failing.get_or_insert(seed);
+                }
+            }
+            println!(
+                "seeds={} violations={violations} first_failing={}",
+                b - a,
+                first_failing.map_or("none".to_string(), |s| s.to_string())
+            );
+            if let Some(s) = first_failing {
+                let p = plant.map(|p| format!(" --plant {p}")).unwrap_or_default();
+                println!(
+                    "replay: quorum sim run --seed {s} --nodes {nodes} --duration {duration}{p}"
+                );
+            }
+        }
+    }
+    Ok(())
+}
