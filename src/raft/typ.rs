@@ -23,6 +23,9 @@ openraft::declare_raft_types!(
         R = CommandResult,
         NodeId = u64,
         Node = Member,
+        // Classic Raft, as etcd runs it: at most one leader per term. (openraft's default
+        // "advanced" leader id lets several candidates lead the same term.)
+        LeaderId = openraft::impls::leader_id_std::LeaderId<u64, u64>,
         AsyncRuntime = Runtime,
 );
 
