@@ -164,6 +164,7 @@ pub fn run(spec: &RunSpec) -> Report {
                 .map(|u| KvClient::new(net.channel(u).expect("channel")))
                 .collect();
             let watcher = tokio::task::spawn_local(watch_all(urls.clone(), seed, seen));
+            let leaser = tokio::task::spawn_local(lease_loop(urls.clone(), seed));
             let mut tasks = Vec::new();
             for c in 0..CLIENTS {
                 let kvs = kvs.clone();
@@ -186,6 +187,7 @@ pub fn run(spec: &RunSpec) -> Report {
                 record(&history, 99, key, Call::Get, &mut kv).await;
             }
             watcher.abort();
+            leaser.abort();
             Ok(())
         });
     }
@@ -419,6 +421,24 @@ fn apply(
                 sim.bounce(name(*n));
             }
         }
+        Fault::PowerLossAll => {
+            for n in 0..nodes {
+                apply(
+                    sim,
+                    &Fault::PowerLoss(n),
+                    nodes,
+                    leader,
+                    backends,
+                    servers,
+                    crashed,
+                );
+            }
+        }
+        Fault::RestartAll => {
+            for n in std::mem::take(crashed) {
+                sim.bounce(name(n));
+            }
+        }
         Fault::Delay(n, ms) => {
             for y in (0..nodes).filter(|y| y != n) {
                 sim.set_link_latency(name(*n), name(y), Duration::from_millis(*ms));
@@ -627,6 +647,52 @@ async fn watch_all(urls: Vec<String>, seed: u64, seen: Seen) {
         }
         drop(tx);
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A lease kept alive for the whole run with a key attached: only the leader may expire it,
+/// and only after keep-alives stop reaching it. A member that expires it on its own diverges
+/// from the others, which the convergence check sees.
+async fn lease_loop(urls: Vec<String>, seed: u64) {
+    use quorum::proto::etcdserverpb::lease_client::LeaseClient;
+    use quorum::proto::etcdserverpb::{LeaseGrantRequest, LeaseKeepAliveRequest};
+    let mut rng = SmallRng::seed_from_u64(seed ^ 0x1ea5e);
+    let net = TurmoilNetwork;
+    let clients: Vec<(
+        LeaseClient<tonic::transport::Channel>,
+        KvClient<tonic::transport::Channel>,
+    )> = urls
+        .iter()
+        .filter_map(|u| net.channel(u).ok())
+        .map(|ch| (LeaseClient::new(ch.clone()), KvClient::new(ch)))
+        .collect();
+    let mut lease = 0i64;
+    loop {
+        let (mut leases, mut kv) = clients[rng.random_range(0..clients.len())].clone();
+        if lease == 0 {
+            let grant = leases.lease_grant(LeaseGrantRequest { ttl: 5, id: 0 });
+            if let Ok(Ok(r)) = tokio::time::timeout(REQUEST_TIMEOUT, grant).await {
+                lease = r.into_inner().id;
+                let put = kv.put(PutRequest {
+                    key: b"leased".to_vec(),
+                    value: b"alive".to_vec(),
+                    lease,
+                    ..Default::default()
+                });
+                let _ = tokio::time::timeout(REQUEST_TIMEOUT, put).await;
+            }
+        } else {
+            let req = futures::stream::iter([LeaseKeepAliveRequest { id: lease }]);
+            let call = async {
+                let mut s = leases.lease_keep_alive(req).await.ok()?.into_inner();
+                s.message().await.ok()?.map(|r| r.ttl)
+            };
+            // TTL 0: the lease expired (keep-alives failed too long); start a new one.
+            if let Ok(Some(0)) = tokio::time::timeout(REQUEST_TIMEOUT, call).await {
+                lease = 0;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(1_000)).await;
     }
 }
 

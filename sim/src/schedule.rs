@@ -3,7 +3,8 @@
 //!
 //! Actions: `partition 1,2|3` (cut every link between the two groups), `isolate-leader`,
 //! `oneway 1>2` (drop 1's messages to 2), `heal`, `crash 2`, `power-loss 2` (crash and drop
-//! writes never synced), `restart 2`, `delay 2 80` (add 80 ms to 2's links).
+//! writes never synced), `restart 2`, `delay 2 80` (add 80 ms to 2's links), `power-loss-all`,
+//! `restart-all`.
 
 use std::fmt;
 
@@ -20,6 +21,9 @@ pub enum Fault {
     PowerLoss(usize),
     Restart(usize),
     Delay(usize, u64),
+    /// Every member loses power at once (what a rack outage does).
+    PowerLossAll,
+    RestartAll,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +51,8 @@ impl fmt::Display for Event {
             Fault::PowerLoss(n) => write!(f, "power-loss {}", n + 1),
             Fault::Restart(n) => write!(f, "restart {}", n + 1),
             Fault::Delay(n, ms) => write!(f, "delay {} {}", n + 1, ms),
+            Fault::PowerLossAll => write!(f, "power-loss-all"),
+            Fault::RestartAll => write!(f, "restart-all"),
         }
     }
 }
@@ -58,7 +64,7 @@ pub fn generate(seed: u64, nodes: usize, safety_ms: u64) -> Vec<Event> {
     let mut out = Vec::new();
     let mut t = rng.random_range(1_000..3_000);
     while t < safety_ms {
-        let fault = match rng.random_range(0..7) {
+        let fault = match rng.random_range(0..8) {
             0 | 1 => {
                 let mut all: Vec<usize> = (0..nodes).collect();
                 // A seeded shuffle, then a cut somewhere in the middle.
@@ -79,11 +85,13 @@ pub fn generate(seed: u64, nodes: usize, safety_ms: u64) -> Vec<Event> {
                 Fault::OneWay(a, b)
             }
             4 => Fault::Crash(rng.random_range(0..nodes)),
+            7 => Fault::PowerLossAll,
             5 => Fault::PowerLoss(rng.random_range(0..nodes)),
             _ => Fault::Delay(rng.random_range(0..nodes), rng.random_range(20..200)),
         };
         let repair = match &fault {
             Fault::Crash(n) | Fault::PowerLoss(n) => Fault::Restart(*n),
+            Fault::PowerLossAll => Fault::RestartAll,
             _ => Fault::Heal,
         };
         out.push(Event { at_ms: t, fault });
@@ -134,6 +142,8 @@ pub fn parse(text: &str) -> Result<Vec<Event>, String> {
             Some("crash") => Fault::Crash(node(arg(2)?)?),
             Some("power-loss") => Fault::PowerLoss(node(arg(2)?)?),
             Some("restart") => Fault::Restart(node(arg(2)?)?),
+            Some("power-loss-all") => Fault::PowerLossAll,
+            Some("restart-all") => Fault::RestartAll,
             Some("delay") => {
                 Fault::Delay(node(arg(2)?)?, arg(3)?.parse().map_err(|_| "bad delay")?)
             }
