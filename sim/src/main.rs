@@ -37,6 +37,9 @@ enum Cmd {
         /// Print the full event log, every client operation included.
         #[arg(long)]
         verbose: bool,
+        /// On a violation, do not try to shrink the schedule.
+        #[arg(long)]
+        no_shrink: bool,
     },
     /// Run a range of seeds, each in its own process.
     Sweep {
@@ -52,6 +55,62 @@ enum Cmd {
     },
 }
 
+/// Greedy shrinking: drop one event at a time (in a fresh process per try, since only a fresh
+/// process replays a run exactly) and keep every drop after which the run still fails.
+fn shrink(
+    seed: u64,
+    nodes: u64,
+    duration: u64,
+    plant: Option<&str>,
+    schedule: &[quorum_sim::schedule::Event],
+) -> anyhow::Result<Vec<quorum_sim::schedule::Event>> {
+    /// Bounds the time spent shrinking; each try is a whole run.
+    const TRIES_MAX: usize = 24;
+    let exe = std::env::current_exe()?;
+    let mut current = schedule.to_vec();
+    let mut i = 0;
+    let mut tries = 0;
+    while i < current.len() && tries < TRIES_MAX {
+        tries += 1;
+        let mut candidate = current.clone();
+        candidate.remove(i);
+        let file = std::env::temp_dir().join(format!(
+            "quorum-sim-shrink-{seed}-{}.txt",
+            std::process::id()
+        ));
+        std::fs::write(
+            &file,
+            candidate
+                .iter()
+                .map(|e| format!("{e}\n"))
+                .collect::<String>(),
+        )?;
+        let mut cmd = Command::new(&exe);
+        cmd.args([
+            "run",
+            "--no-shrink",
+            "--seed",
+            &seed.to_string(),
+            "--nodes",
+            &nodes.to_string(),
+        ]);
+        cmd.args(["--duration", &duration.to_string(), "--schedule"])
+            .arg(&file);
+        if let Some(p) = plant {
+            cmd.args(["--plant", p]);
+        }
+        cmd.current_dir(std::env::temp_dir());
+        let still_fails = !cmd.output()?.status.success();
+        let _ = std::fs::remove_file(&file);
+        if still_fails {
+            current = candidate;
+        } else {
+            i += 1;
+        }
+    }
+    Ok(current)
+}
+
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Cmd::Run {
@@ -61,6 +120,7 @@ fn main() -> anyhow::Result<()> {
             plant,
             schedule,
             verbose,
+            no_shrink,
         } => {
             let schedule = match schedule {
                 Some(path) => Some(
@@ -107,6 +167,19 @@ fn main() -> anyhow::Result<()> {
                 std::fs::write(dir.join("history.txt"), format!("{:#?}", report.history))?;
                 std::fs::write(dir.join("report.txt"), report.violations.join("\n"))?;
                 println!("wrote {}", dir.display());
+                if !no_shrink {
+                    let smaller =
+                        shrink(seed, nodes, duration, plant.as_deref(), &report.schedule)?;
+                    if smaller.len() < report.schedule.len() {
+                        let text: String = smaller.iter().map(|e| format!("{e}\n")).collect();
+                        std::fs::write(dir.join("schedule.txt"), text)?;
+                        println!(
+                            "shrunk the schedule from {} to {} events (still failing)",
+                            report.schedule.len(),
+                            smaller.len()
+                        );
+                    }
+                }
                 let plant = plant.map(|p| format!(" --plant {p}")).unwrap_or_default();
                 println!(
                     "replay: quorum sim run --seed {seed} --nodes {nodes} --duration {duration}{plant} --schedule {}",
@@ -152,6 +225,7 @@ fn main() -> anyhow::Result<()> {
                 if let Some(p) = &plant {
                     cmd.args(["--plant", p]);
                 }
+                cmd.arg("--no-shrink");
                 let out = cmd.output()?;
                 let text = String::from_utf8_lossy(&out.stdout);
                 let last = text.lines().last().unwrap_or("").to_string();

@@ -6,7 +6,7 @@ use std::process::Command;
 /// Runs one seed in its own process; returns (exit success, the final summary line).
 fn run(args: &[&str]) -> (bool, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_quorum-sim"))
-        .arg("run")
+        .args(["run", "--no-shrink"])
         .args(args)
         .current_dir(std::env::temp_dir())
         .output()
