@@ -175,6 +175,17 @@ impl Server {
         Ok(c)
     }
 
+    /// Drops a cached peer channel after a failure: a connection that died silently (a
+    /// partition, a crashed peer) must be redialled, not reused.
+    fn forget_peer(&self, member: &Member) {
+        if let Some(url) = member.peer_urls.first() {
+            self.peers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(url);
+        }
+    }
+
     fn timed_out(&self) -> Error {
         if self.leader().is_none() {
             Error::NoLeader
@@ -248,8 +259,14 @@ impl Server {
             }
             // The request may or may not have reached the leader; only a refused connection
             // proves it did not.
-            Err(status) if is_connect_failure(&status) => Err(Refusal::NotLeader),
-            Err(_) => Err(Refusal::LeaderChanged),
+            Err(status) if is_connect_failure(&status) => {
+                self.forget_peer(member);
+                Err(Refusal::NotLeader)
+            }
+            Err(_) => {
+                self.forget_peer(member);
+                Err(Refusal::LeaderChanged)
+            }
         }
     }
 
@@ -292,7 +309,13 @@ impl Server {
 
     async fn remote_read_index(&self, leader: NodeId, member: &Member) -> Option<ReadLogId> {
         let mut client = self.peer(member, leader).ok()?;
-        let resp = client.read_index(Payload { data: Vec::new() }).await.ok()?;
+        let resp = match client.read_index(Payload { data: Vec::new() }).await {
+            Ok(r) => r,
+            Err(_) => {
+                self.forget_peer(member);
+                return None;
+            }
+        };
         decode::<Option<ReadLogId>>(&resp.into_inner().data).ok()?
     }
 
@@ -320,12 +343,15 @@ impl Server {
                     if let Ok(mut client) = self.peer(&member, leader) {
                         let data = encode(&call).map_err(|e| Error::Internal(e.to_string()))?;
                         let fut = client.lease_keep_alive(Payload { data });
-                        if let Ok(Ok(resp)) = tokio::time::timeout_at(deadline, fut).await {
-                            if let Ok(reply) = decode::<LeaseReply>(&resp.into_inner().data) {
-                                if !matches!(reply, LeaseReply::NotLeader) {
-                                    return Ok(reply);
+                        match tokio::time::timeout_at(deadline, fut).await {
+                            Ok(Ok(resp)) => {
+                                if let Ok(reply) = decode::<LeaseReply>(&resp.into_inner().data) {
+                                    if !matches!(reply, LeaseReply::NotLeader) {
+                                        return Ok(reply);
+                                    }
                                 }
                             }
+                            _ => self.forget_peer(&member),
                         }
                     }
                 }

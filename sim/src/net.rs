@@ -34,7 +34,12 @@ impl Network for TurmoilNetwork {
         let endpoint = Endpoint::from_shared(url.to_string())
             .map_err(invalid)?
             .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(Duration::from_secs(3));
+            .timeout(Duration::from_secs(3))
+            // turmoil's TCP never retransmits: a connection cut by a partition stays dead after
+            // the repair, so keepalives must notice and let the channel redial.
+            .http2_keep_alive_interval(Duration::from_secs(1))
+            .keep_alive_timeout(Duration::from_secs(2))
+            .keep_alive_while_idle(true);
         Ok(
             endpoint.connect_with_connector_lazy(tower::service_fn(move |_| {
                 let host = host.clone();

@@ -199,6 +199,8 @@ pub fn run(spec: &RunSpec) -> Report {
     let mut crashed: BTreeSet<usize> = BTreeSet::new();
     let mut leaders: BTreeMap<u64, u64> = BTreeMap::new();
     let mut terms: Vec<u64> = vec![0; spec.nodes];
+    let mut votes: Vec<Option<(u64, u64)>> = vec![None; spec.nodes];
+    let mut states: Vec<Option<ServerState>> = vec![None; spec.nodes];
     let mut healed = false;
     let mut last_observe = 0u64;
     let ids: Vec<u64> = (0..spec.nodes)
@@ -206,11 +208,25 @@ pub fn run(spec: &RunSpec) -> Report {
         .collect();
     let index_of = |id: u64| ids.iter().position(|x| *x == id);
 
+    let mut panicked = false;
     loop {
-        let done = match sim.step() {
-            Ok(done) => done,
-            Err(e) => {
+        // A member that panics (an openraft assertion tripped by a planted bug, say) is a
+        // finding, not a harness crash: report it and stop the run.
+        let stepped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sim.step()));
+        let done = match stepped {
+            Ok(Ok(done)) => done,
+            Ok(Err(e)) => {
                 violations.push(format!("simulation error: {e}"));
+                break;
+            }
+            Err(panic) => {
+                let msg = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default();
+                violations.push(format!("a member panicked: {msg}"));
+                panicked = true;
                 break;
             }
         };
@@ -247,6 +263,14 @@ pub fn run(spec: &RunSpec) -> Report {
                     continue;
                 }
                 let m = s.raft.metrics().borrow_watched().clone();
+                if std::env::var_os("QUORUM_SIM_DEBUG").is_some() && now.is_multiple_of(1000) {
+                    eprintln!(
+                        "debug t={now} {} state={:?} term={} leader={:?} last_log={:?} committed={:?} applied={:?} rev={}",
+                        name(i), m.state, m.current_term, m.current_leader.and_then(index_of),
+                        m.last_log_index, m.local_committed.map(|l| l.index), m.last_applied.map(|l| l.index),
+                        s.sm.read().store.revision()
+                    );
+                }
                 if m.current_term < terms[i] {
                     violations.push(format!(
                         "t={now}ms {} term went back from {} to {}",
@@ -256,6 +280,32 @@ pub fn run(spec: &RunSpec) -> Report {
                     ));
                 }
                 terms[i] = m.current_term;
+                if states[i] != Some(m.state) {
+                    states[i] = Some(m.state);
+                    log.push(format!(
+                        "t={now}ms {} is {:?} in term {}",
+                        name(i),
+                        m.state,
+                        m.current_term
+                    ));
+                }
+                let vote = (m.vote.leader_id().term, m.vote.leader_id().voted_for);
+                if votes[i] != Some(vote) {
+                    votes[i] = Some(vote);
+                    let whom = index_of(vote.1)
+                        .map(name)
+                        .unwrap_or_else(|| "nobody".into());
+                    let how = if m.vote.is_committed() {
+                        "follows"
+                    } else {
+                        "votes for"
+                    };
+                    log.push(format!(
+                        "t={now}ms {} {how} {whom} in term {}",
+                        name(i),
+                        vote.0
+                    ));
+                }
                 if m.state == ServerState::Leader {
                     match leaders.get(&m.current_term) {
                         None => {
@@ -283,8 +333,8 @@ pub fn run(spec: &RunSpec) -> Report {
     }
 
     // Convergence: give members a moment to apply the last entries, then compare.
-    let mut converged = false;
-    for _ in 0..5_000 {
+    let mut converged = panicked;
+    for _ in 0..if panicked { 0 } else { 5_000 } {
         let states: Vec<(u64, u32)> = servers
             .borrow()
             .iter()
@@ -313,11 +363,27 @@ pub fn run(spec: &RunSpec) -> Report {
             "t={now}ms members did not converge to one applied state"
         ));
     }
-    if current_leader(&servers, &ids).is_none() {
+    if !panicked && current_leader(&servers, &ids).is_none() {
         violations.push(format!("t={now}ms no leader after the liveness phase"));
     }
 
     let ops = history.borrow().clone();
+    let writes = |from: u64, to: u64| {
+        let w: Vec<&Op> = ops
+            .iter()
+            .filter(|o| !matches!(o.call, Call::Get) && o.invoke_ms >= from && o.invoke_ms < to)
+            .collect();
+        let acked = w.iter().filter(|o| o.complete_ms.is_some()).count();
+        (acked, w.len())
+    };
+    let (a, n) = writes(0, safety_ms);
+    log.push(format!(
+        "writes acknowledged during the safety phase: {a} of {n}"
+    ));
+    let (a, n) = writes(safety_ms, u64::MAX);
+    log.push(format!(
+        "writes acknowledged during the liveness phase: {a} of {n}"
+    ));
     for op in &ops {
         log.push(format!(
             "op c{} {} {:?} [{}..{}] {:?}",

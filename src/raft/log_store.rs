@@ -23,6 +23,8 @@ const READ_BATCH_MAX: usize = 4096;
 #[derive(Clone)]
 pub struct LogStore {
     backend: SharedBackend,
+    /// True until Raft first asks for the log state: the reads Raft makes while starting.
+    restarting: bool,
     /// Planted bug: acknowledge appends without syncing them.
     ack_before_sync: bool,
 }
@@ -39,6 +41,7 @@ impl LogStore {
     pub fn new(backend: SharedBackend) -> Self {
         Self {
             backend,
+            restarting: true,
             ack_before_sync: false,
         }
     }
@@ -93,7 +96,17 @@ impl RaftLogReader<TypeConfig> for LogStore {
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote>, io::Error> {
-        self.read_meta(meta_keys::VOTE)
+        let vote: Option<Vote> = self.read_meta(meta_keys::VOTE)?;
+        if !self.restarting {
+            return Ok(vote);
+        }
+        // At start, a vote is handed back as merely granted, never as an established
+        // leadership. A member that led before a crash otherwise resumes as leader of its old
+        // term without learning which entries were committed (that index is not durable), and
+        // serves read-index reads that miss writes it had already acknowledged: the simulator
+        // caught exactly that after a power loss of every member. Forgetting the "committed"
+        // flag keeps the term and the vote, so safety is intact; it only forces a new election.
+        Ok(vote.map(|v| Vote::new(v.leader_id().term, v.leader_id().voted_for)))
     }
 }
 
@@ -110,7 +123,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn get_log_reader(&mut self) -> Self::LogReader {
-        self.clone()
+        let reader = self.clone();
+        // Readers handed out after start-up see votes as they are.
+        self.restarting = false;
+        reader
     }
 
     async fn save_vote(&mut self, vote: &Vote) -> Result<(), io::Error> {

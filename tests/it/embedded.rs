@@ -28,6 +28,16 @@ async fn cluster(n: usize) -> LocalCluster {
     spec.election_timeout_ms = 500;
     let c = LocalCluster::start(spec).await.expect("cluster starts");
     wait_leader(&c).await;
+    // Ready means a write commits through every member, not just that someone leads.
+    for ep in c.endpoints() {
+        let mut cli = client(&ep).await;
+        wait_for("a write through every member", || {
+            let mut cli = cli.clone();
+            async move { cli.put("ready-probe", "", None).await.is_ok() }
+        })
+        .await;
+        cli.delete("ready-probe", None).await.ok();
+    }
     c
 }
 
