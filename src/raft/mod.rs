@@ -5,6 +5,8 @@ pub mod log_store;
 pub mod network;
 pub mod peer_service;
 pub mod state_machine;
+#[cfg(test)]
+mod storage_suite;
 pub mod typ;
 
 pub use typ::{Member, NodeId, Raft, TypeConfig};
