@@ -438,9 +438,11 @@ fn current_leader(servers: &Servers, ids: &[u64]) -> Option<usize> {
 
 fn heal_all(sim: &mut turmoil::Sim<'_>, nodes: usize) {
     for a in 0..nodes {
+        sim.release(name(a), "client");
         for b in 0..nodes {
             if a != b {
                 sim.repair(name(a), name(b));
+                sim.release(name(a), name(b));
                 sim.set_link_latency(name(a), name(b), Duration::from_millis(0));
             }
         }
@@ -499,6 +501,19 @@ fn apply(
                     crashed,
                 );
             }
+        }
+        Fault::Bridge(a, _, b) => cut(sim, a, b),
+        Fault::Pause(n) => {
+            for y in (0..nodes).filter(|y| y != n) {
+                sim.hold(name(*n), name(y));
+            }
+            sim.hold(name(*n), "client");
+        }
+        Fault::Resume(n) => {
+            for y in (0..nodes).filter(|y| y != n) {
+                sim.release(name(*n), name(y));
+            }
+            sim.release(name(*n), "client");
         }
         Fault::RestartAll => {
             for n in std::mem::take(crashed) {

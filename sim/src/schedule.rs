@@ -4,7 +4,8 @@
 //! Actions: `partition 1,2|3` (cut every link between the two groups), `isolate-leader`,
 //! `oneway 1>2` (drop 1's messages to 2), `heal`, `crash 2`, `power-loss 2` (crash and drop
 //! writes never synced), `restart 2`, `delay 2 80` (add 80 ms to 2's links), `power-loss-all`,
-//! `restart-all`.
+//! `restart-all`, `bridge 1|3|2` (1 and 2 cut, 3 talks to both), `pause 2` / `resume 2` (hold
+//! every message to and from 2, as a stopped process; its own clock still runs).
 
 use std::fmt;
 
@@ -24,6 +25,11 @@ pub enum Fault {
     /// Every member loses power at once (what a rack outage does).
     PowerLossAll,
     RestartAll,
+    /// Two sides that cannot talk, and one member (the bridge) that talks to both.
+    Bridge(Vec<usize>, usize, Vec<usize>),
+    /// The member's messages, in and out, are held (a stopped process); `Resume` lets them go.
+    Pause(usize),
+    Resume(usize),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,6 +59,9 @@ impl fmt::Display for Event {
             Fault::Delay(n, ms) => write!(f, "delay {} {}", n + 1, ms),
             Fault::PowerLossAll => write!(f, "power-loss-all"),
             Fault::RestartAll => write!(f, "restart-all"),
+            Fault::Bridge(a, m, b) => write!(f, "bridge {}|{}|{}", group(a), m + 1, group(b)),
+            Fault::Pause(n) => write!(f, "pause {}", n + 1),
+            Fault::Resume(n) => write!(f, "resume {}", n + 1),
         }
     }
 }
@@ -64,7 +73,7 @@ pub fn generate(seed: u64, nodes: usize, safety_ms: u64) -> Vec<Event> {
     let mut out = Vec::new();
     let mut t = rng.random_range(1_000..3_000);
     while t < safety_ms {
-        let fault = match rng.random_range(0..8) {
+        let fault = match rng.random_range(0..10) {
             0 | 1 => {
                 let mut all: Vec<usize> = (0..nodes).collect();
                 // A seeded shuffle, then a cut somewhere in the middle.
@@ -86,12 +95,27 @@ pub fn generate(seed: u64, nodes: usize, safety_ms: u64) -> Vec<Event> {
             }
             4 => Fault::Crash(rng.random_range(0..nodes)),
             7 => Fault::PowerLossAll,
+            8 => {
+                let mut all: Vec<usize> = (0..nodes).collect();
+                for i in (1..all.len()).rev() {
+                    all.swap(i, rng.random_range(0..=i));
+                }
+                let bridge = all[0];
+                let half = (nodes - 1) / 2;
+                let mut a = all[1..1 + half].to_vec();
+                let mut b = all[1 + half..].to_vec();
+                a.sort();
+                b.sort();
+                Fault::Bridge(a, bridge, b)
+            }
+            9 => Fault::Pause(rng.random_range(0..nodes)),
             5 => Fault::PowerLoss(rng.random_range(0..nodes)),
             _ => Fault::Delay(rng.random_range(0..nodes), rng.random_range(20..200)),
         };
         let repair = match &fault {
             Fault::Crash(n) | Fault::PowerLoss(n) => Fault::Restart(*n),
             Fault::PowerLossAll => Fault::RestartAll,
+            Fault::Pause(n) => Fault::Resume(*n),
             _ => Fault::Heal,
         };
         out.push(Event { at_ms: t, fault });
@@ -143,6 +167,15 @@ pub fn parse(text: &str) -> Result<Vec<Event>, String> {
             Some("power-loss") => Fault::PowerLoss(node(arg(2)?)?),
             Some("restart") => Fault::Restart(node(arg(2)?)?),
             Some("power-loss-all") => Fault::PowerLossAll,
+            Some("bridge") => {
+                let parts: Vec<&str> = arg(2)?.split('|').collect();
+                if parts.len() != 3 {
+                    return Err(format!("bridge needs a|m|b in {line:?}"));
+                }
+                Fault::Bridge(nodes(parts[0])?, node(parts[1])?, nodes(parts[2])?)
+            }
+            Some("pause") => Fault::Pause(node(arg(2)?)?),
+            Some("resume") => Fault::Resume(node(arg(2)?)?),
             Some("restart-all") => Fault::RestartAll,
             Some("delay") => {
                 Fault::Delay(node(arg(2)?)?, arg(3)?.parse().map_err(|_| "bad delay")?)

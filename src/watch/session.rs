@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{Stream, StreamExt};
+use prost::Message;
 use tokio::sync::{mpsc, Notify};
 use tokio::time::Instant;
 use tonic::Status;
@@ -51,6 +52,8 @@ struct Watcher {
     no_put: bool,
     no_delete: bool,
     progress_notify: bool,
+    /// The client accepts one revision's events split over several responses.
+    fragment: bool,
     last_sent: Instant,
 }
 
@@ -63,6 +66,40 @@ struct Session {
     by_slot: BTreeMap<u64, i64>,
     next_auto_id: i64,
     pending_progress: bool,
+}
+
+/// etcd splits a fragmenting watcher's response above max-request-bytes plus gRPC's 512 KiB
+/// headroom: what a client accepts in one message.
+pub const FRAGMENT_BYTES_MAX: usize = crate::api::MAX_GRPC_RECV_BYTES;
+
+struct Fragment {
+    events: Vec<Event>,
+    is_last: bool,
+}
+
+/// Greedy split of one revision's events into pieces under `limit` bytes each (a single event
+/// larger than the limit travels alone).
+fn fragments(events: Vec<Event>, limit: usize) -> Vec<Fragment> {
+    let mut out: Vec<Fragment> = Vec::new();
+    let mut current: Vec<Event> = Vec::new();
+    let mut size = 0usize;
+    for e in events {
+        let len = e.encoded_len() + 8;
+        if !current.is_empty() && size + len > limit {
+            out.push(Fragment {
+                events: std::mem::take(&mut current),
+                is_last: false,
+            });
+            size = 0;
+        }
+        size += len;
+        current.push(e);
+    }
+    out.push(Fragment {
+        events: current,
+        is_last: true,
+    });
+    out
 }
 
 /// Serves one Watch stream until the client closes it or stops reading.
@@ -154,13 +191,31 @@ impl Session {
             return true;
         }
         w.last_sent = Instant::now();
+        let fragment = w.fragment;
+        let header = self.header(self.ctx.hub.revision());
         let resp = WatchResponse {
-            header: self.header(self.ctx.hub.revision()),
+            header,
             watch_id,
             events,
             ..Default::default()
         };
-        self.send(resp).await
+        if !fragment || resp.events.len() < 2 || resp.encoded_len() <= FRAGMENT_BYTES_MAX {
+            return self.send(resp).await;
+        }
+        for part in fragments(resp.events, FRAGMENT_BYTES_MAX) {
+            let last = part.is_last;
+            let piece = WatchResponse {
+                header,
+                watch_id,
+                events: part.events,
+                fragment: !last,
+                ..Default::default()
+            };
+            if !self.send(piece).await {
+                return false;
+            }
+        }
+        true
     }
 
     async fn deliver(&mut self, batch: RevisionEvents) -> bool {
@@ -250,6 +305,7 @@ impl Session {
                 no_put: filters(FilterType::Noput),
                 no_delete: filters(FilterType::Nodelete),
                 progress_notify: c.progress_notify,
+                fragment: c.fragment,
                 last_sent: Instant::now(),
             },
         );
@@ -396,5 +452,36 @@ impl Session {
             }
         }
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::mvccpb::KeyValue;
+
+    #[test]
+    fn large_revisions_split_into_fragments_under_the_limit_and_only_the_last_is_final() {
+        // Goal: etcd's fragment semantics: every piece but the last is marked, none exceeds
+        // the limit, nothing is lost or reordered.
+        let events: Vec<Event> = (0..10)
+            .map(|i| Event {
+                kv: Some(KeyValue {
+                    key: format!("k{i}").into_bytes(),
+                    value: vec![b'x'; 1000],
+                    ..Default::default()
+                }),
+                ..Default::default()
+            })
+            .collect();
+        let parts = fragments(events.clone(), 3000);
+        assert!(parts.len() > 1);
+        assert!(parts[..parts.len() - 1].iter().all(|p| !p.is_last));
+        assert!(parts.last().unwrap().is_last);
+        assert!(parts
+            .iter()
+            .all(|p| p.events.iter().map(|e| e.encoded_len() + 8).sum::<usize>() <= 3000));
+        let joined: Vec<Event> = parts.into_iter().flat_map(|p| p.events).collect();
+        assert_eq!(joined, events);
     }
 }
