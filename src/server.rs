@@ -12,6 +12,7 @@ use std::time::Duration;
 use openraft::async_runtime::WatchReceiver;
 use openraft::errors::{ClientWriteError, LinearizableReadError, RaftError};
 use openraft::raft::linearizable_read::Linearizer;
+use openraft::Instant as _;
 use openraft::{ReadPolicy, ServerState};
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
@@ -77,6 +78,8 @@ pub struct Server {
     pub election_timeout: Duration,
     pub transport: Transport,
     peers: Mutex<BTreeMap<String, PeerClient<Channel>>>,
+    /// When this member last received append-entries (a heartbeat) from a leader.
+    leader_contact: Mutex<Option<Instant>>,
 }
 
 impl Server {
@@ -109,6 +112,7 @@ impl Server {
             election_timeout,
             transport,
             peers: Mutex::new(BTreeMap::new()),
+            leader_contact: Mutex::new(None),
         }
     }
 
@@ -144,6 +148,37 @@ impl Server {
         let m = self.raft.metrics();
         let m = m.borrow_watched();
         m.state == ServerState::Leader && m.current_leader == Some(self.id)
+    }
+
+    /// Called by the peer service for every append-entries (heartbeats included).
+    pub fn touch_leader_contact(&self) {
+        *self
+            .leader_contact
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+    }
+
+    /// Whether a leader was in touch within `within`: for a leader, a quorum acknowledged it;
+    /// for a follower, the leader's heartbeats arrived. openraft keeps a cut-off member's idea of
+    /// the leader (pre-vote never moves its term), so `leader()` alone would say yes forever.
+    pub fn has_live_leader(&self, within: std::time::Duration) -> bool {
+        let m = self.raft.metrics().borrow_watched().clone();
+        if m.current_leader.is_none() {
+            return false;
+        }
+        if m.state == ServerState::Leader {
+            if m.membership_config.voter_ids().count() <= 1 {
+                return true;
+            }
+            return m
+                .last_quorum_acked
+                .as_ref()
+                .is_some_and(|t| t.elapsed() < within);
+        }
+        self.leader_contact
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some_and(|t| t.elapsed() < within)
     }
 
     fn leader_member(&self) -> Option<(NodeId, Member)> {

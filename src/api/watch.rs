@@ -35,9 +35,14 @@ impl Watch for WatchService {
         let inbound = req.into_inner();
         let (out, rx) = tokio::sync::mpsc::channel(OUTBOUND_QUEUE_MAX);
         let server = self.server.clone();
+        let checker = self.server.clone();
+        let within = 3 * self.server.election_timeout;
+        let has_leader: Arc<dyn Fn() -> bool + Send + Sync> =
+            Arc::new(move || checker.has_live_leader(within));
         let ctx = SessionContext {
             hub: server.sm.hub().clone(),
             history: Arc::new(server.sm.clone()),
+            require_leader: require_leader.then_some(has_leader),
             header: Arc::new(move |rev| server.header_at(rev)),
         };
         tokio::spawn(run_session(ctx, inbound, out));

@@ -40,6 +40,7 @@ fn stopped(e: impl ToString) -> Status {
 impl Peer for PeerService {
     async fn append_entries(&self, req: Request<Payload>) -> Result<Response<Payload>, Status> {
         let rpc: AppendEntriesRequest<TypeConfig> = decode(&req.into_inner().data).map_err(bad)?;
+        self.server.touch_leader_contact();
         let resp = self
             .server
             .raft

@@ -44,6 +44,9 @@ pub struct SessionContext {
     pub history: Arc<dyn History>,
     /// Builds a response header for this member at the given revision.
     pub header: Arc<dyn Fn(i64) -> ResponseHeader + Send + Sync>,
+    /// clientv3's `WithRequireLeader`: end the stream with "no leader" once this is false, so
+    /// the client moves to another member (etcd: after three leaderless election timeouts).
+    pub require_leader: Option<Arc<dyn Fn() -> bool + Send + Sync>>,
 }
 
 struct Watcher {
@@ -133,7 +136,13 @@ pub async fn run_session<S>(
                 // A client error or close ends the stream, as etcd treats it.
                 _ => false,
             },
-            _ = ticker.tick() => s.idle_progress(&rx).await,
+            _ = ticker.tick() => {
+                if s.ctx.require_leader.as_ref().is_some_and(|has_leader| !has_leader()) {
+                    let _ = s.out.send(Err(Status::unavailable("etcdserver: no leader"))).await;
+                    break;
+                }
+                s.idle_progress(&rx).await
+            }
         };
         if !alive {
             break;

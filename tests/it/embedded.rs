@@ -378,3 +378,65 @@ async fn a_member_that_missed_purged_entries_catches_up_from_a_snapshot() {
     assert_eq!(got.kvs()[0].value(), b"149");
     c.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_require_leader_watch_ends_when_its_member_loses_the_leader() {
+    // Goal: clientv3's WithRequireLeader: a watch on a member cut off from the others ends with
+    // "etcdserver: no leader" after about three election timeouts, so the client can move on.
+    let c = cluster(3).await;
+    let leader = wait_leader(&c).await;
+    let lonely = (leader + 1) % 3;
+    let others: Vec<usize> = (0..3).filter(|i| *i != lonely).collect();
+    let opts = etcd_client::ConnectOptions::new().with_require_leader(true);
+    let mut cli = Client::connect([c.endpoints()[lonely].as_str()], Some(opts))
+        .await
+        .unwrap();
+    let mut w = cli.watch("x", None).await.unwrap();
+    assert!(w.message().await.unwrap().unwrap().created());
+    c.partition(&[lonely], &others);
+    let end = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            match w.message().await {
+                Ok(Some(_)) => continue,
+                other => return other,
+            }
+        }
+    })
+    .await
+    .expect("the stream ends");
+    let err = end.expect_err("the stream ends with an error");
+    assert!(err.to_string().contains("etcdserver: no leader"), "{err}");
+    c.heal();
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_require_leader_watch_stays_open_on_a_healthy_leader_and_follower() {
+    // Goal: the leader check must not end watches on members that are fine, even when idle.
+    let c = cluster(3).await;
+    let leader = wait_leader(&c).await;
+    let follower = (leader + 1) % 3;
+    let opts = etcd_client::ConnectOptions::new().with_require_leader(true);
+    let mut streams = Vec::new();
+    for i in [leader, follower] {
+        let mut cli = Client::connect([c.endpoints()[i].as_str()], Some(opts.clone()))
+            .await
+            .unwrap();
+        let mut w = cli.watch("idle", None).await.unwrap();
+        assert!(w.message().await.unwrap().unwrap().created());
+        streams.push((cli, w));
+    }
+    // Several times the 1.5 s leaderless limit of these timings.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let mut writer = client(&c.endpoints()[leader]).await;
+    writer.put("idle", "v", None).await.unwrap();
+    for (_, w) in streams.iter_mut() {
+        let r = tokio::time::timeout(Duration::from_secs(5), w.message())
+            .await
+            .expect("event arrives")
+            .expect("stream still open")
+            .expect("not closed");
+        assert_eq!(r.events().len(), 1);
+    }
+    c.shutdown().await;
+}
