@@ -260,7 +260,7 @@ async fn serve_clients(server: Arc<Server>, incoming: Incoming, shutdown: watch:
             axum::routing::get(move || {
                 let s = health_server.clone();
                 async move {
-                    let ok = s.leader().is_some();
+                    let ok = s.has_live_leader(3 * s.election_timeout);
                     axum::Json(serde_json::json!({
                         "health": if ok { "true" } else { "false" },
                         "reason": if ok { "" } else { "NO_LEADER" },

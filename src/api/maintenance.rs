@@ -29,7 +29,12 @@ impl MaintenanceService {
     pub fn status(&self) -> StatusResponse {
         let m = self.server.raft.metrics().borrow_watched().clone();
         let mut errors = Vec::new();
-        if m.current_leader.is_none() {
+        // A cut-off member still names its old leader; report what it can vouch for, as etcd's
+        // raft clears its leader once it stops hearing from it.
+        let live = self
+            .server
+            .has_live_leader(3 * self.server.election_timeout);
+        if !live {
             errors.push(Error::NoLeader.to_string());
         }
         let db_size = self.server.backend.size_bytes() as i64;
@@ -38,7 +43,11 @@ impl MaintenanceService {
             header: Some(self.server.header()),
             version: ETCD_VERSION.to_string(),
             db_size,
-            leader: m.current_leader.unwrap_or(0),
+            leader: if live {
+                m.current_leader.unwrap_or(0)
+            } else {
+                0
+            },
             raft_index: m.local_committed.map(|l| l.index).unwrap_or(0),
             raft_term: m.current_term,
             raft_applied_index: m.last_applied.map(|l| l.index).unwrap_or(0),
