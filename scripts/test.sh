@@ -8,6 +8,9 @@ need=()
 command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
 command -v etcdctl >/dev/null 2>&1 || need+=(etcd-client)
 command -v protoc >/dev/null 2>&1 || need+=(protobuf-compiler)
+# The etcd-client crate's protos import google/protobuf/*.proto, which Debian ships in
+# libprotobuf-dev (only a recommendation of protobuf-compiler, so name it).
+[ -f /usr/include/google/protobuf/descriptor.proto ] || need+=(libprotobuf-dev)
 if ((${#need[@]})); then
   sudo=""
   [ "$(id -u)" -ne 0 ] && sudo=sudo

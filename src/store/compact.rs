@@ -1,4 +1,9 @@
-//! Compaction: forget versions superseded at or before a revision.
+//! Compaction: forget the history no read at or after a revision can see.
+//!
+//! For each key, the latest version `<=` the compact revision survives if it is live, with
+//! everything after it; a key whose latest such version is a tombstone loses it too, and
+//! vanishes if nothing newer exists. So a DELETE at exactly the compact revision is gone from
+//! history, which is what etcd 3.4 does to a watch starting there.
 
 use super::{Store, StoreError};
 
@@ -10,21 +15,7 @@ impl Store {
         if revision > self.revision {
             return Err(StoreError::FutureRevision);
         }
-        self.keys.retain(|_, versions| {
-            let idx = versions.partition_point(|v| v.mod_revision <= revision);
-            if idx == 0 {
-                return true;
-            }
-            // Keep the latest version <= revision only if it is live; a tombstone goes with
-            // everything before it.
-            let keep_from = if versions[idx - 1].kv.is_some() {
-                idx - 1
-            } else {
-                idx
-            };
-            versions.drain(..keep_from);
-            !versions.is_empty()
-        });
+        self.keys.retain(|_, history| history.compact(revision));
         self.compact_revision = revision;
         Ok(())
     }

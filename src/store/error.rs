@@ -1,4 +1,5 @@
-//! Errors the MVCC store can answer with; the texts are etcd's, byte for byte.
+//! Errors the MVCC store answers with. Expected conditions, so values, never panics; the texts
+//! are etcd's byte for byte (clients match on them), and `api::status` picks the gRPC codes.
 
 use serde::{Deserialize, Serialize};
 

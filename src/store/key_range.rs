@@ -1,38 +1,32 @@
-//! etcd's key-range conventions in one place.
+//! etcd's key-range conventions for reads, deletes, compares and watches, in one place.
 //!
-//! An empty `range_end` means the key alone; `"\0"` means every key from `key` on; otherwise the
-//! half-open `[key, range_end)`. `key = "\0"` with `range_end = "\0"` is the whole keyspace.
+//! An empty `range_end` means the key alone; `"\0"` means every key from `key` on; otherwise
+//! the half-open `[key, range_end)`, empty when `range_end <= key`. `key = "\0"` with
+//! `range_end = "\0"` is the whole keyspace. (The txn duplicate-key check reads `range_end`
+//! differently, as etcd does; see `validate`.)
 
 use std::ops::Bound;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyRange {
     pub start: Vec<u8>,
-    /// `None`: unbounded above.
+    /// Exclusive upper bound; `None`: unbounded above (or, when `single`, unused).
     pub end: Option<Vec<u8>>,
+    /// The range is exactly `start`.
     pub single: bool,
 }
 
 impl KeyRange {
     pub fn new(key: &[u8], range_end: &[u8]) -> Self {
-        if range_end.is_empty() {
-            KeyRange {
-                start: key.to_vec(),
-                end: None,
-                single: true,
-            }
-        } else if range_end == [0] {
-            KeyRange {
-                start: key.to_vec(),
-                end: None,
-                single: false,
-            }
-        } else {
-            KeyRange {
-                start: key.to_vec(),
-                end: Some(range_end.to_vec()),
-                single: false,
-            }
+        let (end, single) = match range_end {
+            [] => (None, true),
+            [0] => (None, false),
+            end => (Some(end.to_vec()), false),
+        };
+        KeyRange {
+            start: key.to_vec(),
+            end,
+            single,
         }
     }
 
@@ -48,41 +42,19 @@ impl KeyRange {
         !self.single && self.end.as_ref().is_some_and(|e| e <= &self.start)
     }
 
+    /// Bounds for a `BTreeMap::range` scan; an empty range gives an empty (never inverted)
+    /// scan, since an inverted one panics.
     pub fn bounds(&self) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
+        let lower = Bound::Included(self.start.clone());
         if self.is_empty() {
-            // An empty scan: [start, start).
-            return (
-                Bound::Included(self.start.clone()),
-                Bound::Excluded(self.start.clone()),
-            );
+            return (lower, Bound::Excluded(self.start.clone()));
         }
         if self.single {
-            return (
-                Bound::Included(self.start.clone()),
-                Bound::Included(self.start.clone()),
-            );
+            return (lower, Bound::Included(self.start.clone()));
         }
-        let upper = match &self.end {
-            Some(e) => Bound::Excluded(e.clone()),
-            None => Bound::Unbounded,
-        };
-        (Bound::Included(self.start.clone()), upper)
-    }
-
-    pub fn intersects(&self, other: &KeyRange) -> bool {
-        if self.is_empty() || other.is_empty() {
-            return false;
+        match &self.end {
+            Some(e) => (lower, Bound::Excluded(e.clone())),
+            None => (lower, Bound::Unbounded),
         }
-        let self_hi_above = |k: &[u8]| self.contains(k);
-        if self.single {
-            return other.contains(&self.start);
-        }
-        if other.single {
-            return self_hi_above(&other.start);
-        }
-        let a_lo = &self.start;
-        let b_lo = &other.start;
-        let lo_ok = |lo: &Vec<u8>, hi: &Option<Vec<u8>>| hi.as_ref().is_none_or(|h| lo < h);
-        lo_ok(a_lo, &other.end) && lo_ok(b_lo, &self.end)
     }
 }

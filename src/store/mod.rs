@@ -1,18 +1,24 @@
-//! The MVCC store: etcd's revisioned key space, pure and deterministic.
+//! The MVCC store: etcd's revisioned key space, pure and deterministic. It is the Raft state
+//! machine's data and, serialized, its snapshot.
 //!
-//! Every key keeps its versions in revision order: live values and tombstones. A read at
-//! revision R sees, for each key, its last version with `mod_revision <= R`. Each mutating
-//! request bumps the store revision by exactly one, however many keys it touches; requests that
-//! change nothing leave it alone. Within one revision, versions carry a sub-revision in op order
-//! so watch events of a transaction keep their order.
+//! Every key keeps its versions in revision order ([`key_history::KeyHistory`]): live values and
+//! tombstones. A read at revision R sees, for each key, its last version with
+//! `mod_revision <= R`. Each mutating request bumps the store revision by exactly one, however
+//! many keys it touches; requests that change nothing leave it alone. Inside one revision,
+//! versions carry a sub-revision in op order so the events of a transaction keep their order.
 //!
-//! Invariants: `compact_revision <= revision`; a key's versions are strictly ordered by
-//! `(mod_revision, sub)`; compaction never removes the latest version <= the compact revision of
-//! a live key. This module knows no clocks, no network and no leases beyond `LeaseIndex`.
+//! **Invariant:** `0 <= compact_revision <= revision`; a key's versions are strictly ordered by
+//! `(mod_revision, sub)`; compaction never removes what a read at or after the compact revision
+//! can see. **Boundary:** no clocks, no network, no I/O, no hash-map iteration (every walk is in
+//! key order, so every member computes the same bytes); leases are known only through
+//! [`LeaseIndex`]. Headers are left `None` for the caller, who knows the cluster and the term.
 
 mod compact;
+mod compare;
 mod error;
-mod history;
+mod events;
+mod hash;
+mod key_history;
 mod key_range;
 mod range;
 mod txn;
@@ -31,34 +37,31 @@ use serde::{Deserialize, Serialize};
 pub use error::StoreError;
 pub use key_range::KeyRange;
 
-use crate::proto::mvccpb::KeyValue;
+use key_history::KeyHistory;
 
-/// etcd's `--max-txn-ops` default.
+/// etcd's `--max-txn-ops` default: the most compares, or ops of one branch, a txn may carry.
+/// It bounds the work (and the single revision's size) one request can put into the log.
 pub const MAX_TXN_OPS: usize = 128;
 
-/// What the lessor tells the store: only whether a lease exists.
+/// Bytes counted per stored version on top of its key and value: the revisions, version,
+/// lease and vector bookkeeping, roughly. Only feeds `approximate_size_bytes`.
+const VERSION_OVERHEAD_BYTES: usize = 48;
+
+/// What the lessor tells the store: only whether a lease exists. The store never learns more
+/// about leases, the way etcd's mvcc package sees the lessor through a narrow interface.
 pub trait LeaseIndex {
     fn lease_exists(&self, id: i64) -> bool;
 }
 
-/// One version of a key: a live value or a tombstone.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub(crate) struct Version {
-    pub mod_revision: i64,
-    /// Order inside the revision (op order within a txn).
-    pub sub: u32,
-    /// `None` is a tombstone.
-    pub kv: Option<KeyValue>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The whole MVCC state. `Default` is the fresh store, like [`Store::new`].
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Store {
+    /// The revision of the last write; 1 in a fresh store, as in a fresh etcd cluster.
     revision: i64,
+    /// Reads below this revision answer `Compacted`; 0 until the first compaction.
     compact_revision: i64,
-    keys: BTreeMap<Vec<u8>, Vec<Version>>,
-    /// Sub-revision counter of the revision being written.
-    #[serde(skip)]
-    next_sub: u32,
+    /// Every key with at least one stored version, tombstones included, in key order.
+    keys: BTreeMap<Vec<u8>, KeyHistory>,
 }
 
 impl Default for Store {
@@ -68,13 +71,12 @@ impl Default for Store {
 }
 
 impl Store {
-    /// A fresh store is at revision 1, as a fresh etcd cluster is.
+    /// A fresh store: revision 1, nothing compacted.
     pub fn new() -> Self {
         Store {
             revision: 1,
             compact_revision: 0,
             keys: BTreeMap::new(),
-            next_sub: 0,
         }
     }
 
@@ -86,63 +88,29 @@ impl Store {
         self.compact_revision
     }
 
-    /// The live version of `key` at `revision`.
-    pub(crate) fn get_at(&self, key: &[u8], revision: i64) -> Option<&KeyValue> {
-        let versions = self.keys.get(key)?;
-        live_at(versions, revision)
-    }
-
+    /// Number of keys live at the current revision.
     pub fn key_count(&self) -> usize {
         self.keys
             .values()
-            .filter(|v| v.last().is_some_and(|v| v.kv.is_some()))
+            .filter(|h| h.at(self.revision).is_some())
             .count()
     }
 
+    /// A rough size of everything stored, history included (etcd's "db size in use").
     pub fn approximate_size_bytes(&self) -> usize {
         self.keys
             .iter()
-            .map(|(k, vs)| {
-                k.len()
-                    + vs.iter()
-                        .map(|v| 32 + v.kv.as_ref().map_or(0, |kv| kv.key.len() + kv.value.len()))
-                        .sum::<usize>()
+            .map(|(key, history)| {
+                history
+                    .versions()
+                    .iter()
+                    .map(|v| {
+                        VERSION_OVERHEAD_BYTES
+                            + key.len()
+                            + v.kv.as_ref().map_or(0, |kv| kv.value.len())
+                    })
+                    .sum::<usize>()
             })
             .sum()
     }
-
-    /// FNV-1a over every version in key order: equal on members that applied the same log.
-    pub fn hash(&self) -> u32 {
-        let mut h: u32 = 0x811c_9dc5;
-        let mut feed = |bytes: &[u8]| {
-            for b in bytes {
-                h ^= *b as u32;
-                h = h.wrapping_mul(0x0100_0193);
-            }
-        };
-        feed(&self.revision.to_be_bytes());
-        feed(&self.compact_revision.to_be_bytes());
-        for (k, versions) in &self.keys {
-            feed(k);
-            for v in versions {
-                feed(&v.mod_revision.to_be_bytes());
-                feed(&v.sub.to_be_bytes());
-                if let Some(kv) = &v.kv {
-                    feed(&kv.create_revision.to_be_bytes());
-                    feed(&kv.version.to_be_bytes());
-                    feed(&kv.lease.to_be_bytes());
-                    feed(&kv.value);
-                }
-            }
-        }
-        h
-    }
-}
-
-pub(crate) fn live_at(versions: &[Version], revision: i64) -> Option<&KeyValue> {
-    let idx = versions.partition_point(|v| v.mod_revision <= revision);
-    if idx == 0 {
-        return None;
-    }
-    versions[idx - 1].kv.as_ref()
 }

@@ -1,67 +1,73 @@
-//! Range: reads at a revision with every etcd option.
+//! Range: reads at a revision with every etcd option, in etcd 3.4's order of work.
+//!
+//! etcd first fetches from its index, then filters, sorts and truncates. What it fetches
+//! depends on the *requested* sort order: with an order (or any min/max filter) it fetches
+//! every key, otherwise only the first `limit + 1` keys in key order. So a request with a
+//! non-key sort target, order NONE (which then sorts ascending) and a limit sorts just those
+//! `limit + 1` keys. We reproduce that, quirk included. `count` is the number of keys in the
+//! range at that revision, whatever the limit and the filters.
+//!
+//! Ties in a sort target keep key order (a stable sort): deterministic on every member, and
+//! what etcd's insertion sort yields for the small results where it is stable.
 
 use std::cmp::Ordering;
 
-use super::{live_at, KeyRange, Store, StoreError};
+use super::{validate, KeyRange, Store, StoreError};
 use crate::proto::etcdserverpb::range_request::{SortOrder, SortTarget};
 use crate::proto::etcdserverpb::{RangeRequest, RangeResponse};
 use crate::proto::mvccpb::KeyValue;
 
 impl Store {
-    /// Resolves a requested revision (0 = current) and checks it against compaction.
-    pub(crate) fn read_revision(&self, requested: i64) -> Result<i64, StoreError> {
-        if requested <= 0 {
-            return Ok(self.revision);
-        }
-        if requested > self.revision {
-            return Err(StoreError::FutureRevision);
-        }
-        if requested < self.compact_revision {
-            return Err(StoreError::Compacted);
-        }
-        Ok(requested)
-    }
-
-    /// Live versions in the range at `revision`, in key order.
-    pub(crate) fn scan_at(&self, range: &KeyRange, revision: i64) -> Vec<KeyValue> {
-        self.keys
-            .range(range.bounds())
-            .filter_map(|(_, vs)| live_at(vs, revision).cloned())
-            .collect()
-    }
-
     pub fn range(&self, req: &RangeRequest) -> Result<RangeResponse, StoreError> {
-        if req.key.is_empty() {
-            return Err(StoreError::EmptyKey);
-        }
-        let rev = self.read_revision(req.revision)?;
+        validate::range(req)?;
+        self.range_at(req, self.revision)
+    }
+
+    /// A range whose newest visible revision is `current`: the store's, or inside a txn that
+    /// has written, the txn's own.
+    pub(crate) fn range_at(
+        &self,
+        req: &RangeRequest,
+        current: i64,
+    ) -> Result<RangeResponse, StoreError> {
+        let rev = self.resolve_read(req.revision, current)?;
         let range = KeyRange::new(&req.key, &req.range_end);
-        let unfiltered = req.min_mod_revision == 0
-            && req.max_mod_revision == 0
-            && req.min_create_revision == 0
-            && req.max_create_revision == 0;
-        let key_order = req.sort_target == SortTarget::Key as i32
-            && (req.sort_order == SortOrder::None as i32
-                || req.sort_order == SortOrder::Ascend as i32);
-        if unfiltered && key_order || req.count_only {
-            return Ok(self.range_in_key_order(req, &range, rev));
+        let filtered = req.min_mod_revision != 0
+            || req.max_mod_revision != 0
+            || req.min_create_revision != 0
+            || req.max_create_revision != 0;
+        let fetch_all = req.sort_order != SortOrder::None as i32 || filtered;
+        let fetch = if req.count_only {
+            0
+        } else if req.limit > 0 && !fetch_all {
+            // One beyond the limit tells whether there is more.
+            usize::try_from(req.limit).map_or(usize::MAX, |l| l.saturating_add(1))
+        } else {
+            usize::MAX
+        };
+
+        // Count every live key, clone only the ones that may be returned: a paginated list of
+        // a large prefix costs a walk, not a copy.
+        let mut kvs = Vec::new();
+        let mut count = 0i64;
+        for history in self.keys.range(range.bounds()).map(|(_, h)| h) {
+            let Some(kv) = history.at(rev) else { continue };
+            count += 1;
+            if kvs.len() < fetch {
+                kvs.push(kv.clone());
+            }
         }
-        let mut kvs = self.scan_at(&range, rev);
-        let count = kvs.len() as i64;
-        if req.count_only {
-            return Ok(RangeResponse {
-                header: None,
-                kvs: Vec::new(),
-                more: false,
-                count,
+
+        if filtered {
+            kvs.retain(|kv| {
+                (req.max_mod_revision == 0 || kv.mod_revision <= req.max_mod_revision)
+                    && (req.min_mod_revision == 0 || kv.mod_revision >= req.min_mod_revision)
+                    && (req.max_create_revision == 0
+                        || kv.create_revision <= req.max_create_revision)
+                    && (req.min_create_revision == 0
+                        || kv.create_revision >= req.min_create_revision)
             });
         }
-        kvs.retain(|kv| {
-            (req.min_mod_revision == 0 || kv.mod_revision >= req.min_mod_revision)
-                && (req.max_mod_revision == 0 || kv.mod_revision <= req.max_mod_revision)
-                && (req.min_create_revision == 0 || kv.create_revision >= req.min_create_revision)
-                && (req.max_create_revision == 0 || kv.create_revision <= req.max_create_revision)
-        });
         sort(&mut kvs, req.sort_order, req.sort_target);
         let mut more = false;
         if req.limit > 0 && kvs.len() as i64 > req.limit {
@@ -80,49 +86,41 @@ impl Store {
             count,
         })
     }
-}
 
-impl Store {
-    /// The common case (key order, no filters): count every live key but clone only the ones
-    /// returned, so a paginated list of a large prefix costs a walk, not a copy.
-    fn range_in_key_order(&self, req: &RangeRequest, range: &KeyRange, rev: i64) -> RangeResponse {
-        let limit = if req.limit > 0 {
-            req.limit as usize
-        } else {
-            usize::MAX
-        };
-        let mut kvs = Vec::new();
-        let mut count = 0usize;
-        for (_, versions) in self.keys.range(range.bounds()) {
-            let Some(kv) = live_at(versions, rev) else {
-                continue;
-            };
-            count += 1;
-            if !req.count_only && kvs.len() < limit {
-                let mut kv = kv.clone();
-                if req.keys_only {
-                    kv.value.clear();
-                }
-                kvs.push(kv);
-            }
+    /// The revision a read at `requested` sees, 0 (or less) meaning `current`.
+    fn resolve_read(&self, requested: i64, current: i64) -> Result<i64, StoreError> {
+        if requested > current {
+            return Err(StoreError::FutureRevision);
         }
-        RangeResponse {
-            header: None,
-            more: !req.count_only && count > kvs.len(),
-            kvs,
-            count: count as i64,
+        if requested <= 0 {
+            return Ok(current);
         }
+        // Reading exactly at the compact revision is allowed: its state was kept.
+        if requested < self.compact_revision {
+            return Err(StoreError::Compacted);
+        }
+        Ok(requested)
+    }
+
+    /// Live values in the range at `revision`, in key order.
+    pub(crate) fn scan_at(&self, range: &KeyRange, revision: i64) -> Vec<KeyValue> {
+        self.keys
+            .range(range.bounds())
+            .filter_map(|(_, h)| h.at(revision).cloned())
+            .collect()
     }
 }
 
-/// etcd 3.4's rule: a non-key target with order NONE sorts ascending; unknown values are
-/// accepted and leave key order.
+/// etcd's rule: a non-key target with order NONE sorts ascending. An unknown order (3.4
+/// accepts any number) sorts nothing; an unknown target was rejected by `validate::range`.
 fn sort(kvs: &mut [KeyValue], order: i32, target: i32) {
-    let target = SortTarget::try_from(target).unwrap_or(SortTarget::Key);
+    let Ok(target) = SortTarget::try_from(target) else {
+        return;
+    };
     let order = match SortOrder::try_from(order) {
         Ok(SortOrder::None) if target != SortTarget::Key => SortOrder::Ascend,
-        Ok(o) => o,
-        Err(_) => SortOrder::None,
+        Ok(order) => order,
+        Err(_) => return,
     };
     let cmp = |a: &KeyValue, b: &KeyValue| -> Ordering {
         match target {

@@ -1,23 +1,43 @@
 //! Txn: compares, then one branch of ops, all at one revision.
 //!
-//! etcd evaluates every compare of the transaction, nested ones included, against the state
-//! before the transaction runs, and checks the chosen ops (leases exist, revisions readable)
-//! against that same state; only then does it execute, so execution never fails half way.
+//! As etcd does, in three steps: (1) evaluate every compare on the way, nested txns' included,
+//! against the state before the txn, fixing the branch each txn takes; (2) check the chosen
+//! ops against that same state: every put first (the key its `ignore_*` flags need, then its
+//! lease), then every range's revision; (3) execute, which cannot fail half way. Reads inside
+//! the txn see its earlier writes.
+//!
+//! Headers, as etcd 3.4 fills them: the outer one is left `None` for the caller. Nested put
+//! responses carry only `revision` = the txn's revision; nested deletes the txn's revision if
+//! the txn has written by then (this delete included), else the pre-txn revision; nested
+//! ranges the revision they read at (the txn's own once it has written). A nested txn response
+//! carries an empty, present header (`Some(default)`), byte for byte what etcd sends.
 
-use super::{KeyRange, LeaseIndex, Store, StoreError};
-use crate::proto::etcdserverpb::compare::{CompareResult, CompareTarget, TargetUnion};
+use super::write::Batch;
+use super::{validate, LeaseIndex, Store, StoreError, MAX_TXN_OPS};
 use crate::proto::etcdserverpb::request_op::Request;
 use crate::proto::etcdserverpb::response_op::Response;
-use crate::proto::etcdserverpb::{
-    Compare, RangeRequest, RequestOp, ResponseHeader, ResponseOp, TxnRequest, TxnResponse,
-};
-use crate::proto::mvccpb::{Event, KeyValue};
+use crate::proto::etcdserverpb::{RequestOp, ResponseHeader, ResponseOp, TxnRequest, TxnResponse};
+use crate::proto::mvccpb::Event;
 
-/// Which branch each (nested) transaction takes, decided before anything is written.
-struct Plan {
+/// The branch a txn takes and, per op of that branch, the path of a nested txn.
+struct Path {
     succeeded: bool,
-    /// One entry per op of the chosen branch: `Some` for nested txns.
-    nested: Vec<Option<Plan>>,
+    nested: Vec<Option<Path>>,
+}
+
+fn branch(req: &TxnRequest, succeeded: bool) -> &[RequestOp] {
+    if succeeded {
+        &req.success
+    } else {
+        &req.failure
+    }
+}
+
+fn only_revision(revision: i64) -> Option<ResponseHeader> {
+    Some(ResponseHeader {
+        revision,
+        ..Default::default()
+    })
 }
 
 impl Store {
@@ -26,171 +46,113 @@ impl Store {
         req: &TxnRequest,
         leases: &dyn LeaseIndex,
     ) -> Result<(TxnResponse, Vec<Event>), StoreError> {
-        super::validate::txn(req, super::MAX_TXN_OPS)?;
-        let plan = self.plan(req, leases)?;
-        let rev = self.begin();
-        let mut events = Vec::new();
-        let mut resp = self.execute(req, &plan, rev, &mut events);
-        let wrote = !events.is_empty();
-        self.finish(rev, wrote);
+        validate::txn(req, MAX_TXN_OPS)?;
+        let path = self.path(req);
+        self.check_puts(req, &path, leases)?;
+        self.check_ranges(req, &path)?;
+        let mut batch = self.begin();
+        let mut resp = self.execute(&mut batch, req, &path);
         resp.header = None;
-        Ok((resp, events))
+        Ok((resp, self.commit(batch)))
     }
 
-    fn plan(&self, req: &TxnRequest, leases: &dyn LeaseIndex) -> Result<Plan, StoreError> {
-        let succeeded = req.compare.iter().all(|c| self.compare(c));
-        let ops = if succeeded {
-            &req.success
-        } else {
-            &req.failure
-        };
-        let mut nested = Vec::with_capacity(ops.len());
-        for op in ops {
-            match &op.request {
-                Some(Request::RequestTxn(t)) => nested.push(Some(self.plan(t, leases)?)),
-                Some(Request::RequestPut(p)) => {
-                    self.check_put(p, leases)?;
-                    nested.push(None);
+    fn path(&self, req: &TxnRequest) -> Path {
+        let succeeded = req
+            .compare
+            .iter()
+            .all(|c| self.compare_holds(c, self.revision));
+        let nested = branch(req, succeeded)
+            .iter()
+            .map(|op| match &op.request {
+                Some(Request::RequestTxn(t)) => Some(self.path(t)),
+                _ => None,
+            })
+            .collect();
+        Path { succeeded, nested }
+    }
+
+    fn check_puts(
+        &self,
+        req: &TxnRequest,
+        path: &Path,
+        leases: &dyn LeaseIndex,
+    ) -> Result<(), StoreError> {
+        for (op, nested) in branch(req, path.succeeded).iter().zip(&path.nested) {
+            match (&op.request, nested) {
+                (Some(Request::RequestPut(p)), _) => {
+                    self.check_previous(p)?;
+                    Self::check_lease(p, leases)?;
                 }
-                Some(Request::RequestRange(r)) => {
-                    self.read_revision(r.revision)?;
-                    nested.push(None);
-                }
-                _ => nested.push(None),
+                (Some(Request::RequestTxn(t)), Some(n)) => self.check_puts(t, n, leases)?,
+                _ => {}
             }
         }
-        Ok(Plan { succeeded, nested })
+        Ok(())
     }
 
-    fn execute(
-        &mut self,
-        req: &TxnRequest,
-        plan: &Plan,
-        rev: i64,
-        events: &mut Vec<Event>,
-    ) -> TxnResponse {
-        let ops: &[RequestOp] = if plan.succeeded {
-            &req.success
+    fn check_ranges(&self, req: &TxnRequest, path: &Path) -> Result<(), StoreError> {
+        // etcd's store starts with compact revision -1, so before any compaction a txn range at
+        // revision -1 passes and -2 is "compacted". Odd, but observable; we keep it.
+        let first = if self.compact_revision == 0 {
+            -1
         } else {
-            &req.failure
+            self.compact_revision
         };
+        for (op, nested) in branch(req, path.succeeded).iter().zip(&path.nested) {
+            match (&op.request, nested) {
+                (Some(Request::RequestRange(r)), _) => {
+                    if r.revision == 0 {
+                        continue;
+                    }
+                    if r.revision > self.revision {
+                        return Err(StoreError::FutureRevision);
+                    }
+                    if r.revision < first {
+                        return Err(StoreError::Compacted);
+                    }
+                }
+                (Some(Request::RequestTxn(t)), Some(n)) => self.check_ranges(t, n)?,
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn execute(&mut self, batch: &mut Batch, req: &TxnRequest, path: &Path) -> TxnResponse {
+        let ops = branch(req, path.succeeded);
         let mut responses = Vec::with_capacity(ops.len());
-        for (op, nested) in ops.iter().zip(&plan.nested) {
+        for (op, nested) in ops.iter().zip(&path.nested) {
             let response = match (&op.request, nested) {
                 (Some(Request::RequestRange(r)), _) => {
-                    // Reads inside a txn see its earlier writes: read at the txn's revision.
-                    let read = RangeRequest {
-                        revision: if r.revision > 0 { r.revision } else { rev },
-                        ..r.clone()
-                    };
-                    let r = self.range_in_txn(&read);
-                    Some(Response::ResponseRange(r))
+                    let current = batch.read_revision();
+                    let mut resp = self
+                        .range_at(r, current)
+                        .expect("a txn's range was validated and its revision checked");
+                    resp.header = only_revision(current);
+                    Some(Response::ResponseRange(resp))
                 }
                 (Some(Request::RequestPut(p)), _) => {
-                    let (r, e) = self.put_at(p, rev);
-                    events.push(e);
-                    Some(Response::ResponsePut(r))
+                    let mut resp = self.put_in(batch, p);
+                    resp.header = only_revision(batch.revision());
+                    Some(Response::ResponsePut(resp))
                 }
                 (Some(Request::RequestDeleteRange(d)), _) => {
-                    let (r, mut e) = self.delete_at(d, rev);
-                    events.append(&mut e);
-                    Some(Response::ResponseDeleteRange(r))
+                    let mut resp = self.delete_in(batch, d);
+                    resp.header = only_revision(batch.read_revision());
+                    Some(Response::ResponseDeleteRange(resp))
                 }
-                (Some(Request::RequestTxn(t)), Some(p)) => {
-                    Some(Response::ResponseTxn(self.execute(t, p, rev, events)))
+                (Some(Request::RequestTxn(t)), Some(n)) => {
+                    Some(Response::ResponseTxn(self.execute(batch, t, n)))
                 }
+                // Validation rejects empty ops ("key not found") before we get here.
                 _ => None,
             };
-            let mut response = ResponseOp { response };
-            // etcd stamps each nested response with the revision as of that op: the txn's new
-            // revision once anything was written, the old one before.
-            let as_of = if events.is_empty() { rev - 1 } else { rev };
-            stamp(&mut response, as_of);
-            responses.push(response);
+            responses.push(ResponseOp { response });
         }
         TxnResponse {
-            header: None,
-            succeeded: plan.succeeded,
+            header: Some(ResponseHeader::default()),
+            succeeded: path.succeeded,
             responses,
         }
-    }
-
-    /// A range inside a txn: its revision was checked while planning, and the txn's own
-    /// revision (not yet committed) must be readable.
-    fn range_in_txn(&mut self, req: &RangeRequest) -> crate::proto::etcdserverpb::RangeResponse {
-        let saved = self.revision;
-        self.revision = self.revision.max(req.revision);
-        let r = self.range(req).unwrap_or_default();
-        self.revision = saved;
-        r
-    }
-
-    fn compare(&self, c: &Compare) -> bool {
-        let range = KeyRange::new(&c.key, &c.range_end);
-        if range.single {
-            let zero = KeyValue::default();
-            let kv = self.get_at(&c.key, self.revision);
-            return compare_one(c, kv.unwrap_or(&zero), kv.is_some());
-        }
-        let kvs = self.scan_at(&range, self.revision);
-        if kvs.is_empty() {
-            return compare_one(c, &KeyValue::default(), false);
-        }
-        kvs.iter().all(|kv| compare_one(c, kv, true))
-    }
-}
-
-fn compare_one(c: &Compare, kv: &KeyValue, exists: bool) -> bool {
-    let target = CompareTarget::try_from(c.target).unwrap_or(CompareTarget::Version);
-    let ord = match target {
-        CompareTarget::Value => {
-            // A value compare against a missing key is false whatever the operator.
-            if !exists {
-                return false;
-            }
-            let want: &[u8] = match &c.target_union {
-                Some(TargetUnion::Value(v)) => v,
-                _ => &[],
-            };
-            kv.value.as_slice().cmp(want)
-        }
-        _ => {
-            let want = match &c.target_union {
-                Some(TargetUnion::Version(v))
-                | Some(TargetUnion::CreateRevision(v))
-                | Some(TargetUnion::ModRevision(v))
-                | Some(TargetUnion::Lease(v)) => *v,
-                _ => 0,
-            };
-            let have = match target {
-                CompareTarget::Version => kv.version,
-                CompareTarget::Create => kv.create_revision,
-                CompareTarget::Mod => kv.mod_revision,
-                CompareTarget::Lease => kv.lease,
-                CompareTarget::Value => unreachable!("handled above"),
-            };
-            have.cmp(&want)
-        }
-    };
-    match CompareResult::try_from(c.result).unwrap_or(CompareResult::Equal) {
-        CompareResult::Equal => ord.is_eq(),
-        CompareResult::Greater => ord.is_gt(),
-        CompareResult::Less => ord.is_lt(),
-        CompareResult::NotEqual => ord.is_ne(),
-    }
-}
-
-/// Nested put/range/delete responses carry only a revision; a nested txn's header stays empty.
-fn stamp(op: &mut ResponseOp, revision: i64) {
-    let header = Some(ResponseHeader {
-        revision,
-        ..Default::default()
-    });
-    match &mut op.response {
-        Some(Response::ResponseRange(r)) => r.header = header,
-        Some(Response::ResponsePut(r)) => r.header = header,
-        Some(Response::ResponseDeleteRange(r)) => r.header = header,
-        Some(Response::ResponseTxn(t)) => t.header = None,
-        None => {}
     }
 }

@@ -1,7 +1,15 @@
-//! Static request checks, done at the API edge before Raft (and again by the store): the ones
-//! that need no state. Messages are etcd's.
+//! Static request checks: the ones that need no state, done at the API edge before Raft and
+//! again by the store on apply (cheap, and it keeps the store safe on its own). Order and
+//! messages are etcd's (`api/v3rpc/key.go`).
+//!
+//! Sort options: etcd 3.4 accepts any `sort_order` (an unknown one sorts nothing; observed) but
+//! has no answer for an unknown `sort_target` (its apply path would sort with no sorter), so
+//! an unknown target gets 3.5's "invalid sort option" and an unknown order is let through.
 
-use super::{KeyRange, StoreError};
+use std::collections::BTreeSet;
+
+use super::StoreError;
+use crate::proto::etcdserverpb::range_request::SortTarget;
 use crate::proto::etcdserverpb::request_op::Request;
 use crate::proto::etcdserverpb::{
     DeleteRangeRequest, PutRequest, RangeRequest, RequestOp, TxnRequest,
@@ -10,6 +18,9 @@ use crate::proto::etcdserverpb::{
 pub fn range(req: &RangeRequest) -> Result<(), StoreError> {
     if req.key.is_empty() {
         return Err(StoreError::EmptyKey);
+    }
+    if SortTarget::try_from(req.sort_target).is_err() {
+        return Err(StoreError::InvalidSortOption);
     }
     Ok(())
 }
@@ -34,7 +45,8 @@ pub fn delete_range(req: &DeleteRangeRequest) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Op counts (nested txns get the budget left by their parent), keys, then duplicate keys.
+/// Op counts (a nested txn gets the budget its parent leaves), keys and flags of every op,
+/// then duplicate keys of each branch.
 pub fn txn(req: &TxnRequest, max_ops: usize) -> Result<(), StoreError> {
     check_txn(req, max_ops as i64)?;
     intervals(&req.success)?;
@@ -66,23 +78,49 @@ fn check_op(op: &RequestOp, max_ops: i64) -> Result<(), StoreError> {
         Some(Request::RequestPut(p)) => put(p),
         Some(Request::RequestDeleteRange(d)) => delete_range(d),
         Some(Request::RequestTxn(t)) => check_txn(t, max_ops),
-        None => Ok(()),
+        // etcd answers an empty op with this message.
+        None => Err(StoreError::KeyNotFound),
     }
 }
 
-/// The keys a branch puts and the ranges it deletes, checked for collisions the way etcd's
-/// `checkIntervals` does: two puts of one key, or a put inside a deleted range, in any order
-/// and across nesting; the then/else branches of one nested txn may repeat a key.
-fn intervals(ops: &[RequestOp]) -> Result<(Vec<Vec<u8>>, Vec<KeyRange>), StoreError> {
-    let mut dels: Vec<KeyRange> = ops
+/// A delete's span as etcd's duplicate check reads it, which is *not* the range convention:
+/// an empty end is the key alone, any other end is taken literally, so `"\0"` (and any end
+/// `<= key`) spans nothing and never collides with a put.
+struct Span<'a> {
+    start: &'a [u8],
+    end: &'a [u8],
+}
+
+impl Span<'_> {
+    fn covers(&self, k: &[u8]) -> bool {
+        if self.end.is_empty() {
+            k == self.start
+        } else {
+            self.start <= k && k < self.end
+        }
+    }
+}
+
+fn covered(dels: &[Span<'_>], k: &[u8]) -> bool {
+    dels.iter().any(|d| d.covers(k))
+}
+
+/// etcd's `checkIntervals`: returns the keys a branch puts and the spans it deletes, failing on
+/// two puts of a key, or a put inside a deleted span, within one branch and across nesting.
+/// The then/else branches of one nested txn may put the same key. Like etcd, a nested txn's
+/// puts are checked against this level's deletes and earlier nested txns' deletes only.
+fn intervals(ops: &[RequestOp]) -> Result<(BTreeSet<&[u8]>, Vec<Span<'_>>), StoreError> {
+    let mut dels: Vec<Span<'_>> = ops
         .iter()
         .filter_map(|op| match &op.request {
-            Some(Request::RequestDeleteRange(d)) => Some(KeyRange::new(&d.key, &d.range_end)),
+            Some(Request::RequestDeleteRange(d)) => Some(Span {
+                start: &d.key,
+                end: &d.range_end,
+            }),
             _ => None,
         })
         .collect();
-    let mut puts: Vec<Vec<u8>> = Vec::new();
-    let deleted = |dels: &[KeyRange], k: &[u8]| dels.iter().any(|d| d.contains(k));
+    let mut puts: BTreeSet<&[u8]> = BTreeSet::new();
     for op in ops {
         let Some(Request::RequestTxn(t)) = &op.request else {
             continue;
@@ -90,21 +128,16 @@ fn intervals(ops: &[RequestOp]) -> Result<(Vec<Vec<u8>>, Vec<KeyRange>), StoreEr
         let (puts_then, dels_then) = intervals(&t.success)?;
         let (puts_else, dels_else) = intervals(&t.failure)?;
         for k in &puts_then {
-            if puts.contains(k) || deleted(&dels, k) {
+            if puts.contains(k) || covered(&dels, k) {
                 return Err(StoreError::DuplicateKey);
             }
-            puts.push(k.clone());
+            puts.insert(k);
         }
         for k in &puts_else {
-            if puts.contains(k) && !puts_then.contains(k) {
+            if (puts.contains(k) && !puts_then.contains(k)) || covered(&dels, k) {
                 return Err(StoreError::DuplicateKey);
             }
-            if deleted(&dels, k) {
-                return Err(StoreError::DuplicateKey);
-            }
-            if !puts.contains(k) {
-                puts.push(k.clone());
-            }
+            puts.insert(k);
         }
         dels.extend(dels_then);
         dels.extend(dels_else);
@@ -113,10 +146,10 @@ fn intervals(ops: &[RequestOp]) -> Result<(Vec<Vec<u8>>, Vec<KeyRange>), StoreEr
         let Some(Request::RequestPut(p)) = &op.request else {
             continue;
         };
-        if puts.contains(&p.key) || deleted(&dels, &p.key) {
+        if puts.contains(p.key.as_slice()) || covered(&dels, &p.key) {
             return Err(StoreError::DuplicateKey);
         }
-        puts.push(p.key.clone());
+        puts.insert(&p.key);
     }
     Ok((puts, dels))
 }

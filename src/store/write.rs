@@ -1,43 +1,96 @@
-//! Put, DeleteRange and the lease-revoke delete: the store's mutations.
+//! Put, DeleteRange and the lease-revoke delete: the store's mutations, and the `Batch` that
+//! gathers the writes of one revision.
 //!
-//! Each mutation is written at an explicit revision and sub-revision so a transaction can run
-//! several at one revision; the public entry points open and close a revision around one op.
+//! A request opens a batch at `revision + 1`, applies its ops in order (a txn applies many), and
+//! commits: the store moves to the batch's revision only if something was written. Ops inside a
+//! batch see the batch's earlier writes, as etcd's write txn does.
+//!
+//! Events: a PUT carries the new kv; a DELETE carries only `key` and `mod_revision`. `prev_kv`
+//! is, as etcd's watch defines it, the key's value at `mod_revision - 1`, and none for a create.
 
-use super::{KeyRange, LeaseIndex, Store, StoreError, Version};
+use super::key_history::Version;
+use super::{validate, KeyRange, LeaseIndex, Store, StoreError};
 use crate::proto::etcdserverpb::{
     DeleteRangeRequest, DeleteRangeResponse, PutRequest, PutResponse,
 };
 use crate::proto::mvccpb::{event::EventType, Event, KeyValue};
 
-impl Store {
-    /// State-dependent checks of a put, against the current state.
-    pub(crate) fn check_put(
-        &self,
-        req: &PutRequest,
-        leases: &dyn LeaseIndex,
-    ) -> Result<(), StoreError> {
-        if (req.ignore_value || req.ignore_lease) && self.get_at(&req.key, self.revision).is_none()
-        {
-            return Err(StoreError::KeyNotFound);
+/// The writes of one revision in progress.
+pub(crate) struct Batch {
+    /// The revision being written: the store's revision + 1.
+    revision: i64,
+    next_sub: u32,
+    /// One per version written, in op order.
+    events: Vec<Event>,
+}
+
+impl Batch {
+    /// The revision reads inside the batch see: its own once it has written, the store's before.
+    pub fn read_revision(&self) -> i64 {
+        if self.events.is_empty() {
+            self.revision - 1
+        } else {
+            self.revision
         }
+    }
+
+    pub fn revision(&self) -> i64 {
+        self.revision
+    }
+}
+
+impl Store {
+    pub(crate) fn begin(&self) -> Batch {
+        Batch {
+            revision: self.revision + 1,
+            next_sub: 0,
+            events: Vec::new(),
+        }
+    }
+
+    /// Ends a batch: the revision exists only if something was written at it.
+    pub(crate) fn commit(&mut self, batch: Batch) -> Vec<Event> {
+        if !batch.events.is_empty() {
+            self.revision = batch.revision;
+        }
+        batch.events
+    }
+
+    /// The live value of `key` at `revision`.
+    pub(crate) fn get_at(&self, key: &[u8], revision: i64) -> Option<&KeyValue> {
+        self.keys.get(key)?.at(revision)
+    }
+
+    /// etcd checks a plain put's lease first, then the key its `ignore_*` flags need.
+    pub(crate) fn check_lease(req: &PutRequest, leases: &dyn LeaseIndex) -> Result<(), StoreError> {
         if req.lease != 0 && !leases.lease_exists(req.lease) {
             return Err(StoreError::LeaseNotFound);
         }
         Ok(())
     }
 
-    fn push_version(&mut self, key: &[u8], rev: i64, kv: Option<KeyValue>) {
-        let sub = self.next_sub;
-        self.next_sub += 1;
-        self.keys.entry(key.to_vec()).or_default().push(Version {
-            mod_revision: rev,
-            sub,
-            kv,
-        });
+    /// `ignore_value` / `ignore_lease` take from the current value, so the key must be live.
+    pub(crate) fn check_previous(&self, req: &PutRequest) -> Result<(), StoreError> {
+        if (req.ignore_value || req.ignore_lease) && self.get_at(&req.key, self.revision).is_none()
+        {
+            return Err(StoreError::KeyNotFound);
+        }
+        Ok(())
     }
 
-    /// Writes a put at revision `rev` (already validated).
-    pub(crate) fn put_at(&mut self, req: &PutRequest, rev: i64) -> (PutResponse, Event) {
+    fn push_version(&mut self, batch: &mut Batch, key: &[u8], kv: Option<KeyValue>) {
+        let version = Version {
+            mod_revision: batch.revision,
+            sub: batch.next_sub,
+            kv,
+        };
+        batch.next_sub += 1;
+        self.keys.entry(key.to_vec()).or_default().push(version);
+    }
+
+    /// Writes an already checked put into `batch`.
+    pub(crate) fn put_in(&mut self, batch: &mut Batch, req: &PutRequest) -> PutResponse {
+        let rev = batch.revision;
         let prev = self.get_at(&req.key, rev).cloned();
         let kv = KeyValue {
             key: req.key.clone(),
@@ -53,70 +106,59 @@ impl Store {
                 _ => req.lease,
             },
         };
-        self.push_version(&req.key, rev, Some(kv.clone()));
-        let resp = PutResponse {
-            header: None,
-            prev_kv: if req.prev_kv { prev.clone() } else { None },
+        // A create has no previous value for watchers, even if the key lived before the txn.
+        let event_prev = match prev {
+            Some(_) => self.get_at(&req.key, rev - 1).cloned(),
+            None => None,
         };
-        let event = Event {
+        self.push_version(batch, &req.key, Some(kv.clone()));
+        batch.events.push(Event {
             r#type: EventType::Put as i32,
             kv: Some(kv),
-            prev_kv: prev,
-        };
-        (resp, event)
-    }
-
-    /// Deletes every live key of the range at revision `rev`.
-    pub(crate) fn delete_at(
-        &mut self,
-        req: &DeleteRangeRequest,
-        rev: i64,
-    ) -> (DeleteRangeResponse, Vec<Event>) {
-        let range = KeyRange::new(&req.key, &req.range_end);
-        let doomed = self.scan_at(&range, rev);
-        let events = self.tombstone(doomed, rev);
-        let resp = DeleteRangeResponse {
+            prev_kv: event_prev,
+        });
+        PutResponse {
             header: None,
-            deleted: events.len() as i64,
-            prev_kvs: if req.prev_kv {
-                events.iter().filter_map(|e| e.prev_kv.clone()).collect()
-            } else {
-                Vec::new()
-            },
-        };
-        (resp, events)
-    }
-
-    fn tombstone(&mut self, doomed: Vec<KeyValue>, rev: i64) -> Vec<Event> {
-        doomed
-            .into_iter()
-            .map(|prev| {
-                self.push_version(&prev.key, rev, None);
-                Event {
-                    r#type: EventType::Delete as i32,
-                    kv: Some(KeyValue {
-                        key: prev.key.clone(),
-                        mod_revision: rev,
-                        ..Default::default()
-                    }),
-                    prev_kv: Some(prev),
-                }
-            })
-            .collect()
-    }
-
-    /// Opens the next revision for writing.
-    pub(crate) fn begin(&mut self) -> i64 {
-        self.next_sub = 0;
-        self.revision + 1
-    }
-
-    /// Closes a revision: it exists only if something was written at it.
-    pub(crate) fn finish(&mut self, rev: i64, wrote: bool) {
-        if wrote {
-            self.revision = rev;
+            prev_kv: if req.prev_kv { prev } else { None },
         }
-        self.next_sub = 0;
+    }
+
+    /// Deletes, in `batch`, every key of the range live as the batch sees it.
+    pub(crate) fn delete_in(
+        &mut self,
+        batch: &mut Batch,
+        req: &DeleteRangeRequest,
+    ) -> DeleteRangeResponse {
+        let range = KeyRange::new(&req.key, &req.range_end);
+        let doomed = self.scan_at(&range, batch.revision);
+        let deleted = doomed.len() as i64;
+        let mut prev_kvs = Vec::new();
+        for prev in doomed {
+            self.tombstone(batch, &prev.key);
+            if req.prev_kv {
+                prev_kvs.push(prev);
+            }
+        }
+        DeleteRangeResponse {
+            header: None,
+            deleted,
+            prev_kvs,
+        }
+    }
+
+    fn tombstone(&mut self, batch: &mut Batch, key: &[u8]) {
+        let rev = batch.revision;
+        let event_prev = self.get_at(key, rev - 1).cloned();
+        self.push_version(batch, key, None);
+        batch.events.push(Event {
+            r#type: EventType::Delete as i32,
+            kv: Some(KeyValue {
+                key: key.to_vec(),
+                mod_revision: rev,
+                ..Default::default()
+            }),
+            prev_kv: event_prev,
+        });
     }
 
     pub fn put(
@@ -124,37 +166,36 @@ impl Store {
         req: &PutRequest,
         leases: &dyn LeaseIndex,
     ) -> Result<(PutResponse, Vec<Event>), StoreError> {
-        super::validate::put(req)?;
-        self.check_put(req, leases)?;
-        let rev = self.begin();
-        let (resp, event) = self.put_at(req, rev);
-        self.finish(rev, true);
-        Ok((resp, vec![event]))
+        validate::put(req)?;
+        Self::check_lease(req, leases)?;
+        self.check_previous(req)?;
+        let mut batch = self.begin();
+        let resp = self.put_in(&mut batch, req);
+        Ok((resp, self.commit(batch)))
     }
 
     pub fn delete_range(
         &mut self,
         req: &DeleteRangeRequest,
     ) -> Result<(DeleteRangeResponse, Vec<Event>), StoreError> {
-        super::validate::delete_range(req)?;
-        let rev = self.begin();
-        let (resp, events) = self.delete_at(req, rev);
-        self.finish(rev, !events.is_empty());
-        Ok((resp, events))
+        validate::delete_range(req)?;
+        let mut batch = self.begin();
+        let resp = self.delete_in(&mut batch, req);
+        Ok((resp, self.commit(batch)))
     }
 
-    /// Lease revoke: deletes the live keys among `keys` in one revision (none if none live).
+    /// Lease revoke or expiry: deletes the live keys among `keys`, in key order (as etcd sorts
+    /// them so every member deletes alike), in one revision; none if no key is live.
     pub fn delete_keys(&mut self, keys: &[Vec<u8>]) -> Vec<Event> {
-        let rev = self.begin();
         let mut sorted: Vec<&Vec<u8>> = keys.iter().collect();
         sorted.sort();
         sorted.dedup();
-        let doomed: Vec<KeyValue> = sorted
-            .into_iter()
-            .filter_map(|k| self.get_at(k, rev).cloned())
-            .collect();
-        let events = self.tombstone(doomed, rev);
-        self.finish(rev, !events.is_empty());
-        events
+        let mut batch = self.begin();
+        for key in sorted {
+            if self.get_at(key, batch.revision).is_some() {
+                self.tombstone(&mut batch, key);
+            }
+        }
+        self.commit(batch)
     }
 }
