@@ -12,6 +12,7 @@
 //! - `config`: etcd's flags and the ids derived from them; `transport`: dialing and link faults.
 
 pub mod api;
+pub mod clock;
 pub mod cluster;
 pub mod command;
 pub mod config;

@@ -300,7 +300,8 @@ async fn lessor_loop(server: Arc<Server>) {
     let mut tick = tokio::time::interval(LEASE_SCAN_INTERVAL);
     loop {
         tick.tick().await;
-        let now = tokio::time::Instant::now();
+        // The member's own clock: a fast one expires leases early, as a real one would.
+        let now = crate::clock::now();
         // The planted bug lets every member run the lease clock as if it led.
         let rogue = server.plants.lease_without_leadership;
         let leading = server.is_leader() || rogue;

@@ -12,15 +12,15 @@ use std::time::Duration;
 use openraft::async_runtime::WatchReceiver;
 use openraft::errors::{ClientWriteError, LinearizableReadError, RaftError};
 use openraft::raft::linearizable_read::Linearizer;
-use openraft::Instant as _;
 use openraft::{ReadPolicy, ServerState};
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 use tonic::transport::Channel;
 
+use crate::clock::{self, LocalInstant};
 use crate::command::{Command, CommandResult};
 use crate::error::{Error, Result};
-use crate::lease::Lessor;
+use crate::lease::{Lessor, Renewal};
 use crate::proto::etcdserverpb::ResponseHeader;
 use crate::proto::peer::peer_client::PeerClient;
 use crate::proto::peer::Payload;
@@ -61,6 +61,8 @@ pub enum LeaseReply {
     /// (remaining TTL secs, granted TTL secs); TTL -1 when the lease is unknown.
     TimeToLive(i64, i64),
     NotLeader,
+    /// The lease expired and its revoke is in flight; the caller waits for it.
+    Expiring,
 }
 
 pub struct Server {
@@ -79,7 +81,7 @@ pub struct Server {
     pub transport: Transport,
     peers: Mutex<BTreeMap<String, PeerClient<Channel>>>,
     /// When this member last received append-entries (a heartbeat) from a leader.
-    leader_contact: Mutex<Option<Instant>>,
+    leader_contact: Mutex<Option<LocalInstant>>,
 }
 
 impl Server {
@@ -155,7 +157,7 @@ impl Server {
         *self
             .leader_contact
             .lock()
-            .unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+            .unwrap_or_else(|e| e.into_inner()) = Some(clock::now());
     }
 
     /// Whether a leader was in touch within `within`: for a leader, a quorum acknowledged it;
@@ -369,7 +371,7 @@ impl Server {
         let deadline = Instant::now() + self.request_timeout;
         loop {
             if self.lessor.is_primary() {
-                let reply = self.lease_call_local(&call);
+                let reply = self.lease_call_as_leader(&call).await;
                 if !matches!(reply, LeaseReply::NotLeader) {
                     return Ok(reply);
                 }
@@ -398,18 +400,48 @@ impl Server {
         }
     }
 
-    /// The leader answers a lease call from its own lessor.
-    pub fn lease_call_local(&self, call: &LeaseCall) -> LeaseReply {
+    /// The leader answers a lease call. A keep-alive is answered only once a quorum has
+    /// confirmed this member still leads, as etcd (3.4.25+/3.5.8+) does: a leader cut off from
+    /// the others would otherwise renew leases that the new leader is about to expire, and the
+    /// client, told the lease lives, would keep talking to it. (The simulator's lease checker
+    /// found exactly that.) Not confirmed: `NotLeader`, so the caller retries or forwards.
+    ///
+    /// A keep-alive for a lease that has already expired waits for its revoke and then answers
+    /// TTL 0, as etcd's lessor does; if the revoke does not land (leadership lost), `NotLeader`.
+    pub async fn lease_call_as_leader(&self, call: &LeaseCall) -> LeaseReply {
+        if matches!(call, LeaseCall::KeepAlive(_)) {
+            let confirm = self.raft.ensure_linearizable(ReadPolicy::ReadIndex);
+            match tokio::time::timeout(self.election_timeout, confirm).await {
+                Ok(Ok(_)) => {}
+                _ => return LeaseReply::NotLeader,
+            }
+        }
+        let deadline = Instant::now() + self.request_timeout;
+        loop {
+            let reply = self.lease_call_local(call);
+            if !matches!(reply, LeaseReply::Expiring) {
+                return reply;
+            }
+            if Instant::now() + LEADER_POLL >= deadline {
+                return LeaseReply::NotLeader;
+            }
+            tokio::time::sleep(LEADER_POLL).await;
+        }
+    }
+
+    /// The leader's lessor answers a lease call, with no further check.
+    fn lease_call_local(&self, call: &LeaseCall) -> LeaseReply {
         if !self.lessor.is_primary() {
             return LeaseReply::NotLeader;
         }
-        let now = Instant::now();
+        let now = clock::now();
         match *call {
             LeaseCall::KeepAlive(id) => {
                 let ttl = self.sm.read().leases.get(id).map(|r| r.ttl_secs);
-                match ttl {
-                    Some(ttl) if self.lessor.renew(id, ttl, now) => LeaseReply::KeepAlive(ttl),
-                    Some(_) => LeaseReply::NotLeader,
+                match ttl.map(|ttl| (ttl, self.lessor.renew(id, ttl, now))) {
+                    Some((ttl, Renewal::Renewed)) => LeaseReply::KeepAlive(ttl),
+                    Some((_, Renewal::Expired)) => LeaseReply::Expiring,
+                    Some((_, Renewal::NotPrimary)) => LeaseReply::NotLeader,
                     None => LeaseReply::KeepAlive(0),
                 }
             }

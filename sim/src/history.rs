@@ -7,6 +7,9 @@ pub enum Call {
     Put(String),
     Delete,
     Get,
+    /// A serializable read: served from the member's own state, possibly stale, so not part
+    /// of the linearizability check; checked against the committed history instead.
+    SerializableGet,
     /// Compare-and-set: if the value is `expect`, write `new`.
     Cas {
         expect: String,
@@ -18,6 +21,11 @@ pub enum Call {
 pub enum Outcome {
     Written,
     Read(Option<String>),
+    /// A serializable read's value and the revision (response header) it was read at.
+    ReadAt {
+        value: Option<String>,
+        revision: i64,
+    },
     Cas {
         succeeded: bool,
         seen: Option<String>,

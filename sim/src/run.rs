@@ -30,8 +30,11 @@ use quorum::Node;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
+use crate::clocks::MemberClocks;
 use crate::history::{Call, Op, Outcome};
+use crate::lease_check::{AliveLog, LeaseChecker};
 use crate::linearizability::{self, Verdict};
+use crate::log_check::LogChecker;
 use crate::net::TurmoilNetwork;
 use crate::schedule::{self, Event, Fault};
 
@@ -43,6 +46,8 @@ const CLIENTS: usize = 4;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
 /// All faults are healed for this long at the end; a leader and convergence must follow.
 const LIVENESS_MS: u64 = 10_000;
+/// The TTL of the workload's lease.
+const LEASE_TTL: Duration = Duration::from_secs(5);
 /// How often the harness samples every member's Raft state.
 const OBSERVE_EVERY_MS: u64 = 10;
 
@@ -118,6 +123,7 @@ pub fn run(spec: &RunSpec) -> Report {
         .tcp_capacity(1 << 16)
         .build();
 
+    let mut clocks = MemberClocks::new(spec.nodes);
     let servers: Servers = Rc::new(RefCell::new(vec![None; spec.nodes]));
     let backends: Vec<Arc<MemoryBackend>> = (0..spec.nodes)
         .map(|_| Arc::new(MemoryBackend::new()))
@@ -127,11 +133,15 @@ pub fn run(spec: &RunSpec) -> Report {
         let backend: SharedBackend = backend.clone();
         let slot = servers.clone();
         let seed = spec.seed.wrapping_mul(31).wrapping_add(i as u64 + 1);
+        let clock = clocks.clock(i);
         sim.host(name(i), move || {
             let config = config.clone();
             let backend = backend.clone();
             let slot = slot.clone();
+            let clock = clock.clone();
             async move {
+                // Each start runs on a fresh runtime: bind the member's clock to it.
+                quorum::clock::bind_to_current_runtime(clock);
                 let transport = Transport {
                     net: Arc::new(TurmoilNetwork),
                     faults: Default::default(),
@@ -149,9 +159,11 @@ pub fn run(spec: &RunSpec) -> Report {
 
     let history: Rc<RefCell<Vec<Op>>> = Rc::default();
     let seen: Seen = Rc::default();
+    let alive = AliveLog::default();
     {
         let history = history.clone();
         let seen = seen.clone();
+        let alive = alive.clone();
         let nodes = spec.nodes;
         let seed = spec.seed;
         sim.client("client", async move {
@@ -164,7 +176,7 @@ pub fn run(spec: &RunSpec) -> Report {
                 .map(|u| KvClient::new(net.channel(u).expect("channel")))
                 .collect();
             let watcher = tokio::task::spawn_local(watch_all(urls.clone(), seed, seen));
-            let leaser = tokio::task::spawn_local(lease_loop(urls.clone(), seed));
+            let leaser = tokio::task::spawn_local(lease_loop(urls.clone(), seed, alive));
             let mut tasks = Vec::new();
             for c in 0..CLIENTS {
                 let kvs = kvs.clone();
@@ -197,6 +209,16 @@ pub fn run(spec: &RunSpec) -> Report {
     let mut pending: Vec<Event> = schedule.clone();
     pending.reverse();
     let mut crashed: BTreeSet<usize> = BTreeSet::new();
+    let max_rate = schedule
+        .iter()
+        .filter_map(|e| match e.fault {
+            Fault::Skew(_, ppm) => Some(ppm),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(quorum::clock::RATE_ONE_PPM);
+    let mut leases = LeaseChecker::new(spec.nodes, LEASE_TTL, max_rate, alive);
+    let mut logs = LogChecker::new(spec.nodes);
     let mut leaders: BTreeMap<u64, u64> = BTreeMap::new();
     let mut terms: Vec<u64> = vec![0; spec.nodes];
     let mut votes: Vec<Option<(u64, u64)>> = vec![None; spec.nodes];
@@ -231,23 +253,26 @@ pub fn run(spec: &RunSpec) -> Report {
             }
         };
         let now = sim.elapsed().as_millis() as u64;
+        clocks.advance(sim.elapsed());
         while pending.last().is_some_and(|e| e.at_ms <= now) && !healed {
             let e = pending.pop().expect("checked non-empty");
             let leader = current_leader(&servers, &ids);
-            apply(
-                &mut sim,
-                &e.fault,
-                spec.nodes,
+            let mut nemesis = Nemesis {
+                sim: &mut sim,
+                nodes: spec.nodes,
                 leader,
-                &backends,
-                &servers,
-                &mut crashed,
-            );
+                backends: &backends,
+                servers: &servers,
+                crashed: &mut crashed,
+                clocks: &mut clocks,
+            };
+            nemesis.apply(&e.fault);
             log.push(format!("t={now}ms apply {}", e.fault_text()));
         }
         if !healed && now >= safety_ms {
             healed = true;
             heal_all(&mut sim, spec.nodes);
+            clocks.heal(sim.elapsed());
             for n in std::mem::take(&mut crashed) {
                 sim.bounce(name(n));
             }
@@ -258,11 +283,29 @@ pub fn run(spec: &RunSpec) -> Report {
         if now >= last_observe + OBSERVE_EVERY_MS {
             last_observe = now;
             for (i, s) in servers.borrow().iter().enumerate() {
-                let Some(s) = s else { continue };
+                let Some(s) = s else {
+                    leases.forget(i);
+                    continue;
+                };
                 if crashed.contains(&i) {
+                    leases.forget(i);
                     continue;
                 }
+                let held = s.sm.read().leases.ids().collect();
+                let instance = Arc::as_ptr(s) as usize;
+                violations.extend(leases.observe(i, instance, held, sim.elapsed()));
                 let m = s.raft.metrics().borrow_watched().clone();
+                violations.extend(
+                    logs.observe(
+                        i,
+                        instance,
+                        backends[i].as_ref(),
+                        m.purged.map_or(0, |l| l.index),
+                        m.local_committed.map_or(0, |l| l.index),
+                    )
+                    .into_iter()
+                    .map(|v| format!("t={now}ms {v}")),
+                );
                 if std::env::var_os("QUORUM_SIM_DEBUG").is_some() && now.is_multiple_of(1000) {
                     eprintln!(
                         "debug t={now} {} state={:?} term={} leader={:?} last_log={:?} committed={:?} applied={:?} rev={}",
@@ -371,7 +414,11 @@ pub fn run(spec: &RunSpec) -> Report {
     let writes = |from: u64, to: u64| {
         let w: Vec<&Op> = ops
             .iter()
-            .filter(|o| !matches!(o.call, Call::Get) && o.invoke_ms >= from && o.invoke_ms < to)
+            .filter(|o| {
+                !matches!(o.call, Call::Get | Call::SerializableGet)
+                    && o.invoke_ms >= from
+                    && o.invoke_ms < to
+            })
             .collect();
         let acked = w.iter().filter(|o| o.complete_ms.is_some()).count();
         (acked, w.len())
@@ -405,6 +452,7 @@ pub fn run(spec: &RunSpec) -> Report {
     if let Some(v) = check_watch(&servers, &seen.borrow()) {
         violations.push(v);
     }
+    violations.extend(check_serializable(&servers, &ops));
 
     let mut trace = 0xcbf2_9ce4_8422_2325u64;
     for line in &log {
@@ -449,80 +497,83 @@ fn heal_all(sim: &mut turmoil::Sim<'_>, nodes: usize) {
     }
 }
 
-fn apply(
-    sim: &mut turmoil::Sim<'_>,
-    fault: &Fault,
+/// What the nemesis acts on.
+struct Nemesis<'a, 'b> {
+    sim: &'a mut turmoil::Sim<'b>,
     nodes: usize,
     leader: Option<usize>,
-    backends: &[Arc<MemoryBackend>],
-    servers: &Servers,
-    crashed: &mut BTreeSet<usize>,
-) {
-    let cut = |sim: &mut turmoil::Sim<'_>, a: &[usize], b: &[usize]| {
+    backends: &'a [Arc<MemoryBackend>],
+    servers: &'a Servers,
+    crashed: &'a mut BTreeSet<usize>,
+    clocks: &'a mut MemberClocks,
+}
+
+impl Nemesis<'_, '_> {
+    fn cut(&mut self, a: &[usize], b: &[usize]) {
         for x in a {
             for y in b {
-                sim.partition(name(*x), name(*y));
+                self.sim.partition(name(*x), name(*y));
             }
         }
-    };
-    match fault {
-        Fault::Partition(a, b) => cut(sim, a, b),
-        Fault::IsolateLeader => {
-            if let Some(l) = leader {
-                let others: Vec<usize> = (0..nodes).filter(|n| *n != l).collect();
-                cut(sim, &[l], &others);
-            }
-        }
-        Fault::OneWay(a, b) => sim.partition_oneway(name(*a), name(*b)),
-        Fault::Heal => heal_all(sim, nodes),
-        Fault::Crash(n) | Fault::PowerLoss(n) => {
-            if crashed.insert(*n) {
-                sim.crash(name(*n));
-                servers.borrow_mut()[*n] = None;
-                if matches!(fault, Fault::PowerLoss(_)) {
-                    backends[*n].power_loss();
+    }
+
+    fn apply(&mut self, fault: &Fault) {
+        let nodes = self.nodes;
+        match fault {
+            Fault::Partition(a, b) => self.cut(a, b),
+            Fault::IsolateLeader => {
+                if let Some(l) = self.leader {
+                    let others: Vec<usize> = (0..nodes).filter(|n| *n != l).collect();
+                    self.cut(&[l], &others);
                 }
             }
-        }
-        Fault::Restart(n) => {
-            if crashed.remove(n) {
-                sim.bounce(name(*n));
+            Fault::OneWay(a, b) => self.sim.partition_oneway(name(*a), name(*b)),
+            Fault::Heal => heal_all(self.sim, nodes),
+            Fault::Crash(n) | Fault::PowerLoss(n) => {
+                if self.crashed.insert(*n) {
+                    self.sim.crash(name(*n));
+                    self.servers.borrow_mut()[*n] = None;
+                    if matches!(fault, Fault::PowerLoss(_)) {
+                        self.backends[*n].power_loss();
+                    }
+                }
             }
-        }
-        Fault::PowerLossAll => {
-            for n in 0..nodes {
-                apply(
-                    sim,
-                    &Fault::PowerLoss(n),
-                    nodes,
-                    leader,
-                    backends,
-                    servers,
-                    crashed,
-                );
+            Fault::Restart(n) => {
+                if self.crashed.remove(n) {
+                    self.sim.bounce(name(*n));
+                }
             }
-        }
-        Fault::Bridge(a, _, b) => cut(sim, a, b),
-        Fault::Pause(n) => {
-            for y in (0..nodes).filter(|y| y != n) {
-                sim.hold(name(*n), name(y));
+            Fault::PowerLossAll => {
+                for n in 0..nodes {
+                    self.apply(&Fault::PowerLoss(n));
+                }
             }
-            sim.hold(name(*n), "client");
-        }
-        Fault::Resume(n) => {
-            for y in (0..nodes).filter(|y| y != n) {
-                sim.release(name(*n), name(y));
+            Fault::Bridge(a, _, b) => self.cut(a, b),
+            Fault::Pause(n) => {
+                for y in (0..nodes).filter(|y| y != n) {
+                    self.sim.hold(name(*n), name(y));
+                }
+                self.sim.hold(name(*n), "client");
+                self.clocks.pause(*n, self.sim.elapsed());
             }
-            sim.release(name(*n), "client");
-        }
-        Fault::RestartAll => {
-            for n in std::mem::take(crashed) {
-                sim.bounce(name(n));
+            Fault::Resume(n) => {
+                for y in (0..nodes).filter(|y| y != n) {
+                    self.sim.release(name(*n), name(y));
+                }
+                self.sim.release(name(*n), "client");
+                self.clocks.resume(*n, self.sim.elapsed());
             }
-        }
-        Fault::Delay(n, ms) => {
-            for y in (0..nodes).filter(|y| y != n) {
-                sim.set_link_latency(name(*n), name(y), Duration::from_millis(*ms));
+            Fault::Skew(n, ppm) => self.clocks.skew(*n, *ppm),
+            Fault::RestartAll => {
+                for n in std::mem::take(self.crashed) {
+                    self.sim.bounce(name(n));
+                }
+            }
+            Fault::Delay(n, ms) => {
+                for y in (0..nodes).filter(|y| y != n) {
+                    self.sim
+                        .set_link_latency(name(*n), name(y), Duration::from_millis(*ms));
+                }
             }
         }
     }
@@ -545,10 +596,11 @@ async fn client_loop(
     while now_ms(start) < until_ms {
         n += 1;
         let key = KEYS[rng.random_range(0..KEYS.len())];
-        let call = match rng.random_range(0..10) {
+        let call = match rng.random_range(0..11) {
             0..=3 => Call::Put(format!("c{client}-{n}")),
             4..=6 => Call::Get,
             7 => Call::Delete,
+            10 => Call::SerializableGet,
             _ => Call::Cas {
                 expect: format!(
                     "c{}-{}",
@@ -619,19 +671,28 @@ async fn perform(
             .await?;
             Ok(Outcome::Written)
         }
-        Call::Get => {
+        Call::Get | Call::SerializableGet => {
+            let serializable = *call == Call::SerializableGet;
             let r = kv
                 .range(RangeRequest {
                     key: key_bytes,
+                    serializable,
                     ..Default::default()
                 })
                 .await?
                 .into_inner();
-            Ok(Outcome::Read(
-                r.kvs
-                    .first()
-                    .map(|kv| String::from_utf8_lossy(&kv.value).to_string()),
-            ))
+            let value = r
+                .kvs
+                .first()
+                .map(|kv| String::from_utf8_lossy(&kv.value).to_string());
+            Ok(if serializable {
+                Outcome::ReadAt {
+                    value,
+                    revision: r.header.map_or(0, |h| h.revision),
+                }
+            } else {
+                Outcome::Read(value)
+            })
         }
         Call::Cas { expect, new } => {
             let r = kv
@@ -734,7 +795,7 @@ async fn watch_all(urls: Vec<String>, seed: u64, seen: Seen) {
 /// A lease kept alive for the whole run with a key attached: only the leader may expire it,
 /// and only after keep-alives stop reaching it. A member that expires it on its own diverges
 /// from the others, which the convergence check sees.
-async fn lease_loop(urls: Vec<String>, seed: u64) {
+async fn lease_loop(urls: Vec<String>, seed: u64, alive: AliveLog) {
     use quorum::proto::etcdserverpb::lease_client::LeaseClient;
     use quorum::proto::etcdserverpb::{LeaseGrantRequest, LeaseKeepAliveRequest};
     let mut rng = SmallRng::seed_from_u64(seed ^ 0x1ea5e);
@@ -748,12 +809,21 @@ async fn lease_loop(urls: Vec<String>, seed: u64) {
         .map(|ch| (LeaseClient::new(ch.clone()), KvClient::new(ch)))
         .collect();
     let mut lease = 0i64;
+    // Like etcd's client, keep talking to one member until a call fails, then pick another.
+    let mut member = rng.random_range(0..clients.len());
     loop {
-        let (mut leases, mut kv) = clients[rng.random_range(0..clients.len())].clone();
+        let (mut leases, mut kv) = clients[member].clone();
+        let sent = turmoil::sim_elapsed().unwrap_or_default();
         if lease == 0 {
-            let grant = leases.lease_grant(LeaseGrantRequest { ttl: 5, id: 0 });
+            let ttl = LEASE_TTL.as_secs() as i64;
+            let grant = leases.lease_grant(LeaseGrantRequest { ttl, id: 0 });
             if let Ok(Ok(r)) = tokio::time::timeout(REQUEST_TIMEOUT, grant).await {
                 lease = r.into_inner().id;
+                alive.borrow_mut().insert(lease, sent);
+            } else {
+                member = rng.random_range(0..clients.len());
+            }
+            if lease != 0 {
                 let put = kv.put(PutRequest {
                     key: b"leased".to_vec(),
                     value: b"alive".to_vec(),
@@ -768,13 +838,59 @@ async fn lease_loop(urls: Vec<String>, seed: u64) {
                 let mut s = leases.lease_keep_alive(req).await.ok()?.into_inner();
                 s.message().await.ok()?.map(|r| r.ttl)
             };
-            // TTL 0: the lease expired (keep-alives failed too long); start a new one.
-            if let Ok(Some(0)) = tokio::time::timeout(REQUEST_TIMEOUT, call).await {
-                lease = 0;
+            let got = tokio::time::timeout(REQUEST_TIMEOUT, call).await;
+            if std::env::var_os("QUORUM_SIM_DEBUG").is_some() {
+                eprintln!(
+                    "debug lease {lease:x} via n{} at {sent:?}: {got:?}",
+                    member + 1
+                );
+            }
+            match got {
+                // TTL 0: the lease expired (keep-alives failed too long); start a new one.
+                Ok(Some(0)) => lease = 0,
+                Ok(Some(_)) => {
+                    alive.borrow_mut().insert(lease, sent);
+                }
+                _ => member = rng.random_range(0..clients.len()),
             }
         }
         tokio::time::sleep(Duration::from_millis(1_000)).await;
     }
+}
+
+/// A serializable read may be stale, but what it returns must be what the key held, in the
+/// committed history every member converged on, at the revision its response names.
+fn check_serializable(servers: &Servers, ops: &[Op]) -> Vec<String> {
+    let servers = servers.borrow();
+    let Some(s) = servers.iter().flatten().next() else {
+        return Vec::new();
+    };
+    let state = s.sm.read();
+    ops.iter()
+        .filter_map(|op| {
+            let Some(Outcome::ReadAt { value, revision }) = &op.outcome else {
+                return None;
+            };
+            let committed = state
+                .store
+                .range(&RangeRequest {
+                    key: op.key.as_bytes().to_vec(),
+                    revision: *revision,
+                    ..Default::default()
+                })
+                .ok()?
+                .kvs
+                .first()
+                .map(|kv| String::from_utf8_lossy(&kv.value).to_string());
+            (committed != *value).then(|| {
+                format!(
+                    "serializable read of {} at revision {revision} returned {value:?}, but the \
+                     committed history has {committed:?} there",
+                    op.key
+                )
+            })
+        })
+        .collect()
 }
 
 fn tokio_stream_of<T: Send + 'static>(

@@ -4,8 +4,10 @@
 //! Actions: `partition 1,2|3` (cut every link between the two groups), `isolate-leader`,
 //! `oneway 1>2` (drop 1's messages to 2), `heal`, `crash 2`, `power-loss 2` (crash and drop
 //! writes never synced), `restart 2`, `delay 2 80` (add 80 ms to 2's links), `power-loss-all`,
-//! `restart-all`, `bridge 1|3|2` (1 and 2 cut, 3 talks to both), `pause 2` / `resume 2` (hold
-//! every message to and from 2, as a stopped process; its own clock still runs).
+//! `restart-all`, `bridge 1|3|2` (1 and 2 cut, 3 talks to both), `pause 2` / `resume 2` (2
+//! stops: its messages are held and its clock stands still; on resume the clock jumps by the
+//! time it was stopped, as a monotonic clock does after a process pause, so overdue timers fire
+//! at once), `skew 2 1.08` (2's clock runs at 1.08 times true time from now on).
 
 use std::fmt;
 
@@ -30,6 +32,23 @@ pub enum Fault {
     /// The member's messages, in and out, are held (a stopped process); `Resume` lets them go.
     Pause(usize),
     Resume(usize),
+    /// The member's clock runs at this many millionths of true time.
+    Skew(usize, u64),
+}
+
+/// The largest and smallest clock rates a generated schedule uses (±10%, far beyond real
+/// quartz drift, so that skew-sensitive code shows itself).
+pub const SKEW_MAX_PPM: u64 = 1_100_000;
+pub const SKEW_MIN_PPM: u64 = 900_000;
+
+fn rate_text(ppm: u64) -> String {
+    let s = format!("{}.{:06}", ppm / 1_000_000, ppm % 1_000_000);
+    let s = s.trim_end_matches('0');
+    if s.ends_with('.') {
+        format!("{s}0")
+    } else {
+        s.to_string()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,6 +81,7 @@ impl fmt::Display for Event {
             Fault::Bridge(a, m, b) => write!(f, "bridge {}|{}|{}", group(a), m + 1, group(b)),
             Fault::Pause(n) => write!(f, "pause {}", n + 1),
             Fault::Resume(n) => write!(f, "resume {}", n + 1),
+            Fault::Skew(n, ppm) => write!(f, "skew {} {}", n + 1, rate_text(*ppm)),
         }
     }
 }
@@ -71,9 +91,16 @@ impl fmt::Display for Event {
 pub fn generate(seed: u64, nodes: usize, safety_ms: u64) -> Vec<Event> {
     let mut rng = SmallRng::seed_from_u64(seed ^ 0x5eed_f00d);
     let mut out = Vec::new();
+    // Half the runs have one member whose clock is off for the whole run.
+    if rng.random_bool(0.5) {
+        out.push(Event {
+            at_ms: 0,
+            fault: random_skew(&mut rng, nodes),
+        });
+    }
     let mut t = rng.random_range(1_000..3_000);
     while t < safety_ms {
-        let fault = match rng.random_range(0..10) {
+        let fault = match rng.random_range(0..11) {
             0 | 1 => {
                 let mut all: Vec<usize> = (0..nodes).collect();
                 // A seeded shuffle, then a cut somewhere in the middle.
@@ -109,6 +136,7 @@ pub fn generate(seed: u64, nodes: usize, safety_ms: u64) -> Vec<Event> {
                 Fault::Bridge(a, bridge, b)
             }
             9 => Fault::Pause(rng.random_range(0..nodes)),
+            10 => random_skew(&mut rng, nodes),
             5 => Fault::PowerLoss(rng.random_range(0..nodes)),
             _ => Fault::Delay(rng.random_range(0..nodes), rng.random_range(20..200)),
         };
@@ -116,6 +144,7 @@ pub fn generate(seed: u64, nodes: usize, safety_ms: u64) -> Vec<Event> {
             Fault::Crash(n) | Fault::PowerLoss(n) => Fault::Restart(*n),
             Fault::PowerLossAll => Fault::RestartAll,
             Fault::Pause(n) => Fault::Resume(*n),
+            Fault::Skew(n, _) => Fault::Skew(*n, 1_000_000),
             _ => Fault::Heal,
         };
         out.push(Event { at_ms: t, fault });
@@ -127,6 +156,18 @@ pub fn generate(seed: u64, nodes: usize, safety_ms: u64) -> Vec<Event> {
         t += rng.random_range(500..3_000);
     }
     out
+}
+
+fn random_skew(rng: &mut SmallRng, nodes: usize) -> Fault {
+    // In steps of 1%, never exactly 1.0.
+    let steps = (SKEW_MAX_PPM - 1_000_000) / 10_000;
+    let off = rng.random_range(1..=steps) * 10_000;
+    let ppm = if rng.random_bool(0.5) {
+        1_000_000 + off
+    } else {
+        1_000_000 - off.min(1_000_000 - SKEW_MIN_PPM)
+    };
+    Fault::Skew(rng.random_range(0..nodes), ppm)
 }
 
 /// Parses a hand-written schedule; blank lines and `#` comments are ignored.
@@ -177,6 +218,13 @@ pub fn parse(text: &str) -> Result<Vec<Event>, String> {
             Some("pause") => Fault::Pause(node(arg(2)?)?),
             Some("resume") => Fault::Resume(node(arg(2)?)?),
             Some("restart-all") => Fault::RestartAll,
+            Some("skew") => {
+                let rate: f64 = arg(3)?.parse().map_err(|_| "bad clock rate")?;
+                if !(0.0..=10.0).contains(&rate) {
+                    return Err(format!("clock rate out of 0..10 in {line:?}"));
+                }
+                Fault::Skew(node(arg(2)?)?, (rate * 1e6).round() as u64)
+            }
             Some("delay") => {
                 Fault::Delay(node(arg(2)?)?, arg(3)?.parse().map_err(|_| "bad delay")?)
             }

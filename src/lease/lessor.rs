@@ -11,9 +11,20 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use tokio::time::Instant;
+use crate::clock::LocalInstant as Instant;
 
 use super::LeaseTable;
+
+/// What a keep-alive did to a lease's deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Renewal {
+    Renewed,
+    /// The deadline had passed: the lease is being revoked, and renewing it now would tell
+    /// the client it lives while the revoke commits (etcd's lessor refuses too).
+    Expired,
+    /// This member does not hold the lease clock.
+    NotPrimary,
+}
 
 #[derive(Debug, Default)]
 pub struct Lessor {
@@ -71,15 +82,25 @@ impl Lessor {
         }
     }
 
-    /// A keep-alive: the lease gets its full TTL again. Returns false when this member does not
-    /// hold the lease's clock (not leader, or lease unknown).
-    pub fn renew(&self, id: i64, ttl_secs: i64, now: Instant) -> bool {
+    /// A keep-alive: the lease gets its full TTL again, unless it has already expired.
+    pub fn renew(&self, id: i64, ttl_secs: i64, now: Instant) -> Renewal {
         let mut inner = self.lock();
         if !inner.primary {
-            return false;
+            return Renewal::NotPrimary;
+        }
+        if inner.deadlines.get(&id).is_some_and(|d| *d <= now) {
+            return Renewal::Expired;
         }
         inner.deadlines.insert(id, now + ttl(ttl_secs));
-        true
+        Renewal::Renewed
+    }
+
+    /// A grant just applied: the lease's clock starts now.
+    pub fn start(&self, id: i64, ttl_secs: i64, now: Instant) {
+        let mut inner = self.lock();
+        if inner.primary {
+            inner.deadlines.insert(id, now + ttl(ttl_secs));
+        }
     }
 
     pub fn remaining(&self, id: i64, now: Instant) -> Option<Duration> {
@@ -137,9 +158,22 @@ mod tests {
         lessor.promote(&table, t0, Duration::from_secs(1));
         assert!(lessor.expired(t0 + Duration::from_secs(2), 10).is_empty());
         assert_eq!(lessor.expired(t0 + Duration::from_secs(3), 10), vec![1]);
-        assert!(lessor.renew(1, 2, t0 + Duration::from_secs(3)));
-        assert!(lessor.expired(t0 + Duration::from_secs(4), 10).is_empty());
+        assert_eq!(
+            lessor.renew(1, 2, t0 + Duration::from_secs(3)),
+            Renewal::Expired,
+            "an expired lease awaits its revoke; a keep-alive cannot bring it back"
+        );
+        assert_eq!(
+            lessor.renew(2, 10, t0 + Duration::from_secs(3)),
+            Renewal::Renewed
+        );
+        assert!(lessor
+            .expired(t0 + Duration::from_secs(12), 10)
+            .contains(&1));
+        assert!(!lessor
+            .expired(t0 + Duration::from_secs(12), 10)
+            .contains(&2));
         lessor.demote();
-        assert!(!lessor.renew(1, 2, t0));
+        assert_eq!(lessor.renew(1, 2, t0), Renewal::NotPrimary);
     }
 }

@@ -9,7 +9,7 @@
 mod lessor;
 mod table;
 
-pub use lessor::Lessor;
+pub use lessor::{Lessor, Renewal};
 pub use table::{LeaseRecord, LeaseTable};
 
 /// etcd's floor: ceil(1.5 x default election timeout) seconds.

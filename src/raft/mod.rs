@@ -4,6 +4,7 @@
 pub mod log_store;
 pub mod network;
 pub mod peer_service;
+pub mod runtime;
 pub mod state_machine;
 #[cfg(test)]
 mod storage_suite;

@@ -116,6 +116,6 @@ impl Peer for PeerService {
 
     async fn lease_keep_alive(&self, req: Request<Payload>) -> Result<Response<Payload>, Status> {
         let call: LeaseCall = decode(&req.into_inner().data).map_err(bad)?;
-        reply(&self.server.lease_call_local(&call))
+        reply(&self.server.lease_call_as_leader(&call).await)
     }
 }

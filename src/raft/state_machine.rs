@@ -301,9 +301,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 (result, events, state.store.revision())
             };
             if let CommandResult::LeaseGrant(g) = &result {
-                self.shared
-                    .lessor
-                    .renew(g.id, g.ttl, tokio::time::Instant::now());
+                self.shared.lessor.start(g.id, g.ttl, crate::clock::now());
             }
             // Watchers hear of a revision only after it is applied, and before the client's
             // response is released, so a client that reads its own write then watches from it

@@ -12,10 +12,9 @@ pub struct Member {
     pub peer_urls: Vec<String>,
 }
 
-/// Election jitter comes from a seeded RNG so a simulated run is a function of its seed; in
-/// production the seed is drawn once from the OS at start.
-pub type Runtime =
-    openraft_rt::deterministic_rng::DeterministicRng<openraft_rt_tokio::TokioRuntime>;
+/// Election jitter comes from a seeded RNG so a simulated run is a function of its seed (in
+/// production the seed is drawn once from the OS at start); time is the member's clock.
+pub use super::runtime::Runtime;
 
 openraft::declare_raft_types!(
     pub TypeConfig:

@@ -440,3 +440,35 @@ async fn a_require_leader_watch_stays_open_on_a_healthy_leader_and_follower() {
     }
     c.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_leader_cut_off_from_the_others_does_not_acknowledge_keep_alives() {
+    // Goal: a keep-alive is acknowledged only by a leader a quorum still follows. A cut-off
+    // leader that renewed on its own would tell the client its lease lives while the new leader
+    // expires it (the simulator's lease checker found this; etcd 3.4.25+ checks the same way).
+    let c = cluster(3).await;
+    let leader = wait_leader(&c).await;
+    let mut cli = client(&c.endpoints()[leader]).await;
+    let lease = cli.lease_grant(5, None).await.unwrap().id();
+    let (mut keeper, mut acks) = cli.lease_keep_alive(lease).await.unwrap();
+    keeper.keep_alive().await.unwrap();
+    let first = acks.message().await.unwrap().unwrap();
+    assert_eq!(first.ttl(), 5, "a healthy leader renews");
+
+    let others: Vec<usize> = (0..3).filter(|i| *i != leader).collect();
+    c.partition(&[leader], &others);
+    keeper.keep_alive().await.unwrap();
+    let cut_off = tokio::time::timeout(Duration::from_secs(10), acks.message()).await;
+    match cut_off {
+        // An error ends the stream: the client moves to another member.
+        Ok(Err(_)) | Ok(Ok(None)) => {}
+        Ok(Ok(Some(r))) => panic!(
+            "a cut-off leader acknowledged a keep-alive: TTL {}",
+            r.ttl()
+        ),
+        // No answer within the request timeout would also be safe, but ours answers with an error.
+        Err(_) => panic!("no answer at all from the cut-off leader"),
+    }
+    c.heal();
+    c.shutdown().await;
+}
