@@ -119,7 +119,9 @@ pub fn run(spec: &RunSpec) -> Report {
         .rng_seed(spec.seed)
         .epoch(UNIX_EPOCH + Duration::from_secs(1_700_000_000))
         .simulation_duration(Duration::from_millis(end_ms + 60_000))
-        .tick_duration(Duration::from_millis(1))
+        // 2 ms steps: fine enough for 50 ms heartbeats, and each step polls every host, so
+        // half the steps is about a third faster than 1 ms.
+        .tick_duration(Duration::from_millis(2))
         .tcp_capacity(1 << 16)
         .build();
 
@@ -221,6 +223,10 @@ pub fn run(spec: &RunSpec) -> Report {
     let mut logs = LogChecker::new(spec.nodes);
     let mut leaders: BTreeMap<u64, u64> = BTreeMap::new();
     let mut terms: Vec<u64> = vec![0; spec.nodes];
+    // Per member: the server instance and the commit index it last reported (a commit index
+    // may restart lower after a crash, never move back within one process).
+    let mut commits: Vec<(usize, u64)> = vec![(0, 0); spec.nodes];
+    let mut generations: Vec<usize> = vec![1; spec.nodes];
     let mut votes: Vec<Option<(u64, u64)>> = vec![None; spec.nodes];
     let mut states: Vec<Option<ServerState>> = vec![None; spec.nodes];
     let mut healed = false;
@@ -265,6 +271,7 @@ pub fn run(spec: &RunSpec) -> Report {
                 servers: &servers,
                 crashed: &mut crashed,
                 clocks: &mut clocks,
+                generations: &mut generations,
             };
             nemesis.apply(&e.fault);
             log.push(format!("t={now}ms apply {}", e.fault_text()));
@@ -292,7 +299,10 @@ pub fn run(spec: &RunSpec) -> Report {
                     continue;
                 }
                 let held = s.sm.read().leases.ids().collect();
-                let instance = Arc::as_ptr(s) as usize;
+                // Which life of the member this is: counts its crashes, so a restart is seen
+                // even if the next sample finds a server again (never a pointer, which the
+                // allocator may reuse).
+                let instance = generations[i];
                 violations.extend(leases.observe(i, instance, held, sim.elapsed()));
                 let m = s.raft.metrics().borrow_watched().clone();
                 violations.extend(
@@ -323,6 +333,15 @@ pub fn run(spec: &RunSpec) -> Report {
                     ));
                 }
                 terms[i] = m.current_term;
+                let committed = m.local_committed.map_or(0, |l| l.index);
+                if commits[i].0 == instance && committed < commits[i].1 {
+                    violations.push(format!(
+                        "t={now}ms {} commit index went back from {} to {committed}",
+                        name(i),
+                        commits[i].1
+                    ));
+                }
+                commits[i] = (instance, committed);
                 if states[i] != Some(m.state) {
                     states[i] = Some(m.state);
                     log.push(format!(
@@ -333,6 +352,16 @@ pub fn run(spec: &RunSpec) -> Report {
                     ));
                 }
                 let vote = (m.vote.leader_id().term, m.vote.leader_id().voted_for);
+                // The vote is synced before it is sent, so even a power loss cannot take it back.
+                if let Some((term, _)) = votes[i] {
+                    if vote.0 < term {
+                        violations.push(format!(
+                            "t={now}ms {} vote went back from term {term} to term {}",
+                            name(i),
+                            vote.0
+                        ));
+                    }
+                }
                 if votes[i] != Some(vote) {
                     votes[i] = Some(vote);
                     let whom = index_of(vote.1)
@@ -506,6 +535,8 @@ struct Nemesis<'a, 'b> {
     servers: &'a Servers,
     crashed: &'a mut BTreeSet<usize>,
     clocks: &'a mut MemberClocks,
+    /// Bumped on every crash: the member's next start is a new life.
+    generations: &'a mut [usize],
 }
 
 impl Nemesis<'_, '_> {
@@ -531,6 +562,7 @@ impl Nemesis<'_, '_> {
             Fault::Heal => heal_all(self.sim, nodes),
             Fault::Crash(n) | Fault::PowerLoss(n) => {
                 if self.crashed.insert(*n) {
+                    self.generations[*n] += 1;
                     self.sim.crash(name(*n));
                     self.servers.borrow_mut()[*n] = None;
                     if matches!(fault, Fault::PowerLoss(_)) {
