@@ -227,6 +227,7 @@ pub fn run(spec: &RunSpec) -> Report {
     // may restart lower after a crash, never move back within one process).
     let mut commits: Vec<(usize, u64)> = vec![(0, 0); spec.nodes];
     let mut generations: Vec<usize> = vec![1; spec.nodes];
+    let mut granted: Vec<Option<(u64, u64)>> = vec![None; spec.nodes];
     let mut votes: Vec<Option<(u64, u64)>> = vec![None; spec.nodes];
     let mut states: Vec<Option<ServerState>> = vec![None; spec.nodes];
     let mut healed = false;
@@ -362,6 +363,20 @@ pub fn run(spec: &RunSpec) -> Report {
                         ));
                     }
                 }
+                // Classic Raft: one vote granted per term, even across restarts. Following the
+                // term's leader after voting for another candidate is not a second vote, and a
+                // restarted member holds the leader it followed as its vote (`read_vote`).
+                if !m.vote.is_committed() {
+                    if let Some((term, whom)) = granted[i] {
+                        if vote.0 == term && vote.1 != whom {
+                            violations.push(format!(
+                                "t={now}ms {} voted for two members in term {term}",
+                                name(i)
+                            ));
+                        }
+                    }
+                }
+                granted[i] = Some(vote);
                 if votes[i] != Some(vote) {
                     votes[i] = Some(vote);
                     let whom = index_of(vote.1)

@@ -51,8 +51,9 @@ fn one_seed_gives_one_trace_in_two_processes() {
 
 #[test]
 fn fixed_seeds_on_three_members_find_no_violation() {
-    // Goal: partitions, crashes, power loss and delays never break the checked guarantees.
-    for seed in 1..=4 {
+    // Goal: partitions, crashes, power loss, delays, clock skew and pauses never break the
+    // checked guarantees.
+    for seed in 1..=8 {
         let (ok, summary) = run(&["--seed", &seed.to_string(), "--duration", "15"]);
         assert!(ok, "{summary}");
     }
@@ -61,7 +62,7 @@ fn fixed_seeds_on_three_members_find_no_violation() {
 #[test]
 fn fixed_seeds_on_five_members_find_no_violation() {
     // Goal: the same with five members (two may fail).
-    for seed in 1..=2 {
+    for seed in 1..=4 {
         let (ok, summary) = run(&[
             "--seed",
             &seed.to_string(),
