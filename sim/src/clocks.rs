@@ -72,6 +72,11 @@ impl MemberClocks {
         }
     }
 
+    /// The members paused now, in member order.
+    pub fn paused(&self) -> Vec<usize> {
+        self.paused.keys().copied().collect()
+    }
+
     /// The liveness phase: every clock runs, at true rate.
     pub fn heal(&mut self, now: Duration) {
         let paused: Vec<usize> = self.paused.keys().copied().collect();

@@ -610,6 +610,16 @@ impl Nemesis<'_, '_> {
                 self.sim.release(name(*n), "client");
                 self.clocks.resume(*n, self.sim.elapsed());
             }
+            Fault::PauseLeader => {
+                if let Some(l) = self.leader {
+                    self.apply(&Fault::Pause(l));
+                }
+            }
+            Fault::ResumeAll => {
+                for n in self.clocks.paused() {
+                    self.apply(&Fault::Resume(n));
+                }
+            }
             Fault::Skew(n, ppm) => self.clocks.skew(*n, *ppm),
             Fault::RestartAll => {
                 for n in std::mem::take(self.crashed) {

@@ -7,7 +7,8 @@
 //! `restart-all`, `bridge 1|3|2` (1 and 2 cut, 3 talks to both), `pause 2` / `resume 2` (2
 //! stops: its messages are held and its clock stands still; on resume the clock jumps by the
 //! time it was stopped, as a monotonic clock does after a process pause, so overdue timers fire
-//! at once), `skew 2 1.08` (2's clock runs at 1.08 times true time from now on).
+//! at once), `pause-leader` (pause whoever leads then), `resume-all`, `skew 2 1.08` (2's clock
+//! runs at 1.08 times true time from now on).
 
 use std::fmt;
 
@@ -32,6 +33,9 @@ pub enum Fault {
     /// The member's messages, in and out, are held (a stopped process); `Resume` lets them go.
     Pause(usize),
     Resume(usize),
+    /// Pauses the member that leads when the event fires (a GC pause on the leader).
+    PauseLeader,
+    ResumeAll,
     /// The member's clock runs at this many millionths of true time.
     Skew(usize, u64),
 }
@@ -81,6 +85,8 @@ impl fmt::Display for Event {
             Fault::Bridge(a, m, b) => write!(f, "bridge {}|{}|{}", group(a), m + 1, group(b)),
             Fault::Pause(n) => write!(f, "pause {}", n + 1),
             Fault::Resume(n) => write!(f, "resume {}", n + 1),
+            Fault::PauseLeader => write!(f, "pause-leader"),
+            Fault::ResumeAll => write!(f, "resume-all"),
             Fault::Skew(n, ppm) => write!(f, "skew {} {}", n + 1, rate_text(*ppm)),
         }
     }
@@ -199,6 +205,8 @@ pub fn parse(text: &str) -> Result<Vec<Event>, String> {
                 Fault::Partition(nodes(a)?, nodes(b)?)
             }
             Some("isolate-leader") => Fault::IsolateLeader,
+            Some("pause-leader") => Fault::PauseLeader,
+            Some("resume-all") => Fault::ResumeAll,
             Some("oneway") => {
                 let (a, b) = arg(2)?.split_once('>').ok_or("oneway needs a>b")?;
                 Fault::OneWay(node(a)?, node(b)?)
