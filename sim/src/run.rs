@@ -48,8 +48,8 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
 const LIVENESS_MS: u64 = 10_000;
 /// The TTL of the workload's lease.
 const LEASE_TTL: Duration = Duration::from_secs(5);
-/// How often the harness samples every member's Raft state.
-const OBSERVE_EVERY_MS: u64 = 10;
+/// How often the harness samples every member's Raft state: every step (the tick is 2 ms).
+const OBSERVE_EVERY_MS: u64 = 2;
 
 #[derive(Debug, Clone)]
 pub struct RunSpec {
