@@ -16,14 +16,15 @@ use crate::proto::mvccpb::KeyValue;
 impl Store {
     /// Whether `c` holds at `revision`.
     pub(crate) fn compare_holds(&self, c: &Compare, revision: i64) -> bool {
-        let kvs = self.scan_at(&KeyRange::new(&c.key, &c.range_end), revision);
-        if kvs.is_empty() {
+        let range = KeyRange::new(&c.key, &c.range_end);
+        let mut kvs = self.live_at(&range, revision).peekable();
+        if kvs.peek().is_none() {
             if c.target == CompareTarget::Value as i32 {
                 return false;
             }
             return compare_kv(c, &KeyValue::default());
         }
-        kvs.iter().all(|kv| compare_kv(c, kv))
+        kvs.all(|kv| compare_kv(c, kv))
     }
 }
 

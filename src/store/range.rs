@@ -50,8 +50,7 @@ impl Store {
         // a large prefix costs a walk, not a copy.
         let mut kvs = Vec::new();
         let mut count = 0i64;
-        for history in self.keys.range(range.bounds()).map(|(_, h)| h) {
-            let Some(kv) = history.at(rev) else { continue };
+        for kv in self.live_at(&range, rev) {
             count += 1;
             if kvs.len() < fetch {
                 kvs.push(kv.clone());
@@ -102,12 +101,20 @@ impl Store {
         Ok(requested)
     }
 
-    /// Live values in the range at `revision`, in key order.
-    pub(crate) fn scan_at(&self, range: &KeyRange, revision: i64) -> Vec<KeyValue> {
+    /// Live values in the range at `revision`, in key order, borrowed.
+    pub(crate) fn live_at<'a>(
+        &'a self,
+        range: &KeyRange,
+        revision: i64,
+    ) -> impl Iterator<Item = &'a KeyValue> + 'a {
         self.keys
             .range(range.bounds())
-            .filter_map(|(_, h)| h.at(revision).cloned())
-            .collect()
+            .filter_map(move |(_, h)| h.at(revision))
+    }
+
+    /// Live values in the range at `revision`, in key order.
+    pub(crate) fn scan_at(&self, range: &KeyRange, revision: i64) -> Vec<KeyValue> {
+        self.live_at(range, revision).cloned().collect()
     }
 }
 
