@@ -24,7 +24,7 @@ pub struct LeaseChecker {
     ttl: Duration,
     max_rate_ppm: u64,
     alive: AliveLog,
-    /// Per member: which server instance we watched (changes on restart), and its leases.
+    /// Per member: which life (crash count) we watched, and its leases.
     held: Vec<(usize, BTreeSet<i64>)>,
 }
 
@@ -75,11 +75,6 @@ impl LeaseChecker {
                 })
             })
             .collect()
-    }
-
-    /// A crashed member holds nothing; its next instance starts afresh.
-    pub fn forget(&mut self, member: usize) {
-        self.held[member] = (0, BTreeSet::new());
     }
 }
 

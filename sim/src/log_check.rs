@@ -4,6 +4,7 @@
 //! Each member's log is read from its storage backend, up to the commit index it reports. The
 //! first member to commit an index fixes that entry's bytes; every other member, and the same
 //! member after a restart, must hold the same bytes there (or have purged them into a snapshot).
+//! Within one life of a member (between crashes) its commit index never goes back.
 
 use std::collections::BTreeMap;
 
@@ -13,7 +14,7 @@ use quorum::storage::Backend;
 pub struct LogChecker {
     /// Index → (the member that first committed it, a hash of the entry's bytes).
     committed: BTreeMap<u64, (usize, u64)>,
-    /// Per member: the server instance checked, and the index checked up to.
+    /// Per member: the life (crash count) checked, and the highest commit index it reported.
     checked: Vec<(usize, u64)>,
 }
 
@@ -35,7 +36,8 @@ impl LogChecker {
     }
 
     /// Checks `member`'s log from where it was last checked up to `committed`, skipping what
-    /// it purged (up to `purged`). A new `instance` (a restart) is checked from the start.
+    /// it purged (up to `purged`). A new `instance` (a life after a crash) is checked from the
+    /// start.
     pub fn observe(
         &mut self,
         member: usize,
@@ -45,12 +47,18 @@ impl LogChecker {
         committed: u64,
     ) -> Vec<String> {
         let (seen_instance, upto) = &mut self.checked[member];
+        let mut violations = Vec::new();
         if *seen_instance != instance {
             *seen_instance = instance;
             *upto = 0;
+        } else if committed < *upto {
+            // A commit index may restart lower after a crash, never move back within one life.
+            violations.push(format!(
+                "member {} commit index went back from {upto} to {committed}",
+                member + 1
+            ));
         }
         let from = (*upto).max(purged) + 1;
-        let mut violations = Vec::new();
         for index in from..=committed {
             let entry = match log.get(Tree::Log, &log_key(index)) {
                 Ok(Some(bytes)) => hash(&bytes),
@@ -120,6 +128,20 @@ mod tests {
         let v = c.observe(1, 1, &b, 0, 2);
         assert_eq!(v.len(), 1, "{v:?}");
         assert!(v[0].contains("committed entry 2 differs"));
+    }
+
+    #[test]
+    fn a_commit_index_going_back_within_one_life_is_caught() {
+        let mut c = LogChecker::new(1);
+        let l = log(&[(1, b"x"), (2, b"y")]);
+        assert!(c.observe(0, 1, &l, 0, 2).is_empty());
+        let v = c.observe(0, 1, &l, 0, 1);
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert!(v[0].contains("commit index went back from 2 to 1"));
+        assert!(
+            c.observe(0, 2, &l, 0, 1).is_empty(),
+            "a new life may start lower"
+        );
     }
 
     #[test]

@@ -223,9 +223,6 @@ pub fn run(spec: &RunSpec) -> Report {
     let mut logs = LogChecker::new(spec.nodes);
     let mut leaders: BTreeMap<u64, u64> = BTreeMap::new();
     let mut terms: Vec<u64> = vec![0; spec.nodes];
-    // Per member: the server instance and the commit index it last reported (a commit index
-    // may restart lower after a crash, never move back within one process).
-    let mut commits: Vec<(usize, u64)> = vec![(0, 0); spec.nodes];
     let mut generations: Vec<usize> = vec![1; spec.nodes];
     let mut granted: Vec<Option<(u64, u64)>> = vec![None; spec.nodes];
     let mut votes: Vec<Option<(u64, u64)>> = vec![None; spec.nodes];
@@ -291,12 +288,8 @@ pub fn run(spec: &RunSpec) -> Report {
         if now >= last_observe + OBSERVE_EVERY_MS {
             last_observe = now;
             for (i, s) in servers.borrow().iter().enumerate() {
-                let Some(s) = s else {
-                    leases.forget(i);
-                    continue;
-                };
+                let Some(s) = s else { continue };
                 if crashed.contains(&i) {
-                    leases.forget(i);
                     continue;
                 }
                 let held = s.sm.read().leases.ids().collect();
@@ -334,15 +327,6 @@ pub fn run(spec: &RunSpec) -> Report {
                     ));
                 }
                 terms[i] = m.current_term;
-                let committed = m.local_committed.map_or(0, |l| l.index);
-                if commits[i].0 == instance && committed < commits[i].1 {
-                    violations.push(format!(
-                        "t={now}ms {} commit index went back from {} to {committed}",
-                        name(i),
-                        commits[i].1
-                    ));
-                }
-                commits[i] = (instance, committed);
                 if states[i] != Some(m.state) {
                     states[i] = Some(m.state);
                     log.push(format!(
@@ -738,10 +722,7 @@ async fn perform(
                 })
                 .await?
                 .into_inner();
-            let value = r
-                .kvs
-                .first()
-                .map(|kv| String::from_utf8_lossy(&kv.value).to_string());
+            let value = first_value(&r.kvs);
             Ok(if serializable {
                 Outcome::ReadAt {
                     value,
@@ -778,10 +759,7 @@ async fn perform(
                 .await?
                 .into_inner();
             let seen = match r.responses.first().and_then(|o| o.response.as_ref()) {
-                Some(OpResponse::ResponseRange(rr)) => rr
-                    .kvs
-                    .first()
-                    .map(|kv| String::from_utf8_lossy(&kv.value).to_string()),
+                Some(OpResponse::ResponseRange(rr)) => first_value(&rr.kvs),
                 _ => None,
             };
             Ok(Outcome::Cas {
@@ -850,8 +828,8 @@ async fn watch_all(urls: Vec<String>, seed: u64, seen: Seen) {
 }
 
 /// A lease kept alive for the whole run with a key attached: only the leader may expire it,
-/// and only after keep-alives stop reaching it. A member that expires it on its own diverges
-/// from the others, which the convergence check sees.
+/// and only after keep-alives stop reaching it. Records when each acknowledged grant or
+/// keep-alive was sent, for the lease checker.
 async fn lease_loop(urls: Vec<String>, seed: u64, alive: AliveLog) {
     use quorum::proto::etcdserverpb::lease_client::LeaseClient;
     use quorum::proto::etcdserverpb::{LeaseGrantRequest, LeaseKeepAliveRequest};
@@ -877,10 +855,6 @@ async fn lease_loop(urls: Vec<String>, seed: u64, alive: AliveLog) {
             if let Ok(Ok(r)) = tokio::time::timeout(REQUEST_TIMEOUT, grant).await {
                 lease = r.into_inner().id;
                 alive.borrow_mut().insert(lease, sent);
-            } else {
-                member = rng.random_range(0..clients.len());
-            }
-            if lease != 0 {
                 let put = kv.put(PutRequest {
                     key: b"leased".to_vec(),
                     value: b"alive".to_vec(),
@@ -888,6 +862,8 @@ async fn lease_loop(urls: Vec<String>, seed: u64, alive: AliveLog) {
                     ..Default::default()
                 });
                 let _ = tokio::time::timeout(REQUEST_TIMEOUT, put).await;
+            } else {
+                member = rng.random_range(0..clients.len());
             }
         } else {
             let req = futures::stream::iter([LeaseKeepAliveRequest { id: lease }]);
@@ -915,6 +891,12 @@ async fn lease_loop(urls: Vec<String>, seed: u64, alive: AliveLog) {
     }
 }
 
+/// The value of a single-key read, as the history records it.
+fn first_value(kvs: &[quorum::proto::mvccpb::KeyValue]) -> Option<String> {
+    kvs.first()
+        .map(|kv| String::from_utf8_lossy(&kv.value).to_string())
+}
+
 /// A serializable read may be stale, but what it returns must be what the key held, in the
 /// committed history every member converged on, at the revision its response names.
 fn check_serializable(servers: &Servers, ops: &[Op]) -> Vec<String> {
@@ -928,17 +910,17 @@ fn check_serializable(servers: &Servers, ops: &[Op]) -> Vec<String> {
             let Some(Outcome::ReadAt { value, revision }) = &op.outcome else {
                 return None;
             };
-            let committed = state
-                .store
-                .range(&RangeRequest {
-                    key: op.key.as_bytes().to_vec(),
-                    revision: *revision,
-                    ..Default::default()
-                })
-                .ok()?
-                .kvs
-                .first()
-                .map(|kv| String::from_utf8_lossy(&kv.value).to_string());
+            let committed = first_value(
+                &state
+                    .store
+                    .range(&RangeRequest {
+                        key: op.key.as_bytes().to_vec(),
+                        revision: *revision,
+                        ..Default::default()
+                    })
+                    .ok()?
+                    .kvs,
+            );
             (committed != *value).then(|| {
                 format!(
                     "serializable read of {} at revision {revision} returned {value:?}, but the \
