@@ -203,6 +203,53 @@ pub fn sleep(duration: Duration) -> Sleep {
 
 pub type Sleep = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
+/// A wait that ran past its deadline on the member's clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Elapsed;
+
+/// Runs `fut` until `deadline` on the current member's clock. `fut` is polled first, so a
+/// result that is ready at the deadline still counts.
+pub async fn timeout_at<F: std::future::Future>(
+    deadline: LocalInstant,
+    fut: F,
+) -> Result<F::Output, Elapsed> {
+    tokio::select! {
+        biased;
+        out = fut => Ok(out),
+        _ = sleep_until(deadline) => Err(Elapsed),
+    }
+}
+
+/// Runs `fut` for at most `duration` of the current member's time.
+pub async fn timeout<F: std::future::Future>(
+    duration: Duration,
+    fut: F,
+) -> Result<F::Output, Elapsed> {
+    timeout_at(now() + duration, fut).await
+}
+
+/// A periodic tick on the member's clock. Ticks missed while the clock jumped are skipped, not
+/// burst, and `tick` is cancel-safe: a tick not waited out is not consumed.
+pub struct Interval {
+    next: LocalInstant,
+    period: Duration,
+}
+
+impl Interval {
+    /// The first tick is immediate, as tokio's interval's is.
+    pub fn new(period: Duration) -> Interval {
+        Interval {
+            next: now(),
+            period,
+        }
+    }
+
+    pub async fn tick(&mut self) {
+        sleep_until(self.next).await;
+        self.next = (self.next + self.period).max(now());
+    }
+}
+
 impl LocalInstant {
     pub fn now() -> LocalInstant {
         now()

@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::proto::etcdserverpb::{
     CompactionRequest, CompactionResponse, DeleteRangeRequest, DeleteRangeResponse,
-    LeaseGrantResponse, LeaseRevokeResponse, PutRequest, PutResponse, TxnRequest, TxnResponse,
+    LeaseGrantResponse, LeaseRevokeResponse, PutRequest, PutResponse, ResponseHeader, TxnRequest,
+    TxnResponse,
 };
 use crate::store::StoreError;
 
@@ -63,15 +64,39 @@ pub enum CommandResult {
     LeaseRevoke(LeaseRevokeResponse),
     /// A command (or a blank or membership entry) with nothing to report.
     Done,
-    Failed(ApplyError),
+    Failed(StoreError),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
-pub enum ApplyError {
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error("etcdserver: requested lease not found")]
-    LeaseNotFound,
-    #[error("etcdserver: lease already exists")]
-    LeaseExists,
+/// A response type that applying a command produces, picked out of `CommandResult` by type,
+/// so a caller asks for the response it expects instead of matching every variant.
+pub trait Reply: Sized {
+    /// The response, or the result back when it is of another kind.
+    fn from_result(r: CommandResult) -> Result<Self, CommandResult>;
+    fn header_mut(&mut self) -> &mut Option<ResponseHeader>;
+}
+
+macro_rules! reply {
+    ($($variant:ident => $response:ty),* $(,)?) => {$(
+        impl Reply for $response {
+            fn from_result(r: CommandResult) -> Result<Self, CommandResult> {
+                match r {
+                    CommandResult::$variant(resp) => Ok(resp),
+                    other => Err(other),
+                }
+            }
+
+            fn header_mut(&mut self) -> &mut Option<ResponseHeader> {
+                &mut self.header
+            }
+        }
+    )*};
+}
+
+reply! {
+    Put => PutResponse,
+    DeleteRange => DeleteRangeResponse,
+    Txn => TxnResponse,
+    Compact => CompactionResponse,
+    LeaseGrant => LeaseGrantResponse,
+    LeaseRevoke => LeaseRevokeResponse,
 }

@@ -3,17 +3,14 @@
 //! Expected conditions are values here; `api::status` is the one place that turns them into
 //! etcd's gRPC codes and messages.
 
-use crate::command::ApplyError;
 use crate::store::StoreError;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
+    /// What applying (or statically checking) a command found: the store's and the lease
+    /// table's errors, decided the same on every member.
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("etcdserver: requested lease not found")]
-    LeaseNotFound,
-    #[error("etcdserver: lease already exists")]
-    LeaseExists,
     #[error("etcdserver: too large lease TTL")]
     LeaseTtlTooLarge,
     #[error("etcdserver: request is too large")]
@@ -32,20 +29,31 @@ pub enum Error {
     MemberNotFound,
     #[error("etcdserver: bad leader transferee")]
     BadLeaderTransferee,
+    #[error("etcdserver: given member URLs are invalid")]
+    InvalidPeerUrls,
+    #[error("etcdserver: Peer URLs already exists")]
+    PeerUrlExists,
+    #[error("etcdserver: can only promote a learner member")]
+    NotLearner,
+    #[error("etcdserver: re-configuration failed: {0}")]
+    Reconfiguration(String),
+    /// A deposed election leader tried to act (v3election's own words).
+    #[error("election: not leader")]
+    ElectionNotLeader,
+    #[error("election: no leader")]
+    ElectionNoLeader,
+    /// A member could not be reached to relay a request to it.
+    #[error("{0}")]
+    Unreachable(String),
+    /// A peer sent bytes this build cannot decode.
+    #[error("bad peer message: {0}")]
+    PeerMessage(String),
+    #[error("snapshot too large")]
+    SnapshotTooLarge,
     #[error("{0} is not implemented by quorum yet")]
     Unimplemented(&'static str),
     #[error("{0}")]
     Internal(String),
-}
-
-impl From<ApplyError> for Error {
-    fn from(e: ApplyError) -> Self {
-        match e {
-            ApplyError::Store(s) => Error::Store(s),
-            ApplyError::LeaseNotFound => Error::LeaseNotFound,
-            ApplyError::LeaseExists => Error::LeaseExists,
-        }
-    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

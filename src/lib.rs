@@ -3,7 +3,8 @@
 //! Codemap, top down (a request's path):
 //! - `api`: one file per etcd gRPC service; validates, calls `server`, maps errors in `status`.
 //! - `server`: the facade: propose a `command::Command`, pass a read barrier, reach the leader.
-//! - `raft`: openraft glue: type config, log store, state machine, peer network and service.
+//! - `peer`: traffic between members, both halves: peer channels, Raft network, peer service.
+//! - `raft`: openraft glue: type config, codec, log store, state machine, runtime.
 //! - `store`: the MVCC state machine proper: revisions, range/put/delete/txn/compact. Pure.
 //! - `lease`: the replicated lease table and the leader-only `Lessor` clock.
 //! - `watch`: the hub that fans applied events out to watchers.
@@ -21,6 +22,7 @@ pub mod leader_election;
 pub mod lease;
 pub mod loadgen;
 pub mod node;
+pub mod peer;
 pub mod plant;
 pub mod proto;
 pub mod raft;

@@ -5,7 +5,6 @@
 //! without stopping it aborts its tasks (what a crash looks like to its peers).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use openraft::SnapshotPolicy;
 use tokio::sync::watch;
@@ -16,9 +15,9 @@ use crate::api::kv::KvService;
 use crate::api::lease::LeaseService;
 use crate::api::maintenance::{MaintenanceService, ETCD_VERSION};
 use crate::api::{auth, election, lock, watch as watch_api, MAX_GRPC_RECV_BYTES};
-use crate::command::Command;
 use crate::config::{ClusterState, Config};
 use crate::lease::Lessor;
+use crate::peer::{NetworkFactory, PeerClients, PeerService, PEER_MESSAGE_MAX_BYTES};
 use crate::proto::etcdserverpb::auth_server::AuthServer;
 use crate::proto::etcdserverpb::cluster_server::ClusterServer;
 use crate::proto::etcdserverpb::kv_server::KvServer;
@@ -29,8 +28,6 @@ use crate::proto::peer::peer_server::PeerServer;
 use crate::proto::v3electionpb::election_server::ElectionServer;
 use crate::proto::v3lockpb::lock_server::LockServer;
 use crate::raft::log_store::LogStore;
-use crate::raft::network::{NetworkFactory, PEER_MESSAGE_MAX_BYTES};
-use crate::raft::peer_service::PeerService;
 use crate::raft::state_machine::StateMachine;
 use crate::raft::typ::{Raft, Runtime};
 use crate::server::Server;
@@ -38,11 +35,6 @@ use crate::storage::{SharedBackend, SledBackend};
 use crate::transport::{AuthorityFix, Conn, Incoming, Transport};
 use crate::watch::WatchHub;
 use futures::TryStreamExt;
-
-/// How often the leader scans for expired leases, as etcd does.
-const LEASE_SCAN_INTERVAL: Duration = Duration::from_millis(500);
-/// At most this many revokes are proposed per scan, as etcd limits them.
-const LEASE_REVOKES_PER_SCAN_MAX: usize = 500;
 
 pub struct Node {
     pub server: Arc<Server>,
@@ -99,10 +91,8 @@ impl Node {
         }
         .validate()
         .map_err(|e| StartError::Raft(e.to_string()))?;
-        let network = NetworkFactory {
-            self_id: id,
-            transport: transport.clone(),
-        };
+        let peers = Arc::new(PeerClients::new(id, transport.clone()));
+        let network = NetworkFactory::new(id, peers.clone());
         // Raft's tasks inherit this seed; see `raft::typ::Runtime`.
         let raft: Raft = Runtime::scope(
             seed,
@@ -124,19 +114,7 @@ impl Node {
             }
         }
 
-        let server = Arc::new(Server::new(
-            config.plants,
-            id,
-            config.cluster_id(),
-            config.initial_cluster_token.clone(),
-            config.name.clone(),
-            raft,
-            sm,
-            lessor,
-            backend,
-            config.election_timeout(),
-            transport.clone(),
-        ));
+        let server = Arc::new(Server::new(&config, raft, sm, lessor, backend, peers));
 
         let (shutdown, _) = watch::channel(false);
         let mut tasks = Vec::new();
@@ -156,11 +134,12 @@ impl Node {
                 shutdown.subscribe(),
             )));
         }
-        tasks.push(tokio::spawn(lessor_loop(server.clone())));
-        tasks.push(tokio::spawn(publish_loop(
-            server.clone(),
-            config.advertise_client_urls.clone(),
-        )));
+        tasks.push(tokio::spawn(server.clone().lessor_loop()));
+        tasks.push(tokio::spawn(
+            server
+                .clone()
+                .publish_loop(config.advertise_client_urls.clone()),
+        ));
         tracing::info!(name = %config.name, id = format!("{id:x}"), "member started");
         Ok(Node {
             server,
@@ -171,7 +150,7 @@ impl Node {
     }
 
     pub fn id(&self) -> u64 {
-        self.server.id
+        self.server.id()
     }
 
     pub fn client_urls(&self) -> &[String] {
@@ -181,7 +160,7 @@ impl Node {
     /// Stops serving and shuts Raft down cleanly.
     pub async fn stop(mut self) {
         let _ = self.shutdown.send(true);
-        let _ = self.server.raft.shutdown().await;
+        self.server.shutdown().await;
         for t in self.tasks.drain(..) {
             t.abort();
         }
@@ -195,7 +174,7 @@ impl Node {
             t.abort();
         }
         let _ = self.shutdown.send(true);
-        let _ = self.server.raft.shutdown().await;
+        self.server.shutdown().await;
     }
 }
 
@@ -260,7 +239,7 @@ async fn serve_clients(server: Arc<Server>, incoming: Incoming, shutdown: watch:
             axum::routing::get(move || {
                 let s = health_server.clone();
                 async move {
-                    let ok = s.has_live_leader(3 * s.election_timeout);
+                    let ok = s.healthy();
                     axum::Json(serde_json::json!({
                         "health": if ok { "true" } else { "false" },
                         "reason": if ok { "" } else { "NO_LEADER" },
@@ -282,7 +261,7 @@ async fn serve_clients(server: Arc<Server>, incoming: Incoming, shutdown: watch:
 }
 
 async fn serve_peers(server: Arc<Server>, incoming: Incoming, shutdown: watch::Receiver<bool>) {
-    let svc = PeerServer::new(PeerService { server })
+    let svc = PeerServer::new(PeerService::new(server))
         .max_decoding_message_size(PEER_MESSAGE_MAX_BYTES)
         .max_encoding_message_size(PEER_MESSAGE_MAX_BYTES);
     let res = tonic::transport::Server::builder()
@@ -291,69 +270,5 @@ async fn serve_peers(server: Arc<Server>, incoming: Incoming, shutdown: watch::R
         .await;
     if let Err(e) = res {
         tracing::error!(error = %e, "peer server stopped");
-    }
-}
-
-/// The leader's lease clock: promote on gaining leadership, revoke what expires, demote on
-/// losing it. A revoke is an ordinary proposal, so a deposed leader's revoke cannot commit.
-async fn lessor_loop(server: Arc<Server>) {
-    let mut tick = tokio::time::interval(LEASE_SCAN_INTERVAL);
-    loop {
-        tick.tick().await;
-        // The member's own clock: a fast one expires leases early, as a real one would.
-        let now = crate::clock::now();
-        // The planted bug lets every member run the lease clock as if it led.
-        let rogue = server.plants.lease_without_leadership;
-        let leading = server.is_leader() || rogue;
-        if leading && !server.lessor.is_primary() {
-            let table = server.sm.read().leases.clone();
-            server.lessor.promote(&table, now, server.election_timeout);
-        } else if !leading && server.lessor.is_primary() {
-            server.lessor.demote();
-        }
-        if !server.lessor.is_primary() {
-            continue;
-        }
-        {
-            let table = server.sm.read().leases.clone();
-            server.lessor.sync_with(&table, now);
-        }
-        for id in server.lessor.expired(now, LEASE_REVOKES_PER_SCAN_MAX) {
-            if rogue && !server.is_leader() {
-                server.sm.revoke_locally(id);
-                continue;
-            }
-            match server.propose_local(Command::LeaseRevoke { id }).await {
-                Ok(_) => tracing::debug!(lease = format!("{id:x}"), "lease expired"),
-                Err(e) => {
-                    tracing::debug!(?e, "lease revoke not proposed");
-                    break;
-                }
-            }
-        }
-    }
-}
-
-/// Publishes this member's name and client URLs once a leader exists, as etcd does at start.
-async fn publish_loop(server: Arc<Server>, client_urls: Vec<String>) {
-    loop {
-        let published = server
-            .sm
-            .read()
-            .members
-            .get(&server.id)
-            .is_some_and(|m| m.name == server.name && m.client_urls == client_urls);
-        if published {
-            return;
-        }
-        let cmd = Command::PublishMember {
-            id: server.id,
-            name: server.name.clone(),
-            client_urls: client_urls.clone(),
-        };
-        if server.write(cmd).await.is_ok() {
-            return;
-        }
-        tokio::time::sleep(server.election_timeout).await;
     }
 }

@@ -1,15 +1,11 @@
 //! turmoil's simulated TCP behind Quorum's `Network` trait.
 
 use std::io;
-use std::time::Duration;
 
 use futures::StreamExt;
 use quorum::config::url_host_port;
-use quorum::transport::{Conn, Incoming, Network};
-use tonic::transport::{Channel, Endpoint};
-
-/// Dials fail fast in the simulator too: a partitioned peer costs a timeout, never a hang.
-const CONNECT_TIMEOUT: Duration = Duration::from_millis(300);
+use quorum::transport::{endpoint, Conn, Incoming, Network};
+use tonic::transport::Channel;
 
 pub struct TurmoilNetwork;
 
@@ -31,15 +27,10 @@ impl Network for TurmoilNetwork {
 
     fn channel(&self, url: &str) -> io::Result<Channel> {
         let (host, port) = url_host_port(url).map_err(invalid)?;
-        let endpoint = Endpoint::from_shared(url.to_string())
-            .map_err(invalid)?
-            .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(Duration::from_secs(3))
-            // turmoil's TCP never retransmits: a connection cut by a partition stays dead after
-            // the repair, so keepalives must notice and let the channel redial.
-            .http2_keep_alive_interval(Duration::from_secs(1))
-            .keep_alive_timeout(Duration::from_secs(2))
-            .keep_alive_while_idle(true);
+        // The production endpoint, timeouts and keep-alives included: turmoil's TCP never
+        // retransmits, so a connection cut by a partition stays dead after the repair, and the
+        // keep-alives are what notice it, as they notice a silent partition in production.
+        let endpoint = endpoint(url).map_err(invalid)?;
         Ok(
             endpoint.connect_with_connector_lazy(tower::service_fn(move |_| {
                 let host = host.clone();

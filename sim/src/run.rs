@@ -9,7 +9,6 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
-use openraft::async_runtime::WatchReceiver;
 use openraft::ServerState;
 use quorum::config::{ClusterState, Config};
 use quorum::plant::Plants;
@@ -292,13 +291,13 @@ pub fn run(spec: &RunSpec) -> Report {
                 if crashed.contains(&i) {
                     continue;
                 }
-                let held = s.sm.read().leases.ids().collect();
+                let held = s.lease_ids().into_iter().collect();
                 // Which life of the member this is: counts its crashes, so a restart is seen
                 // even if the next sample finds a server again (never a pointer, which the
                 // allocator may reuse).
                 let instance = generations[i];
                 violations.extend(leases.observe(i, instance, held, sim.elapsed()));
-                let m = s.raft.metrics().borrow_watched().clone();
+                let m = s.metrics();
                 violations.extend(
                     logs.observe(
                         i,
@@ -315,7 +314,7 @@ pub fn run(spec: &RunSpec) -> Report {
                         "debug t={now} {} state={:?} term={} leader={:?} last_log={:?} committed={:?} applied={:?} rev={}",
                         name(i), m.state, m.current_term, m.current_leader.and_then(index_of),
                         m.last_log_index, m.local_committed.map(|l| l.index), m.last_applied.map(|l| l.index),
-                        s.sm.read().store.revision()
+                        s.revision()
                     );
                 }
                 if m.current_term < terms[i] {
@@ -380,14 +379,14 @@ pub fn run(spec: &RunSpec) -> Report {
                 if m.state == ServerState::Leader {
                     match leaders.get(&m.current_term) {
                         None => {
-                            leaders.insert(m.current_term, s.id);
+                            leaders.insert(m.current_term, s.id());
                             log.push(format!(
                                 "t={now}ms {} leads term {}",
                                 name(i),
                                 m.current_term
                             ));
                         }
-                        Some(other) if *other != s.id => violations.push(format!(
+                        Some(other) if *other != s.id() => violations.push(format!(
                             "t={now}ms two leaders in term {}: {} and {}",
                             m.current_term,
                             index_of(*other).map(name).unwrap_or_default(),
@@ -411,13 +410,8 @@ pub fn run(spec: &RunSpec) -> Report {
             .iter()
             .flatten()
             .map(|s| {
-                let applied = s
-                    .raft
-                    .metrics()
-                    .borrow_watched()
-                    .last_applied
-                    .map_or(0, |l| l.index);
-                (applied, s.sm.read().store.hash())
+                let applied = s.metrics().last_applied.map_or(0, |l| l.index);
+                (applied, s.kv_hash().hash)
             })
             .collect();
         if states.len() == spec.nodes && states.windows(2).all(|w| w[0] == w[1]) {
@@ -505,9 +499,9 @@ impl Event {
 
 fn current_leader(servers: &Servers, ids: &[u64]) -> Option<usize> {
     servers.borrow().iter().flatten().find_map(|s| {
-        let m = s.raft.metrics().borrow_watched().clone();
+        let m = s.metrics();
         (m.state == ServerState::Leader)
-            .then(|| ids.iter().position(|x| *x == s.id))
+            .then(|| ids.iter().position(|x| *x == s.id()))
             .flatten()
     })
 }
@@ -904,22 +898,19 @@ fn check_serializable(servers: &Servers, ops: &[Op]) -> Vec<String> {
     let Some(s) = servers.iter().flatten().next() else {
         return Vec::new();
     };
-    let state = s.sm.read();
     ops.iter()
         .filter_map(|op| {
             let Some(Outcome::ReadAt { value, revision }) = &op.outcome else {
                 return None;
             };
             let committed = first_value(
-                &state
-                    .store
-                    .range(&RangeRequest {
-                        key: op.key.as_bytes().to_vec(),
-                        revision: *revision,
-                        ..Default::default()
-                    })
-                    .ok()?
-                    .kvs,
+                &s.range_local(&RangeRequest {
+                    key: op.key.as_bytes().to_vec(),
+                    revision: *revision,
+                    ..Default::default()
+                })
+                .ok()?
+                .kvs,
             );
             (committed != *value).then(|| {
                 format!(
@@ -942,9 +933,8 @@ fn tokio_stream_of<T: Send + 'static>(
 fn check_watch(servers: &Servers, seen: &[(String, i64, bool)]) -> Option<String> {
     let servers = servers.borrow();
     let s = servers.iter().flatten().next()?;
-    let state = s.sm.read();
     let last = seen.last()?.1;
-    let committed = match state.store.events_between(&[0], &[0], 1, last) {
+    let committed = match s.events_between(&[0], &[0], 1, last) {
         Ok(evs) => evs,
         // History compacted below the watcher's start: nothing to compare.
         Err(_) => return None,

@@ -8,6 +8,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use super::queue;
+use crate::error::Error;
 use crate::proto::etcdserverpb::TxnRequest;
 use crate::proto::v3electionpb::election_server::Election;
 use crate::proto::v3electionpb::*;
@@ -21,11 +22,11 @@ pub struct ElectionService {
 }
 
 fn not_leader() -> Status {
-    Status::unknown("election: not leader")
+    Error::ElectionNotLeader.into()
 }
 
 fn no_leader() -> Status {
-    Status::unknown("election: no leader")
+    Error::ElectionNoLeader.into()
 }
 
 fn prefix_of(name: &[u8]) -> Vec<u8> {
@@ -136,7 +137,7 @@ impl Election for ElectionService {
         let server = self.server.clone();
         let (tx, rx) = tokio::sync::mpsc::channel(OBSERVE_QUEUE_MAX);
         tokio::spawn(async move {
-            let mut revisions = server.sm.hub().subscribe_revision();
+            let mut revisions = server.subscribe_revision();
             let mut last: Option<(Vec<u8>, i64)> = None;
             loop {
                 let current = match queue::first_in_line(&server, &prefix).await {

@@ -7,7 +7,7 @@ use tonic::{Request, Response, Status};
 
 use super::status::unimplemented;
 use super::MAX_REQUEST_BYTES;
-use crate::command::{Command, CommandResult};
+use crate::command::Command;
 use crate::error::Error;
 use crate::proto::etcdserverpb::kv_server::Kv;
 use crate::proto::etcdserverpb::{
@@ -28,32 +28,12 @@ fn check_size(m: &impl Message) -> Result<(), Status> {
     Ok(())
 }
 
-fn unexpected(r: CommandResult) -> Status {
-    Status::internal(format!("unexpected apply result {r:?}"))
-}
-
-impl KvService {
-    /// Serves a Range from local state, after a read barrier unless serializable.
-    pub async fn range_local(&self, req: &RangeRequest) -> Result<RangeResponse, Status> {
-        validate::range(req).map_err(Error::from)?;
-        if !req.serializable && !self.server.plants.stale_read {
-            self.server.read_barrier().await?;
-        }
-        let (mut resp, revision) = {
-            let state = self.server.sm.read();
-            let resp = state.store.range(req).map_err(Error::from)?;
-            (resp, state.store.revision())
-        };
-        resp.header = Some(self.server.header_at(revision));
-        Ok(resp)
-    }
-}
-
 #[tonic::async_trait]
 impl Kv for KvService {
     async fn range(&self, req: Request<RangeRequest>) -> Result<Response<RangeResponse>, Status> {
         let req = req.into_inner();
-        Ok(Response::new(self.range_local(&req).await?))
+        validate::range(&req).map_err(Error::from)?;
+        Ok(Response::new(self.server.range(&req).await?))
     }
 
     type RangeStreamStream =
@@ -72,13 +52,7 @@ impl Kv for KvService {
         validate::put(&req).map_err(Error::from)?;
         // Whether the lease exists is decided at apply time, on the replicated table: a check
         // against this member's state here could miss a grant the leader has just applied.
-        match self.server.write(Command::Put(req)).await? {
-            CommandResult::Put(mut resp) => {
-                self.server.stamp(&mut resp.header);
-                Ok(Response::new(resp))
-            }
-            other => Err(unexpected(other)),
-        }
+        Ok(Response::new(self.server.request(Command::Put(req)).await?))
     }
 
     async fn delete_range(
@@ -88,26 +62,16 @@ impl Kv for KvService {
         let req = req.into_inner();
         check_size(&req)?;
         validate::delete_range(&req).map_err(Error::from)?;
-        match self.server.write(Command::DeleteRange(req)).await? {
-            CommandResult::DeleteRange(mut resp) => {
-                self.server.stamp(&mut resp.header);
-                Ok(Response::new(resp))
-            }
-            other => Err(unexpected(other)),
-        }
+        Ok(Response::new(
+            self.server.request(Command::DeleteRange(req)).await?,
+        ))
     }
 
     async fn txn(&self, req: Request<TxnRequest>) -> Result<Response<TxnResponse>, Status> {
         let req = req.into_inner();
         check_size(&req)?;
         validate::txn(&req, MAX_TXN_OPS).map_err(Error::from)?;
-        match self.server.write(Command::Txn(req)).await? {
-            CommandResult::Txn(mut resp) => {
-                self.server.stamp(&mut resp.header);
-                Ok(Response::new(resp))
-            }
-            other => Err(unexpected(other)),
-        }
+        Ok(Response::new(self.server.request(Command::Txn(req)).await?))
     }
 
     async fn compact(
@@ -115,12 +79,8 @@ impl Kv for KvService {
         req: Request<CompactionRequest>,
     ) -> Result<Response<CompactionResponse>, Status> {
         let req = req.into_inner();
-        match self.server.write(Command::Compact(req)).await? {
-            CommandResult::Compact(mut resp) => {
-                self.server.stamp(&mut resp.header);
-                Ok(Response::new(resp))
-            }
-            other => Err(unexpected(other)),
-        }
+        Ok(Response::new(
+            self.server.request(Command::Compact(req)).await?,
+        ))
     }
 }

@@ -6,15 +6,20 @@ use futures::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::command::{Command, CommandResult};
+use crate::command::Command;
 use crate::error::Error;
 use crate::lease::MAX_TTL_SECS;
+use crate::peer::{LeaseCall, LeaseReply};
 use crate::proto::etcdserverpb::lease_server::Lease;
 use crate::proto::etcdserverpb::*;
-use crate::server::{LeaseCall, LeaseReply, Server};
+use crate::server::Server;
 
 /// Keep-alive responses queued per stream before the stream applies backpressure.
 const KEEPALIVE_QUEUE_MAX: usize = 16;
+
+fn unexpected(reply: LeaseReply) -> Status {
+    Error::Internal(format!("unexpected lease reply {reply:?}")).into()
+}
 
 pub struct LeaseService {
     pub server: Arc<Server>,
@@ -34,15 +39,7 @@ impl Lease for LeaseService {
             id: req.id,
             ttl_secs: req.ttl,
         };
-        match self.server.write(cmd).await? {
-            CommandResult::LeaseGrant(mut resp) => {
-                self.server.stamp(&mut resp.header);
-                Ok(Response::new(resp))
-            }
-            other => Err(Status::internal(format!(
-                "unexpected apply result {other:?}"
-            ))),
-        }
+        Ok(Response::new(self.server.request(cmd).await?))
     }
 
     async fn lease_revoke(
@@ -50,15 +47,8 @@ impl Lease for LeaseService {
         req: Request<LeaseRevokeRequest>,
     ) -> Result<Response<LeaseRevokeResponse>, Status> {
         let id = req.into_inner().id;
-        match self.server.write(Command::LeaseRevoke { id }).await? {
-            CommandResult::LeaseRevoke(mut resp) => {
-                self.server.stamp(&mut resp.header);
-                Ok(Response::new(resp))
-            }
-            other => Err(Status::internal(format!(
-                "unexpected apply result {other:?}"
-            ))),
-        }
+        let cmd = Command::LeaseRevoke { id };
+        Ok(Response::new(self.server.request(cmd).await?))
     }
 
     type LeaseKeepAliveStream = ReceiverStream<Result<LeaseKeepAliveResponse, Status>>;
@@ -78,7 +68,7 @@ impl Lease for LeaseService {
                         id: req.id,
                         ttl,
                     }),
-                    Ok(_) => Err(Status::internal("unexpected lease reply")),
+                    Ok(other) => Err(unexpected(other)),
                     Err(e) => Err(e.into()),
                 };
                 let failed = reply.is_err();
@@ -101,16 +91,10 @@ impl Lease for LeaseService {
             .await?
         {
             LeaseReply::TimeToLive(ttl, granted) => (ttl, granted),
-            _ => return Err(Status::internal("unexpected lease reply")),
+            other => return Err(unexpected(other)),
         };
         let keys = if req.keys && ttl >= 0 {
-            self.server
-                .sm
-                .read()
-                .leases
-                .get(req.id)
-                .map(|r| r.keys.iter().cloned().collect())
-                .unwrap_or_default()
+            self.server.lease_keys(req.id)
         } else {
             Vec::new()
         };
@@ -129,10 +113,8 @@ impl Lease for LeaseService {
     ) -> Result<Response<LeaseLeasesResponse>, Status> {
         let leases = self
             .server
-            .sm
-            .read()
-            .leases
-            .ids()
+            .lease_ids()
+            .into_iter()
             .map(|id| LeaseStatus { id })
             .collect();
         Ok(Response::new(LeaseLeasesResponse {

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
 use super::queue;
-use crate::command::{Command, CommandResult};
-use crate::proto::etcdserverpb::DeleteRangeRequest;
+use crate::command::Command;
+use crate::proto::etcdserverpb::{DeleteRangeRequest, DeleteRangeResponse};
 use crate::proto::v3lockpb::lock_server::Lock;
 use crate::proto::v3lockpb::*;
 use crate::server::Server;
@@ -47,14 +47,9 @@ impl Lock for LockService {
             key,
             ..Default::default()
         });
-        match self.server.write(cmd).await? {
-            CommandResult::DeleteRange(mut r) => {
-                self.server.stamp(&mut r.header);
-                Ok(Response::new(UnlockResponse { header: r.header }))
-            }
-            other => Err(Status::internal(format!(
-                "unexpected apply result {other:?}"
-            ))),
-        }
+        let resp: DeleteRangeResponse = self.server.request(cmd).await?;
+        Ok(Response::new(UnlockResponse {
+            header: resp.header,
+        }))
     }
 }

@@ -2,14 +2,12 @@
 
 use std::sync::Arc;
 
-use openraft::async_runtime::WatchReceiver;
 use tonic::{Request, Response, Status};
 
 use super::status::unimplemented;
 use crate::error::Error;
 use crate::proto::etcdserverpb::maintenance_server::Maintenance;
 use crate::proto::etcdserverpb::*;
-use crate::raft::log_store::encode;
 use crate::server::Server;
 
 /// The version reported to clients. Kubernetes parses it as semver and enables watch progress
@@ -27,32 +25,22 @@ pub struct MaintenanceService {
 
 impl MaintenanceService {
     pub fn status(&self) -> StatusResponse {
-        let m = self.server.raft.metrics().borrow_watched().clone();
+        let raft = self.server.raft_status();
+        let (db_size, in_use) = self.server.db_size_bytes();
         let mut errors = Vec::new();
-        // A cut-off member still names its old leader; report what it can vouch for, as etcd's
-        // raft clears its leader once it stops hearing from it.
-        let live = self
-            .server
-            .has_live_leader(3 * self.server.election_timeout);
-        if !live {
+        if raft.leader.is_none() {
             errors.push(Error::NoLeader.to_string());
         }
-        let db_size = self.server.backend.size_bytes() as i64;
-        let in_use = self.server.sm.read().store.approximate_size_bytes() as i64;
         StatusResponse {
             header: Some(self.server.header()),
             version: ETCD_VERSION.to_string(),
-            db_size,
-            leader: if live {
-                m.current_leader.unwrap_or(0)
-            } else {
-                0
-            },
-            raft_index: m.local_committed.map(|l| l.index).unwrap_or(0),
-            raft_term: m.current_term,
-            raft_applied_index: m.last_applied.map(|l| l.index).unwrap_or(0),
+            db_size: db_size as i64,
+            leader: raft.leader.unwrap_or(0),
+            raft_index: raft.commit_index,
+            raft_term: raft.term,
+            raft_applied_index: raft.applied_index,
             errors,
-            db_size_in_use: in_use.min(db_size.max(in_use)),
+            db_size_in_use: in_use.min(db_size.max(in_use)) as i64,
             is_learner: false,
             storage_version: String::new(),
             db_size_quota: 2 << 30,
@@ -90,10 +78,9 @@ impl Maintenance for MaintenanceService {
     }
 
     async fn hash(&self, _req: Request<HashRequest>) -> Result<Response<HashResponse>, Status> {
-        let hash = self.server.sm.read().store.hash();
         Ok(Response::new(HashResponse {
             header: Some(self.server.header()),
-            hash,
+            hash: self.server.kv_hash().hash,
         }))
     }
 
@@ -101,19 +88,12 @@ impl Maintenance for MaintenanceService {
         &self,
         _req: Request<HashKvRequest>,
     ) -> Result<Response<HashKvResponse>, Status> {
-        let (hash, compact, rev) = {
-            let s = self.server.sm.read();
-            (
-                s.store.hash(),
-                s.store.compact_revision(),
-                s.store.revision(),
-            )
-        };
+        let h = self.server.kv_hash();
         Ok(Response::new(HashKvResponse {
-            header: Some(self.server.header_at(rev)),
-            hash,
-            compact_revision: compact,
-            hash_revision: rev,
+            header: Some(self.server.header_at(h.revision)),
+            hash: h.hash,
+            compact_revision: h.compact_revision,
+            hash_revision: h.revision,
         }))
     }
 
@@ -128,8 +108,7 @@ impl Maintenance for MaintenanceService {
         // message. `etcdctl snapshot save` verifies and writes it; etcd's `snapshot status` and
         // `restore` cannot read it (they expect bbolt).
         use sha2::Digest;
-        let mut blob =
-            encode(&*self.server.sm.read()).map_err(|e| Status::internal(e.to_string()))?;
+        let mut blob = self.server.snapshot_bytes()?;
         blob.resize(
             blob.len().div_ceil(SNAPSHOT_PAGE_BYTES) * SNAPSHOT_PAGE_BYTES,
             0,
@@ -155,33 +134,7 @@ impl Maintenance for MaintenanceService {
         &self,
         req: Request<MoveLeaderRequest>,
     ) -> Result<Response<MoveLeaderResponse>, Status> {
-        let target = req.into_inner().target_id;
-        if !self.server.is_leader() {
-            return Err(Error::NotLeader.into());
-        }
-        let known = self
-            .server
-            .raft
-            .metrics()
-            .borrow_watched()
-            .membership_config
-            .voter_ids()
-            .any(|id| id == target);
-        if !known {
-            return Err(Error::BadLeaderTransferee.into());
-        }
-        if target != self.server.id {
-            self.server
-                .raft
-                .trigger()
-                .transfer_leader(target)
-                .await
-                .map_err(|e| Status::unavailable(e.to_string()))?;
-            let wait = self.server.raft.wait(Some(self.server.request_timeout));
-            wait.current_leader(target, "move leader")
-                .await
-                .map_err(|_| Error::Timeout)?;
-        }
+        self.server.move_leader(req.into_inner().target_id).await?;
         Ok(Response::new(MoveLeaderResponse {
             header: Some(self.server.header()),
         }))

@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use crate::command::{Command, CommandResult};
+use crate::command::Command;
 use crate::error::Error;
 use crate::proto::etcdserverpb::compare::{CompareResult, CompareTarget, TargetUnion};
 use crate::proto::etcdserverpb::range_request::{SortOrder, SortTarget};
@@ -63,31 +63,18 @@ pub fn delete_op(key: &[u8]) -> RequestOp {
 }
 
 pub async fn txn(server: &Server, req: TxnRequest) -> Result<TxnResponse, Error> {
-    match server.write(Command::Txn(req)).await? {
-        CommandResult::Txn(mut r) => {
-            server.stamp(&mut r.header);
-            Ok(r)
-        }
-        other => Err(Error::Internal(format!(
-            "unexpected apply result {other:?}"
-        ))),
-    }
+    server.request(Command::Txn(req)).await
 }
 
 /// A fresh lease for a caller that passed none.
 pub async fn session_lease(server: &Server) -> Result<i64, Error> {
-    match server
-        .write(Command::LeaseGrant {
+    let grant: LeaseGrantResponse = server
+        .request(Command::LeaseGrant {
             id: 0,
             ttl_secs: SESSION_TTL_SECS,
         })
-        .await?
-    {
-        CommandResult::LeaseGrant(r) => Ok(r.id),
-        other => Err(Error::Internal(format!(
-            "unexpected apply result {other:?}"
-        ))),
-    }
+        .await?;
+    Ok(grant.id)
 }
 
 /// Creates the candidate key if absent; returns it with its create revision and whether it
@@ -140,7 +127,7 @@ pub async fn first_in_line(server: &Server, prefix: &[u8]) -> Result<Option<KeyV
         limit: 1,
         ..Default::default()
     };
-    let resp = server.sm.read().store.range(&req)?;
+    let resp = server.range_local(&req)?;
     Ok(resp.kvs.into_iter().next())
 }
 
@@ -152,11 +139,12 @@ pub async fn wait_turn(
     my_key: &[u8],
     my_rev: i64,
 ) -> Result<(), Error> {
-    let mut revisions = server.sm.hub().subscribe_revision();
+    let mut revisions = server.subscribe_revision();
     loop {
+        // Two reads, not one snapshot: a key created before `my_rev` cannot appear later
+        // (create revisions only grow), so a newer second read changes nothing.
         let (ahead, mine) = {
-            let state = server.sm.read();
-            let ahead = state.store.range(&RangeRequest {
+            let ahead = server.range_local(&RangeRequest {
                 key: prefix.to_vec(),
                 range_end: prefix_end(prefix),
                 max_create_revision: my_rev - 1,
@@ -164,7 +152,7 @@ pub async fn wait_turn(
                 limit: 1,
                 ..Default::default()
             })?;
-            let mine = state.store.range(&RangeRequest {
+            let mine = server.range_local(&RangeRequest {
                 key: my_key.to_vec(),
                 ..Default::default()
             })?;

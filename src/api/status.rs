@@ -12,19 +12,34 @@ pub fn to_status(e: Error) -> Status {
         Error::Store(s) => match s {
             StoreError::Compacted | StoreError::FutureRevision => Code::OutOfRange,
             StoreError::LeaseNotFound => Code::NotFound,
-            _ => Code::InvalidArgument,
+            StoreError::LeaseExists => Code::FailedPrecondition,
+            StoreError::EmptyKey
+            | StoreError::KeyNotFound
+            | StoreError::ValueProvided
+            | StoreError::LeaseProvided
+            | StoreError::TooManyOps
+            | StoreError::DuplicateKey
+            | StoreError::InvalidSortOption => Code::InvalidArgument,
         },
-        Error::LeaseNotFound | Error::MemberNotFound => Code::NotFound,
-        Error::LeaseExists | Error::NotLeader | Error::BadLeaderTransferee => {
-            Code::FailedPrecondition
-        }
+        Error::MemberNotFound => Code::NotFound,
+        Error::NotLeader
+        | Error::BadLeaderTransferee
+        | Error::PeerUrlExists
+        | Error::NotLearner
+        | Error::Reconfiguration(_) => Code::FailedPrecondition,
         Error::LeaseTtlTooLarge => Code::OutOfRange,
-        Error::RequestTooLarge => Code::InvalidArgument,
-        Error::NoLeader | Error::LeaderChanged | Error::Timeout | Error::Stopped => {
-            Code::Unavailable
+        Error::RequestTooLarge | Error::InvalidPeerUrls | Error::PeerMessage(_) => {
+            Code::InvalidArgument
         }
+        Error::NoLeader
+        | Error::LeaderChanged
+        | Error::Timeout
+        | Error::Stopped
+        | Error::Unreachable(_) => Code::Unavailable,
+        Error::SnapshotTooLarge => Code::ResourceExhausted,
         Error::Unimplemented(_) => Code::Unimplemented,
-        Error::Internal(_) => Code::Unknown,
+        // v3election answers its own errors with no code of their own, as gRPC's Unknown.
+        Error::ElectionNotLeader | Error::ElectionNoLeader | Error::Internal(_) => Code::Unknown,
     };
     Status::new(code, e.to_string())
 }
@@ -56,7 +71,7 @@ mod tests {
         let s = to_status(Error::Store(StoreError::EmptyKey));
         assert_eq!(s.code(), Code::InvalidArgument);
         assert_eq!(s.message(), "etcdserver: key is not provided");
-        let s = to_status(Error::LeaseNotFound);
+        let s = to_status(Error::Store(StoreError::LeaseNotFound));
         assert_eq!(
             (s.code(), s.message()),
             (Code::NotFound, "etcdserver: requested lease not found")

@@ -10,7 +10,6 @@ use crate::proto::etcdserverpb::watch_server::Watch;
 use crate::proto::etcdserverpb::{WatchRequest, WatchResponse};
 use crate::server::Server;
 use crate::watch::run_session;
-use crate::watch::session::SessionContext;
 
 /// Responses buffered per stream toward a slow client before the session waits.
 const OUTBOUND_QUEUE_MAX: usize = 256;
@@ -32,19 +31,9 @@ impl Watch for WatchService {
         if require_leader && self.server.leader().is_none() {
             return Err(Error::NoLeader.into());
         }
+        let ctx = self.server.watch_context(require_leader);
         let inbound = req.into_inner();
         let (out, rx) = tokio::sync::mpsc::channel(OUTBOUND_QUEUE_MAX);
-        let server = self.server.clone();
-        let checker = self.server.clone();
-        let within = 3 * self.server.election_timeout;
-        let has_leader: Arc<dyn Fn() -> bool + Send + Sync> =
-            Arc::new(move || checker.has_live_leader(within));
-        let ctx = SessionContext {
-            hub: server.sm.hub().clone(),
-            history: Arc::new(server.sm.clone()),
-            require_leader: require_leader.then_some(has_leader),
-            header: Arc::new(move |rev| server.header_at(rev)),
-        };
         tokio::spawn(run_session(ctx, inbound, out));
         Ok(Response::new(ReceiverStream::new(rx)))
     }

@@ -8,11 +8,12 @@ use std::fmt::Debug;
 use std::io;
 use std::ops::{Bound, RangeBounds};
 
+use serde::de::DeserializeOwned;
+
 use openraft::storage::{IOFlushed, LogState, RaftLogReader, RaftLogStorage};
 use openraft::OptionalSend;
-use serde::de::DeserializeOwned;
-use serde::Serialize;
 
+use super::codec::{decode, encode};
 use super::typ::{Entry, LogId, TypeConfig, Vote};
 use crate::storage::schema::{log_key, meta_keys};
 use crate::storage::{Batch, SharedBackend, Tree};
@@ -27,14 +28,6 @@ pub struct LogStore {
     restarting: bool,
     /// Planted bug: acknowledge appends without syncing them.
     ack_before_sync: bool,
-}
-
-pub(crate) fn encode<T: Serialize>(v: &T) -> io::Result<Vec<u8>> {
-    bincode::serialize(v).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
-}
-
-pub(crate) fn decode<T: DeserializeOwned>(b: &[u8]) -> io::Result<T> {
-    bincode::deserialize(b).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
 impl LogStore {

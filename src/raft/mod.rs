@@ -1,9 +1,9 @@
-//! openraft glue: type configuration, log storage, state machine, peer network and the peer
-//! gRPC service. Nothing above this module names an openraft storage or network trait.
+//! openraft glue: type configuration, the binary codec, log storage, the state machine and
+//! the runtime. Nothing above this module names an openraft storage trait; peer traffic,
+//! Raft's network included, lives in `peer`.
 
+pub mod codec;
 pub mod log_store;
-pub mod network;
-pub mod peer_service;
 pub mod runtime;
 pub mod state_machine;
 #[cfg(test)]

@@ -17,9 +17,9 @@ use openraft::storage::{EntryResponder, RaftSnapshotBuilder, RaftStateMachine};
 use openraft::{EntryPayload, OptionalSend};
 use serde::{Deserialize, Serialize};
 
-use super::log_store::{decode, encode};
+use super::codec::{decode, encode};
 use super::typ::{LogId, Snapshot, SnapshotMeta, StoredMembership, TypeConfig};
-use crate::command::{ApplyError, Command, CommandResult};
+use crate::command::{Command, CommandResult};
 use crate::lease::{LeaseTable, Lessor, MIN_TTL_SECS};
 use crate::proto::etcdserverpb::{
     CompactionResponse, LeaseGrantResponse, LeaseRevokeResponse, ResponseHeader,
@@ -27,8 +27,7 @@ use crate::proto::etcdserverpb::{
 use crate::proto::mvccpb::Event;
 use crate::storage::schema::snapshot_keys;
 use crate::storage::{Batch, SharedBackend, Tree};
-use crate::store::KeyRange;
-use crate::store::Store;
+use crate::store::{KeyRange, Store, StoreError};
 use crate::watch::{History, WatchHub};
 
 /// What a member published about itself (etcd's member attributes).
@@ -173,7 +172,7 @@ pub(crate) fn apply_command(
                 resp.header = header(store.revision());
                 (CommandResult::Put(resp), events)
             }
-            Err(e) => (CommandResult::Failed(e.into()), Vec::new()),
+            Err(e) => (CommandResult::Failed(e), Vec::new()),
         },
         Command::DeleteRange(req) => match store.delete_range(&req) {
             Ok((mut resp, events)) => {
@@ -181,7 +180,7 @@ pub(crate) fn apply_command(
                 resp.header = header(store.revision());
                 (CommandResult::DeleteRange(resp), events)
             }
-            Err(e) => (CommandResult::Failed(e.into()), Vec::new()),
+            Err(e) => (CommandResult::Failed(e), Vec::new()),
         },
         Command::Txn(req) => match store.txn(&req, leases) {
             Ok((mut resp, events)) => {
@@ -189,7 +188,7 @@ pub(crate) fn apply_command(
                 resp.header = header(store.revision());
                 (CommandResult::Txn(resp), events)
             }
-            Err(e) => (CommandResult::Failed(e.into()), Vec::new()),
+            Err(e) => (CommandResult::Failed(e), Vec::new()),
         },
         Command::Compact(req) => match store.compact(req.revision) {
             Ok(()) => (
@@ -198,7 +197,7 @@ pub(crate) fn apply_command(
                 }),
                 Vec::new(),
             ),
-            Err(e) => (CommandResult::Failed(e.into()), Vec::new()),
+            Err(e) => (CommandResult::Failed(e), Vec::new()),
         },
         Command::LeaseGrant { id, ttl_secs } => {
             let id = if id == 0 {
@@ -208,7 +207,7 @@ pub(crate) fn apply_command(
             };
             let ttl_secs = ttl_secs.max(MIN_TTL_SECS);
             if !leases.grant(id, ttl_secs) {
-                return (CommandResult::Failed(ApplyError::LeaseExists), Vec::new());
+                return (CommandResult::Failed(StoreError::LeaseExists), Vec::new());
             }
             (
                 CommandResult::LeaseGrant(LeaseGrantResponse {
@@ -222,7 +221,7 @@ pub(crate) fn apply_command(
         }
         Command::LeaseRevoke { id } => {
             let Some(record) = leases.revoke(id) else {
-                return (CommandResult::Failed(ApplyError::LeaseNotFound), Vec::new());
+                return (CommandResult::Failed(StoreError::LeaseNotFound), Vec::new());
             };
             let keys: Vec<Vec<u8>> = record.keys.into_iter().collect();
             let events = store.delete_keys(&keys);

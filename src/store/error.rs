@@ -1,5 +1,6 @@
-//! Errors the MVCC store answers with. Expected conditions, so values, never panics; the texts
-//! are etcd's byte for byte (clients match on them), and `api::status` picks the gRPC codes.
+//! Errors the MVCC store and the lease table answer with when a command is checked or applied.
+//! Expected conditions, so values, never panics; the texts are etcd's byte for byte (clients
+//! match on them), and `api::status` picks the gRPC codes.
 
 use serde::{Deserialize, Serialize};
 
@@ -25,4 +26,7 @@ pub enum StoreError {
     FutureRevision,
     #[error("etcdserver: invalid sort option")]
     InvalidSortOption,
+    /// A grant with an id the lease table already holds.
+    #[error("etcdserver: lease already exists")]
+    LeaseExists,
 }

@@ -82,15 +82,21 @@ impl Transport {
 /// Connect attempts give up after this long, so a dead peer costs little per retry.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 
-/// Opens a lazily-connecting TCP channel to `url` (e.g. `http://127.0.0.1:12380`).
-pub fn channel(url: &str) -> Result<Channel, tonic::transport::Error> {
+/// How every member dials `url`, whatever carries the bytes (the OS's TCP or the simulator's):
+/// connects fail fast, and HTTP/2 keep-alives notice a connection that died silently (a
+/// partition drops packets without a reset), so the channel redials.
+pub fn endpoint(url: &str) -> Result<Endpoint, tonic::transport::Error> {
     Ok(Endpoint::from_shared(url.to_string())?
         .connect_timeout(CONNECT_TIMEOUT)
         .tcp_nodelay(true)
         .http2_keep_alive_interval(Duration::from_secs(1))
         .keep_alive_timeout(Duration::from_secs(3))
-        .keep_alive_while_idle(true)
-        .connect_lazy())
+        .keep_alive_while_idle(true))
+}
+
+/// Opens a lazily-connecting TCP channel to `url` (e.g. `http://127.0.0.1:12380`).
+pub fn channel(url: &str) -> Result<Channel, tonic::transport::Error> {
+    Ok(endpoint(url)?.connect_lazy())
 }
 
 /// Which directed links between members are cut. Shared by every member of an in-process

@@ -15,10 +15,11 @@ use std::time::Duration;
 use futures::{Stream, StreamExt};
 use prost::Message;
 use tokio::sync::{mpsc, Notify};
-use tokio::time::Instant;
 use tonic::Status;
 
 use super::hub::{RevisionEvents, Slot, WatchHub};
+use crate::clock::{self, LocalInstant};
+use crate::error::Error;
 use crate::proto::etcdserverpb::watch_create_request::FilterType;
 use crate::proto::etcdserverpb::watch_request::RequestUnion;
 use crate::proto::etcdserverpb::{ResponseHeader, WatchCreateRequest, WatchRequest, WatchResponse};
@@ -57,7 +58,7 @@ struct Watcher {
     progress_notify: bool,
     /// The client accepts one revision's events split over several responses.
     fragment: bool,
-    last_sent: Instant,
+    last_sent: LocalInstant,
 }
 
 struct Session {
@@ -124,7 +125,7 @@ pub async fn run_session<S>(
         next_auto_id: 0,
         pending_progress: false,
     };
-    let mut ticker = tokio::time::interval(PROGRESS_CHECK_INTERVAL);
+    let mut ticker = clock::Interval::new(PROGRESS_CHECK_INTERVAL);
     let wake = s.wake.clone();
     loop {
         let alive = tokio::select! {
@@ -138,7 +139,7 @@ pub async fn run_session<S>(
             },
             _ = ticker.tick() => {
                 if s.ctx.require_leader.as_ref().is_some_and(|has_leader| !has_leader()) {
-                    let _ = s.out.send(Err(Status::unavailable("etcdserver: no leader"))).await;
+                    let _ = s.out.send(Err(Error::NoLeader.into())).await;
                     break;
                 }
                 s.idle_progress(&rx).await
@@ -199,7 +200,7 @@ impl Session {
         if events.is_empty() {
             return true;
         }
-        w.last_sent = Instant::now();
+        w.last_sent = clock::now();
         let fragment = w.fragment;
         let header = self.header(self.ctx.hub.revision());
         let resp = WatchResponse {
@@ -315,7 +316,7 @@ impl Session {
                 no_delete: filters(FilterType::Nodelete),
                 progress_notify: c.progress_notify,
                 fragment: c.fragment,
-                last_sent: Instant::now(),
+                last_sent: clock::now(),
             },
         );
         self.by_slot.insert(slot, id);
@@ -432,12 +433,13 @@ impl Session {
     }
 
     async fn idle_progress(&mut self, rx: &mpsc::Receiver<RevisionEvents>) -> bool {
-        let now = Instant::now();
+        let now = clock::now();
         let due: Vec<i64> = self
             .watchers
             .iter()
             .filter(|(_, w)| {
-                w.progress_notify && now.duration_since(w.last_sent) >= PROGRESS_NOTIFY_INTERVAL
+                w.progress_notify
+                    && now.saturating_duration_since(w.last_sent) >= PROGRESS_NOTIFY_INTERVAL
             })
             .map(|(id, _)| *id)
             .collect();

@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use etcd_client::{Client, EventType, GetOptions, LockOptions, PutOptions, WatchOptions};
-use openraft::async_runtime::WatchReceiver;
 use quorum::cluster::{ClusterSpec, LocalCluster};
 use quorum::leader_election::{ElectionConfig, LeaderElector, LeadershipEvent};
 
@@ -354,9 +353,9 @@ async fn a_member_that_missed_purged_entries_catches_up_from_a_snapshot() {
             .await
             .unwrap();
     }
-    let raft = c.node(leader).unwrap().server.raft.clone();
+    let server = c.node(leader).unwrap().server.clone();
     wait_for("the leader to snapshot and purge its log", || {
-        let purged = raft.metrics().borrow_watched().purged;
+        let purged = server.metrics().purged;
         async move { purged.is_some_and(|p| p.index > 20) }
     })
     .await;

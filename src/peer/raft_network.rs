@@ -1,11 +1,12 @@
-//! Raft traffic to peers over tonic: the `RaftNetworkFactory` and one connection per peer.
+//! Raft replication to peers: openraft's `RaftNetworkFactory` over the shared `PeerClients`.
 //!
-//! Payloads are bincode-encoded openraft messages in `quorumpeer.Payload`. Every call is bounded
-//! by openraft's soft TTL; a refused or cut connection is `Unreachable` (openraft backs off), any
-//! other failure a `NetworkError` (openraft retries).
+//! Every call is bounded by openraft's soft TTL; a refused or cut connection is `Unreachable`
+//! (openraft backs off), any other failure a `NetworkError` (openraft retries). After a timeout
+//! or a failure the channel is forgotten, so the next call redials.
 
 use std::future::Future;
 use std::io;
+use std::sync::Arc;
 
 use openraft::errors::{
     NetworkError, RPCError, ReplicationClosed, StreamingError, Timeout, Unreachable,
@@ -20,21 +21,24 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tonic::transport::Channel;
 
-use super::log_store::{decode, encode};
-use super::typ::{Member, NodeId, Snapshot, TypeConfig, Vote};
+use super::PeerClients;
 use crate::proto::peer::peer_client::PeerClient;
 use crate::proto::peer::Payload;
-use crate::transport::Transport;
+use crate::raft::codec::{decode, encode};
+use crate::raft::typ::{Member, NodeId, Snapshot, TypeConfig, Vote};
 
 /// Snapshot chunks stay well under gRPC's message limit.
-pub const SNAPSHOT_CHUNK_BYTES: usize = 1 << 20;
-
-/// Large enough for a full batch of maximum-size entries.
-pub const PEER_MESSAGE_MAX_BYTES: usize = 64 << 20;
+const SNAPSHOT_CHUNK_BYTES: usize = 1 << 20;
 
 pub struct NetworkFactory {
-    pub self_id: NodeId,
-    pub transport: Transport,
+    self_id: NodeId,
+    clients: Arc<PeerClients>,
+}
+
+impl NetworkFactory {
+    pub fn new(self_id: NodeId, clients: Arc<PeerClients>) -> NetworkFactory {
+        NetworkFactory { self_id, clients }
+    }
 }
 
 impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
@@ -44,9 +48,8 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
         PeerConnection {
             self_id: self.self_id,
             target,
-            url: node.peer_urls.first().cloned().unwrap_or_default(),
-            client: None,
-            transport: self.transport.clone(),
+            member: node.clone(),
+            clients: self.clients.clone(),
         }
     }
 }
@@ -54,9 +57,8 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
 pub struct PeerConnection {
     self_id: NodeId,
     target: NodeId,
-    url: String,
-    client: Option<PeerClient<Channel>>,
-    transport: Transport,
+    member: Member,
+    clients: Arc<PeerClients>,
 }
 
 fn unreachable(msg: impl ToString) -> RPCError<TypeConfig> {
@@ -64,20 +66,15 @@ fn unreachable(msg: impl ToString) -> RPCError<TypeConfig> {
 }
 
 impl PeerConnection {
-    fn client(&mut self) -> Result<PeerClient<Channel>, RPCError<TypeConfig>> {
-        if self.transport.faults.is_cut(self.self_id, self.target) {
-            return Err(unreachable(format!("link to {:x} is cut", self.target)));
-        }
-        if self.client.is_none() {
-            let ch = self.transport.net.channel(&self.url).map_err(unreachable)?;
-            self.client = Some(
-                PeerClient::new(ch)
-                    .max_decoding_message_size(PEER_MESSAGE_MAX_BYTES)
-                    .max_encoding_message_size(PEER_MESSAGE_MAX_BYTES),
-            );
-        }
-        // Just set above when absent.
-        Ok(self.client.clone().expect("client is set"))
+    fn client(&self) -> Result<PeerClient<Channel>, RPCError<TypeConfig>> {
+        self.clients
+            .client(self.target, &self.member)
+            .map_err(unreachable)
+    }
+
+    /// A stalled or failed stream may be dead for good: redial next time.
+    fn forget(&self) {
+        self.clients.forget(&self.member);
     }
 
     async fn call<Req, Resp, F, Fut>(
@@ -95,11 +92,10 @@ impl PeerConnection {
         let client = self.client()?;
         let data = encode(req).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
         let ttl = option.soft_ttl();
-        let res = tokio::time::timeout(ttl, f(client, Payload { data })).await;
+        let res = crate::clock::timeout(ttl, f(client, Payload { data })).await;
         let resp = match res {
             Err(_) => {
-                // A stalled stream may be dead for good: redial next time.
-                self.client = None;
+                self.forget();
                 return Err(RPCError::Timeout(Timeout {
                     action: openraft::network::RPCTypes::AppendEntries,
                     id: self.self_id,
@@ -109,7 +105,7 @@ impl PeerConnection {
             }
             Ok(Err(status)) => {
                 if status.code() == tonic::Code::Unavailable {
-                    self.client = None;
+                    self.forget();
                     return Err(unreachable(status.message()));
                 }
                 return Err(RPCError::Network(NetworkError::new(&io::Error::other(
@@ -183,15 +179,15 @@ impl RaftNetworkV2<TypeConfig> for PeerConnection {
                 .map(|c| Payload { data: c.to_vec() }),
         );
         let fut = client.install_snapshot(futures::stream::iter(frames));
-        let resp = match tokio::time::timeout(option.hard_ttl(), fut).await {
+        let resp = match crate::clock::timeout(option.hard_ttl(), fut).await {
             Err(_) => {
-                self.client = None;
+                self.forget();
                 return Err(StreamingError::Network(NetworkError::new(
                     &io::Error::other("snapshot transfer timed out"),
                 )));
             }
             Ok(Err(status)) => {
-                self.client = None;
+                self.forget();
                 return Err(StreamingError::Network(NetworkError::new(
                     &io::Error::other(status.message().to_string()),
                 )));

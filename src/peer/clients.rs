@@ -1,0 +1,88 @@
+//! Outbound peer channels: dial, size limits, link faults and a cache with forgetting.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use tonic::transport::Channel;
+
+use crate::proto::peer::peer_client::PeerClient;
+use crate::raft::{Member, NodeId};
+use crate::transport::Transport;
+
+/// Large enough for a full batch of maximum-size entries.
+pub const PEER_MESSAGE_MAX_BYTES: usize = 64 << 20;
+
+/// Why a peer cannot be called right now.
+#[derive(Debug, thiserror::Error)]
+pub enum Unreachable {
+    #[error("link to {0:x} is cut")]
+    Cut(NodeId),
+    #[error("cannot dial {url}: {reason}")]
+    Dial { url: String, reason: String },
+}
+
+/// One member's channels to its peers, keyed by peer URL (a member re-added at another URL
+/// gets a fresh channel).
+pub struct PeerClients {
+    self_id: NodeId,
+    transport: Transport,
+    cache: Mutex<BTreeMap<String, PeerClient<Channel>>>,
+}
+
+impl PeerClients {
+    pub fn new(self_id: NodeId, transport: Transport) -> PeerClients {
+        PeerClients {
+            self_id,
+            transport,
+            cache: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    pub fn transport(&self) -> &Transport {
+        &self.transport
+    }
+
+    /// A client for `target`, which Raft's membership knows as `member`. Channels connect
+    /// lazily, so this never waits; a cut link fails at once, as a refused connection would.
+    pub fn client(
+        &self,
+        target: NodeId,
+        member: &Member,
+    ) -> Result<PeerClient<Channel>, Unreachable> {
+        if self.transport.faults.is_cut(self.self_id, target) {
+            return Err(Unreachable::Cut(target));
+        }
+        let url = peer_url(member);
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = cache.get(url) {
+            return Ok(c.clone());
+        }
+        let channel = self
+            .transport
+            .net
+            .channel(url)
+            .map_err(|e| Unreachable::Dial {
+                url: url.to_string(),
+                reason: e.to_string(),
+            })?;
+        let c = PeerClient::new(channel)
+            .max_decoding_message_size(PEER_MESSAGE_MAX_BYTES)
+            .max_encoding_message_size(PEER_MESSAGE_MAX_BYTES);
+        cache.insert(url.to_string(), c.clone());
+        Ok(c)
+    }
+
+    /// Drops the channel to `member` after a failure: a connection that died silently (a
+    /// partition, a crashed peer) must be redialled, not reused.
+    pub fn forget(&self, member: &Member) {
+        self.cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(peer_url(member));
+    }
+}
+
+/// Members are dialled at their first peer URL, as etcd's transport prefers it.
+fn peer_url(member: &Member) -> &str {
+    member.peer_urls.first().map(String::as_str).unwrap_or("")
+}

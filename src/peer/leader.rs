@@ -1,0 +1,77 @@
+//! A follower's calls to its leader: forwarded writes, the read index, lease calls.
+//!
+//! Each returns what the leader said, or why it could not be asked; deciding whether to retry
+//! is the caller's. A failed call forgets the channel, so the next one redials.
+
+use super::{LeaseCall, LeaseReply, PeerClients, ReadLogId, Refusal};
+use crate::command::{Command, CommandResult};
+use crate::proto::peer::Payload;
+use crate::raft::codec::{decode, encode};
+use crate::raft::{Member, NodeId};
+
+impl PeerClients {
+    /// Hands `cmd` to the leader to propose. `NotLeader` means it surely was not proposed
+    /// there (safe to retry); `LeaderChanged` means it may have been.
+    pub async fn forward(
+        &self,
+        leader: NodeId,
+        member: &Member,
+        cmd: &Command,
+    ) -> Result<CommandResult, Refusal> {
+        let Ok(mut client) = self.client(leader, member) else {
+            return Err(Refusal::NotLeader);
+        };
+        let data = encode(cmd).map_err(|_| Refusal::Stopped)?;
+        match client.forward(Payload { data }).await {
+            Ok(resp) => decode::<Result<CommandResult, Refusal>>(&resp.into_inner().data)
+                .map_err(|_| Refusal::LeaderChanged)?,
+            // The request may or may not have reached the leader; only a refused connection
+            // proves it did not.
+            Err(status) if is_connect_failure(&status) => {
+                self.forget(member);
+                Err(Refusal::NotLeader)
+            }
+            Err(_) => {
+                self.forget(member);
+                Err(Refusal::LeaderChanged)
+            }
+        }
+    }
+
+    /// The leader's read index, once it has confirmed it still leads; `None` if it could not.
+    pub async fn read_index(&self, leader: NodeId, member: &Member) -> Option<ReadLogId> {
+        let mut client = self.client(leader, member).ok()?;
+        match client.read_index(Payload { data: Vec::new() }).await {
+            Ok(resp) => decode::<Option<ReadLogId>>(&resp.into_inner().data).ok()?,
+            Err(_) => {
+                self.forget(member);
+                None
+            }
+        }
+    }
+
+    /// A keep-alive or time-to-live answered by the leader's lessor; `None` if unanswered.
+    pub async fn lease_call(
+        &self,
+        leader: NodeId,
+        member: &Member,
+        call: &LeaseCall,
+    ) -> Option<LeaseReply> {
+        let mut client = self.client(leader, member).ok()?;
+        let data = encode(call).ok()?;
+        match client.lease_keep_alive(Payload { data }).await {
+            Ok(resp) => decode::<LeaseReply>(&resp.into_inner().data).ok(),
+            Err(_) => {
+                self.forget(member);
+                None
+            }
+        }
+    }
+}
+
+fn is_connect_failure(status: &tonic::Status) -> bool {
+    status.code() == tonic::Code::Unavailable && {
+        let msg = status.message().to_ascii_lowercase();
+        msg.contains("connect") || msg.contains("refused")
+    }
+}

@@ -1,0 +1,38 @@
+//! What a follower asks of its leader and what it hears back. Both ends are this build of
+//! Quorum, so these travel bincode-encoded.
+
+use serde::{Deserialize, Serialize};
+
+use crate::raft::TypeConfig;
+
+/// The leader's read index: where a follower must have applied to before it reads.
+pub type ReadLogId = openraft::raft::linearizable_read::ReadLogId<TypeConfig>;
+
+/// Why the leader did not take a forwarded command.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum Refusal {
+    /// Refused before proposing: safe to retry elsewhere.
+    NotLeader,
+    /// Proposed, then lost to a leader change: outcome unknown.
+    LeaderChanged,
+    Stopped,
+    TimedOut,
+}
+
+/// Lease calls a follower hands to the leader, whose clock decides TTLs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum LeaseCall {
+    KeepAlive(i64),
+    TimeToLive(i64),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum LeaseReply {
+    /// Remaining TTL after renewal; 0 when the lease is unknown.
+    KeepAlive(i64),
+    /// (remaining TTL secs, granted TTL secs); TTL -1 when the lease is unknown.
+    TimeToLive(i64, i64),
+    NotLeader,
+    /// The lease expired and its revoke is in flight; the caller waits for it.
+    Expiring,
+}

@@ -1,0 +1,137 @@
+//! The inbound half: each peer RPC decoded and handed on. Raft messages are one-line forwards
+//! into openraft; the three calls a follower makes of its leader go to a `PeerHandler`.
+
+use futures::StreamExt;
+use openraft::raft::{AppendEntriesRequest, TransferLeaderRequest, VoteRequest};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use tonic::{Request, Response, Status, Streaming};
+
+use super::{LeaseCall, LeaseReply, ReadLogId, Refusal};
+use crate::command::{Command, CommandResult};
+use crate::error::Error;
+use crate::proto::peer::peer_server::Peer;
+use crate::proto::peer::Payload;
+use crate::raft::codec::{decode, encode};
+use crate::raft::typ::{Snapshot, SnapshotMeta, TypeConfig, Vote};
+use crate::raft::Raft;
+
+/// A snapshot larger than this is refused rather than buffered without bound.
+const SNAPSHOT_MAX_BYTES: usize = 8 << 30;
+
+/// What the peer service needs of the member it serves: its Raft, and the leader's side of
+/// the calls followers make.
+#[tonic::async_trait]
+pub trait PeerHandler: Send + Sync + 'static {
+    fn raft(&self) -> &Raft;
+    /// Every append-entries (heartbeats included) is news that a leader is alive.
+    fn leader_contact(&self);
+    /// Proposes a follower's command here; refuses at once when this member does not lead.
+    async fn propose(&self, cmd: Command) -> Result<CommandResult, Refusal>;
+    /// Confirms leadership and hands out the read index.
+    async fn read_index(&self) -> Option<ReadLogId>;
+    /// Answers a lease call with this member's lessor, if it leads.
+    async fn lease_call(&self, call: LeaseCall) -> LeaseReply;
+}
+
+pub struct PeerService<H> {
+    handler: std::sync::Arc<H>,
+}
+
+impl<H> PeerService<H> {
+    pub fn new(handler: std::sync::Arc<H>) -> Self {
+        PeerService { handler }
+    }
+}
+
+fn request<T: DeserializeOwned>(req: Request<Payload>) -> Result<T, Status> {
+    decode(&req.into_inner().data).map_err(|e| Error::PeerMessage(e.to_string()).into())
+}
+
+fn reply<T: Serialize>(v: &T) -> Result<Response<Payload>, Status> {
+    let data = encode(v).map_err(|e| Error::Internal(e.to_string()))?;
+    Ok(Response::new(Payload { data }))
+}
+
+fn stopped(e: impl std::fmt::Display) -> Status {
+    tracing::debug!(error = %e, "peer call refused: raft stopped");
+    Error::Stopped.into()
+}
+
+#[tonic::async_trait]
+impl<H: PeerHandler> Peer for PeerService<H> {
+    async fn append_entries(&self, req: Request<Payload>) -> Result<Response<Payload>, Status> {
+        let rpc: AppendEntriesRequest<TypeConfig> = request(req)?;
+        self.handler.leader_contact();
+        reply(
+            &self
+                .handler
+                .raft()
+                .append_entries(rpc)
+                .await
+                .map_err(stopped)?,
+        )
+    }
+
+    async fn vote(&self, req: Request<Payload>) -> Result<Response<Payload>, Status> {
+        let rpc: VoteRequest<TypeConfig> = request(req)?;
+        reply(&self.handler.raft().vote(rpc).await.map_err(stopped)?)
+    }
+
+    async fn pre_vote(&self, req: Request<Payload>) -> Result<Response<Payload>, Status> {
+        let rpc: VoteRequest<TypeConfig> = request(req)?;
+        reply(&self.handler.raft().pre_vote(rpc).await.map_err(stopped)?)
+    }
+
+    async fn install_snapshot(
+        &self,
+        req: Request<Streaming<Payload>>,
+    ) -> Result<Response<Payload>, Status> {
+        let mut stream = req.into_inner();
+        let head = stream
+            .next()
+            .await
+            .ok_or_else(|| Error::PeerMessage("empty snapshot stream".into()))??;
+        let (vote, meta): (Vote, SnapshotMeta) =
+            decode(&head.data).map_err(|e| Error::PeerMessage(e.to_string()))?;
+        let mut data = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk?;
+            if data.len() + chunk.data.len() > SNAPSHOT_MAX_BYTES {
+                return Err(Error::SnapshotTooLarge.into());
+            }
+            data.extend_from_slice(&chunk.data);
+        }
+        let snapshot = Snapshot {
+            meta,
+            snapshot: data,
+        };
+        let raft = self.handler.raft();
+        reply(
+            &raft
+                .install_full_snapshot(vote, snapshot)
+                .await
+                .map_err(stopped)?,
+        )
+    }
+
+    async fn transfer_leader(&self, req: Request<Payload>) -> Result<Response<Payload>, Status> {
+        let rpc: TransferLeaderRequest<TypeConfig> = request(req)?;
+        let raft = self.handler.raft();
+        reply(&raft.handle_transfer_leader(rpc).await.map_err(stopped)?)
+    }
+
+    async fn forward(&self, req: Request<Payload>) -> Result<Response<Payload>, Status> {
+        let cmd: Command = request(req)?;
+        reply(&self.handler.propose(cmd).await)
+    }
+
+    async fn read_index(&self, _req: Request<Payload>) -> Result<Response<Payload>, Status> {
+        reply(&self.handler.read_index().await)
+    }
+
+    async fn lease_keep_alive(&self, req: Request<Payload>) -> Result<Response<Payload>, Status> {
+        let call: LeaseCall = request(req)?;
+        reply(&self.handler.lease_call(call).await)
+    }
+}
