@@ -6,8 +6,9 @@
 
 use std::path::PathBuf;
 
-use crate::config::{ClusterState, Config};
+use crate::config::{ClusterState, Config, TlsConfig};
 use crate::node::{Node, StartError};
+use crate::tls::{PkiFiles, TestPki};
 use crate::transport::{Faults, Transport};
 
 /// Ports of member i (0-based), in etcd's customary local layout: clients 2379, 22379, 32379,
@@ -22,6 +23,8 @@ pub struct LocalCluster {
     configs: Vec<Config>,
     nodes: Vec<Option<Node>>,
     faults: Faults,
+    /// The certificates members serve and clients present, when the cluster runs TLS.
+    pki: Option<PkiFiles>,
     /// Kept so temporary data directories live as long as the cluster.
     _temp: Option<tempfile::TempDir>,
 }
@@ -38,6 +41,9 @@ pub struct ClusterSpec {
     pub heartbeat_interval_ms: u64,
     pub election_timeout_ms: u64,
     pub snapshot_every_entries: u64,
+    /// Serve https on client and peer URLs with certificates from a throwaway CA (written
+    /// under the data dir, `tls/`), clients and peers required to present one.
+    pub tls: bool,
 }
 
 impl ClusterSpec {
@@ -50,6 +56,7 @@ impl ClusterSpec {
             heartbeat_interval_ms: 100,
             election_timeout_ms: 1000,
             snapshot_every_entries: crate::config::DEFAULT_SNAPSHOT_EVERY_ENTRIES,
+            tls: false,
         }
     }
 }
@@ -63,7 +70,20 @@ impl LocalCluster {
                 (t.path().to_path_buf(), Some(t))
             }
         };
-        let peer_url = |p: u16| format!("http://127.0.0.1:{p}");
+        let pki = match spec.tls {
+            true => Some(TestPki::generate()?.write_to(&base.join("tls"))?),
+            false => None,
+        };
+        let scheme = if spec.tls { "https" } else { "http" };
+        let tls = match &pki {
+            Some(files) => TlsConfig {
+                client: files.member_tls(),
+                peer: files.member_tls(),
+                cipher_suites: Vec::new(),
+            },
+            None => TlsConfig::default(),
+        };
+        let peer_url = |p: u16| format!("{scheme}://127.0.0.1:{p}");
         let initial: Vec<(String, Vec<String>)> = spec
             .ports
             .iter()
@@ -75,7 +95,7 @@ impl LocalCluster {
             .iter()
             .enumerate()
             .map(|(i, (c, p))| {
-                let client = format!("http://127.0.0.1:{c}");
+                let client = format!("{scheme}://127.0.0.1:{c}");
                 Config {
                     name: format!("n{}", i + 1),
                     data_dir: base.join(format!("n{}", i + 1)),
@@ -90,6 +110,7 @@ impl LocalCluster {
                     election_timeout_ms: spec.election_timeout_ms,
                     snapshot_every_entries: spec.snapshot_every_entries,
                     plants: Default::default(),
+                    tls: tls.clone(),
                 }
             })
             .collect();
@@ -104,6 +125,7 @@ impl LocalCluster {
             configs,
             nodes,
             faults,
+            pki,
             _temp: temp,
         })
     }
@@ -114,6 +136,26 @@ impl LocalCluster {
             .iter()
             .map(|c| c.advertise_client_urls[0].clone())
             .collect()
+    }
+
+    /// The certificate files, when the cluster runs TLS.
+    pub fn pki(&self) -> Option<&PkiFiles> {
+        self.pki.as_ref()
+    }
+
+    /// The etcdctl invocation that reaches this cluster (endpoints and, with TLS, the CA and
+    /// client certificate flags), for a command to be appended.
+    pub fn etcdctl(&self) -> String {
+        let mut line = format!("etcdctl --endpoints={}", self.endpoints().join(","));
+        if let Some(p) = &self.pki {
+            line += &format!(
+                " --cacert={} --cert={} --key={}",
+                p.ca.display(),
+                p.client_cert.display(),
+                p.client_key.display()
+            );
+        }
+        line
     }
 
     pub fn member_ids(&self) -> Vec<u64> {

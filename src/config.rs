@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::raft::typ::Member;
+use crate::tls::TlsFiles;
 
 /// etcd 3.5's default `--snapshot-count`.
 pub const DEFAULT_SNAPSHOT_EVERY_ENTRIES: u64 = 10_000;
@@ -38,6 +39,18 @@ pub struct Config {
     pub snapshot_every_entries: u64,
     /// Deliberate bugs for the simulator's checkers; always off outside tests.
     pub plants: crate::plant::Plants,
+    /// etcd's TLS flags, client and peer side.
+    pub tls: TlsConfig,
+}
+
+/// etcd's TLS flags: `--cert-file ...` (client side), `--peer-cert-file ...` (peer side),
+/// `--cipher-suites` (both).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsConfig {
+    pub client: TlsFiles,
+    pub peer: TlsFiles,
+    /// Go's names of the TLS 1.2 suites to allow; empty allows rustls' safe defaults.
+    pub cipher_suites: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -46,8 +59,12 @@ pub enum ConfigError {
     NameNotInCluster(String),
     #[error("invalid --initial-cluster entry {0:?}: expected name=url")]
     BadClusterEntry(String),
-    #[error("{0}: TLS is not supported yet; listen on http:// URLs")]
-    TlsUnsupported(String),
+    #[error("TLS key/cert ({flags}) must be provided for {side} url {url} with HTTPS scheme")]
+    TlsNeedsCert {
+        side: &'static str,
+        flags: &'static str,
+        url: String,
+    },
     #[error("invalid URL {0:?}: {1}")]
     BadUrl(String, String),
     #[error("--initial-advertise-peer-urls {advertised:?} differ from --initial-cluster's {listed:?} for {name}")]
@@ -78,15 +95,31 @@ impl Config {
             election_timeout_ms: 1000,
             snapshot_every_entries: DEFAULT_SNAPSHOT_EVERY_ENTRIES,
             plants: Default::default(),
+            tls: TlsConfig::default(),
         }
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
-        // Serving plaintext on an https:// URL would fail every TLS client with a confusing
-        // handshake error; refuse it at start instead.
-        let listened = self.listen_client_urls.iter().chain(&self.listen_peer_urls);
-        if let Some(u) = listened.into_iter().find(|u| u.starts_with("https://")) {
-            return Err(ConfigError::TlsUnsupported(u.clone()));
+        // An https:// URL with no certificate to serve would fail every client with a
+        // confusing handshake error; refuse it at start, as etcd does.
+        let https = |urls: &[String]| urls.iter().find(|u| u.starts_with("https://")).cloned();
+        if let Some(url) =
+            https(&self.listen_client_urls).filter(|_| !self.tls.client.has_identity())
+        {
+            let flags = "--cert-file, --key-file";
+            return Err(ConfigError::TlsNeedsCert {
+                side: "client",
+                flags,
+                url,
+            });
+        }
+        if let Some(url) = https(&self.listen_peer_urls).filter(|_| !self.tls.peer.has_identity()) {
+            let flags = "--peer-cert-file, --peer-key-file";
+            return Err(ConfigError::TlsNeedsCert {
+                side: "peer",
+                flags,
+                url,
+            });
         }
         let listed = self
             .initial_cluster
@@ -257,6 +290,30 @@ mod tests {
         assert_eq!(c.len(), 2);
         assert_eq!(c[0].1.len(), 2);
         assert!(parse_initial_cluster("nonsense").is_err());
+    }
+
+    #[test]
+    fn https_urls_need_a_certificate_or_auto_tls() {
+        // Goal: etcd's refusal at start, naming the flags, instead of a handshake failure later.
+        let mut c = Config::single("a", "/tmp/x".into());
+        c.listen_client_urls = vec!["https://127.0.0.1:2379".into()];
+        let err = c.validate().unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "TLS key/cert (--cert-file, --key-file) must be provided for client url \
+             https://127.0.0.1:2379 with HTTPS scheme"
+        );
+        c.tls.client.auto_tls = true;
+        c.validate().unwrap();
+        c.listen_peer_urls = vec!["https://127.0.0.1:2380".into()];
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("--peer-cert-file"));
+        c.tls.peer.cert_file = Some("p.pem".into());
+        c.tls.peer.key_file = Some("p-key.pem".into());
+        c.validate().unwrap();
     }
 
     #[test]

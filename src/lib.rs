@@ -29,6 +29,7 @@ pub mod raft;
 pub mod server;
 pub mod storage;
 pub mod store;
+pub mod tls;
 pub mod transport;
 pub mod watch;
 

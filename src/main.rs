@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use quorum::cluster::{ClusterSpec, LocalCluster};
-use quorum::config::{parse_initial_cluster, ClusterState, Config};
+use quorum::config::{parse_initial_cluster, ClusterState, Config, TlsConfig};
+use quorum::tls::TlsFiles;
 use quorum::transport::Transport;
 use quorum::Node;
 
@@ -23,7 +24,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Run one member; takes etcd's own flags and means the same by them.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Run a local cluster in this process on etcd's customary loopback ports.
     Cluster(ClusterArgs),
     /// Load any etcd-compatible endpoint (Quorum or etcd) and report throughput and latency.
@@ -90,6 +91,63 @@ struct ServeArgs {
     /// Committed entries between Raft snapshots.
     #[arg(long, default_value_t = quorum::config::DEFAULT_SNAPSHOT_EVERY_ENTRIES)]
     snapshot_count: u64,
+    #[command(flatten)]
+    tls: TlsArgs,
+}
+
+/// etcd's TLS flags. Booleans take etcd's (Go's) forms: `--client-cert-auth` or `=true`.
+#[derive(clap::Args)]
+struct TlsArgs {
+    /// Client server TLS certificate file.
+    #[arg(long)]
+    cert_file: Option<PathBuf>,
+    /// Client server TLS key file.
+    #[arg(long)]
+    key_file: Option<PathBuf>,
+    /// Client server TLS trusted CA file; clients must then present a certificate it signed.
+    #[arg(long)]
+    trusted_ca_file: Option<PathBuf>,
+    /// Refuse clients without a certificate signed by the trusted CA.
+    #[arg(long, num_args = 0..=1, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set)]
+    client_cert_auth: bool,
+    /// Serve clients with a generated self-signed certificate.
+    #[arg(long, num_args = 0..=1, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set)]
+    auto_tls: bool,
+    #[arg(long)]
+    peer_cert_file: Option<PathBuf>,
+    #[arg(long)]
+    peer_key_file: Option<PathBuf>,
+    #[arg(long)]
+    peer_trusted_ca_file: Option<PathBuf>,
+    #[arg(long, num_args = 0..=1, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set)]
+    peer_client_cert_auth: bool,
+    #[arg(long, num_args = 0..=1, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set)]
+    peer_auto_tls: bool,
+    /// Comma-separated TLS 1.2 cipher suites (Go's names); empty: the safe defaults.
+    #[arg(long, default_value = "")]
+    cipher_suites: String,
+}
+
+impl TlsArgs {
+    fn into_config(self) -> TlsConfig {
+        TlsConfig {
+            client: TlsFiles {
+                cert_file: self.cert_file,
+                key_file: self.key_file,
+                trusted_ca_file: self.trusted_ca_file,
+                client_cert_auth: self.client_cert_auth,
+                auto_tls: self.auto_tls,
+            },
+            peer: TlsFiles {
+                cert_file: self.peer_cert_file,
+                key_file: self.peer_key_file,
+                trusted_ca_file: self.peer_trusted_ca_file,
+                client_cert_auth: self.peer_client_cert_auth,
+                auto_tls: self.peer_auto_tls,
+            },
+            cipher_suites: split(&self.cipher_suites),
+        }
+    }
 }
 
 #[derive(Parser)]
@@ -100,6 +158,10 @@ struct ClusterArgs {
     /// Keep state here across runs; by default a fresh temporary directory.
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// Serve https with client certificates: a throwaway CA, server and client certificates
+    /// are written under the data dir (`tls/`), and the etcdctl line to use is printed.
+    #[arg(long)]
+    tls: bool,
 }
 
 impl ServeArgs {
@@ -129,6 +191,7 @@ impl ServeArgs {
             election_timeout_ms: self.election_timeout,
             snapshot_every_entries: self.snapshot_count,
             plants: Default::default(),
+            tls: self.tls.into_config(),
         })
     }
 }
@@ -193,6 +256,7 @@ async fn main() -> anyhow::Result<()> {
         Cmd::Cluster(args) => {
             let mut spec = ClusterSpec::new(args.nodes);
             spec.data_dir = args.data_dir;
+            spec.tls = args.tls;
             let cluster = LocalCluster::start(spec)
                 .await
                 .context("starting cluster")?;
@@ -200,10 +264,7 @@ async fn main() -> anyhow::Result<()> {
                 "quorum: {}-member cluster running; Ctrl-C stops it.",
                 args.nodes
             );
-            println!(
-                "etcdctl --endpoints={} endpoint status -w table",
-                cluster.endpoints().join(",")
-            );
+            println!("{} endpoint status -w table", cluster.etcdctl());
             ctrl_c().await;
             cluster.shutdown().await;
         }

@@ -51,6 +51,73 @@ pub enum StartError {
     Storage(#[from] std::io::Error),
     #[error("raft: {0}")]
     Raft(String),
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
+}
+
+/// A member's TLS, resolved from its flags: auto-TLS certificates made, configurations built
+/// once at start. A side without certificate flags serves and dials plain http only.
+#[derive(Default)]
+struct MemberTls {
+    client_listen: Option<Arc<rustls::ServerConfig>>,
+    peer_listen: Option<Arc<rustls::ServerConfig>>,
+    client_dial: Option<Arc<rustls::ClientConfig>>,
+    peer_dial: Option<Arc<rustls::ClientConfig>>,
+}
+
+impl MemberTls {
+    fn from_config(config: &Config) -> Result<MemberTls, crate::tls::TlsError> {
+        let provider = crate::tls::provider(&config.tls.cipher_suites)?;
+        let hosts = |urls: &[String]| -> Vec<String> {
+            let mut hosts: Vec<String> = urls
+                .iter()
+                .filter_map(|u| crate::config::url_host_port(u).ok().map(|(h, _)| h))
+                .collect();
+            hosts.sort();
+            hosts.dedup();
+            hosts
+        };
+        let fixtures = config.data_dir.join("fixtures");
+        let mut client = config.tls.client.clone();
+        crate::tls::auto_tls(
+            &mut client,
+            &fixtures.join("client"),
+            &hosts(&config.listen_client_urls),
+        )?;
+        let mut peer = config.tls.peer.clone();
+        crate::tls::auto_tls(
+            &mut peer,
+            &fixtures.join("peer"),
+            &hosts(&config.listen_peer_urls),
+        )?;
+        let mut tls = MemberTls::default();
+        if client.has_identity() {
+            tls.client_listen = Some(crate::tls::server_config(&client, &provider)?);
+            tls.client_dial = Some(crate::tls::client_config(&client, &provider)?);
+        }
+        if peer.has_identity() {
+            tls.peer_listen = Some(crate::tls::server_config(&peer, &provider)?);
+            tls.peer_dial = Some(crate::tls::client_config(&peer, &provider)?);
+        }
+        Ok(tls)
+    }
+}
+
+/// Listens on `url`, with TLS when it is `https://`.
+async fn listen(
+    transport: &Transport,
+    url: &str,
+    tls: Option<&Arc<rustls::ServerConfig>>,
+) -> Result<Incoming, StartError> {
+    let incoming = transport.net.listen(url).await?;
+    match (url.starts_with("https://"), tls) {
+        (false, _) => Ok(incoming),
+        (true, Some(tls)) => Ok(crate::tls::accept(incoming, tls.clone())),
+        // `Config::validate` refuses https without a certificate.
+        (true, None) => Err(StartError::Storage(std::io::Error::other(format!(
+            "{url}: https without a certificate"
+        )))),
+    }
 }
 
 impl Node {
@@ -69,6 +136,10 @@ impl Node {
         seed: u64,
     ) -> Result<Node, StartError> {
         config.validate()?;
+        let tls = MemberTls::from_config(&config)?;
+        let mut transport = transport;
+        transport.peer_tls = tls.peer_dial.clone();
+        transport.client_tls = tls.client_dial.clone();
         let id = config.member_id();
         let hub = Arc::new(WatchHub::new().with_dropped_events(config.plants.drop_watch_event));
         let lessor = Arc::new(Lessor::new());
@@ -119,7 +190,7 @@ impl Node {
         let (shutdown, _) = watch::channel(false);
         let mut tasks = Vec::new();
         for url in &config.listen_client_urls {
-            let incoming = transport.net.listen(url).await?;
+            let incoming = listen(&transport, url, tls.client_listen.as_ref()).await?;
             tasks.push(tokio::spawn(serve_clients(
                 server.clone(),
                 incoming,
@@ -127,7 +198,7 @@ impl Node {
             )));
         }
         for url in &config.listen_peer_urls {
-            let incoming = transport.net.listen(url).await?;
+            let incoming = listen(&transport, url, tls.peer_listen.as_ref()).await?;
             tasks.push(tokio::spawn(serve_peers(
                 server.clone(),
                 incoming,
@@ -239,11 +310,18 @@ async fn serve_clients(server: Arc<Server>, incoming: Incoming, shutdown: watch:
             axum::routing::get(move || {
                 let s = health_server.clone();
                 async move {
+                    // etcd 3.5's answer (the version this member reports): 503 when unhealthy.
                     let ok = s.healthy();
-                    axum::Json(serde_json::json!({
+                    let body = axum::Json(serde_json::json!({
                         "health": if ok { "true" } else { "false" },
-                        "reason": if ok { "" } else { "NO_LEADER" },
-                    }))
+                        "reason": if ok { "" } else { "RAFT NO LEADER" },
+                    }));
+                    let code = if ok {
+                        axum::http::StatusCode::OK
+                    } else {
+                        axum::http::StatusCode::SERVICE_UNAVAILABLE
+                    };
+                    (code, body)
                 }
             }),
         );

@@ -92,6 +92,7 @@ fn member_config(i: usize, nodes: usize, plants: Plants) -> Config {
         election_timeout_ms: 500,
         snapshot_every_entries: 300,
         plants,
+        tls: Default::default(),
     }
 }
 
@@ -143,10 +144,7 @@ pub fn run(spec: &RunSpec) -> Report {
             async move {
                 // Each start runs on a fresh runtime: bind the member's clock to it.
                 quorum::clock::bind_to_current_runtime(clock);
-                let transport = Transport {
-                    net: Arc::new(TurmoilNetwork),
-                    faults: Default::default(),
-                };
+                let transport = Transport::new(Arc::new(TurmoilNetwork));
                 let node = Node::start_with_backend(config, backend, transport, seed)
                     .await
                     .map_err(|e| e.to_string())?;

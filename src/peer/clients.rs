@@ -57,14 +57,12 @@ impl PeerClients {
         if let Some(c) = cache.get(url) {
             return Ok(c.clone());
         }
-        let channel = self
-            .transport
-            .net
-            .channel(url)
-            .map_err(|e| Unreachable::Dial {
-                url: url.to_string(),
-                reason: e.to_string(),
-            })?;
+        let channel =
+            crate::transport::dial(&*self.transport.net, url, self.transport.peer_tls.as_ref())
+                .map_err(|e| Unreachable::Dial {
+                    url: url.to_string(),
+                    reason: e.to_string(),
+                })?;
         let c = PeerClient::new(channel)
             .max_decoding_message_size(PEER_MESSAGE_MAX_BYTES)
             .max_encoding_message_size(PEER_MESSAGE_MAX_BYTES);

@@ -59,10 +59,8 @@ impl Server {
             .get(&leader)
             .and_then(|m| m.client_urls.first().cloned())
             .ok_or(Error::NoLeader)?;
-        self.peers
-            .transport()
-            .net
-            .channel(&url)
+        let transport = self.peers.transport();
+        crate::transport::dial(&*transport.net, &url, transport.client_tls.as_ref())
             .map_err(|e| Error::Unreachable(e.to_string()))
     }
 

@@ -28,8 +28,33 @@ pub type Incoming = BoxStream<'static, io::Result<Conn>>;
 pub trait Network: Send + Sync + 'static {
     /// Listens on the host and port of `url` (`http://host:port`).
     async fn listen(&self, url: &str) -> io::Result<Incoming>;
-    /// A lazily-connecting channel to `url`.
+    /// A lazily-connecting channel to `url` (`http://`).
     fn channel(&self, url: &str) -> io::Result<Channel>;
+    /// A lazily-connecting TLS channel to `url` (`https://`). The simulator has none.
+    fn tls_channel(&self, url: &str, _tls: Arc<rustls::ClientConfig>) -> io::Result<Channel> {
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!("{url}: TLS is not available on this network"),
+        ))
+    }
+}
+
+/// Dials `url` on `net`: over TLS with `tls` when the URL says `https://`.
+pub fn dial(
+    net: &dyn Network,
+    url: &str,
+    tls: Option<&Arc<rustls::ClientConfig>>,
+) -> io::Result<Channel> {
+    if !url.starts_with("https://") {
+        return net.channel(url);
+    }
+    let tls = tls.cloned().ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{url}: https needs TLS settings (certificate flags)"),
+        )
+    })?;
+    net.tls_channel(url, tls)
 }
 
 /// The operating system's TCP.
@@ -52,6 +77,27 @@ impl Network for TcpNetwork {
     fn channel(&self, url: &str) -> io::Result<Channel> {
         channel(url).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))
     }
+
+    fn tls_channel(&self, url: &str, tls: Arc<rustls::ClientConfig>) -> io::Result<Channel> {
+        let invalid =
+            |e: &dyn std::fmt::Display| io::Error::new(io::ErrorKind::InvalidInput, e.to_string());
+        let plain = url.strip_prefix("https://").unwrap_or(url);
+        let addr = crate::config::url_addr(url).map_err(|e| invalid(&e))?;
+        let (host, _) = crate::config::url_host_port(url).map_err(|e| invalid(&e))?;
+        // TLS is done in the connector, so tonic is handed the plain scheme.
+        let endpoint = endpoint(&format!("http://{plain}")).map_err(|e| invalid(&e))?;
+        Ok(
+            endpoint.connect_with_connector_lazy(tower::service_fn(move |_| {
+                let (tls, host) = (tls.clone(), host.clone());
+                async move {
+                    let tcp = tokio::net::TcpStream::connect(addr).await?;
+                    let _ = tcp.set_nodelay(true);
+                    let stream = crate::tls::connect(tls, &host, tcp).await?;
+                    Ok::<_, io::Error>(hyper_util::rt::TokioIo::new(stream))
+                }
+            })),
+        )
+    }
 }
 
 /// A member's view of the network: how to reach peers, and which links are cut.
@@ -59,6 +105,10 @@ impl Network for TcpNetwork {
 pub struct Transport {
     pub net: Arc<dyn Network>,
     pub faults: Faults,
+    /// How to dial `https://` peer URLs (`--peer-*` TLS flags).
+    pub peer_tls: Option<Arc<rustls::ClientConfig>>,
+    /// How to dial `https://` client URLs, to relay to the leader (client TLS flags).
+    pub client_tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl Default for Transport {
@@ -66,11 +116,21 @@ impl Default for Transport {
         Transport {
             net: Arc::new(TcpNetwork),
             faults: Faults::default(),
+            peer_tls: None,
+            client_tls: None,
         }
     }
 }
 
 impl Transport {
+    /// Plain http over `net` (TLS settings are added from a member's flags at start).
+    pub fn new(net: Arc<dyn Network>) -> Self {
+        Transport {
+            net,
+            ..Default::default()
+        }
+    }
+
     pub fn with_faults(faults: Faults) -> Self {
         Transport {
             faults,

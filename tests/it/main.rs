@@ -6,3 +6,4 @@ mod embedded;
 mod etcdctl;
 mod failover;
 mod procs;
+mod tls;

@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use quorum::tls::PkiFiles;
+
 /// True when etcd's binaries are installed. Without them a test is skipped locally, but under
 /// CI (env `CI` set) their absence is a failure: the test command installs them.
 pub fn etcd_available() -> bool {
@@ -38,6 +40,8 @@ pub enum Program {
 pub struct Member {
     pub name: String,
     pub client_url: String,
+    /// etcdctl's certificate flags for this member, when it serves TLS.
+    pub etcdctl_tls: Vec<String>,
     args: Vec<String>,
     program: Program,
     child: Option<Child>,
@@ -97,15 +101,43 @@ pub struct ProcCluster {
 impl ProcCluster {
     /// Starts `n` members of `program` with etcd's flags on fresh loopback ports.
     pub fn start(program: Program, n: usize) -> ProcCluster {
+        Self::start_with(program, n, None)
+    }
+
+    /// As `start`; with `pki`, every URL is https and clients and peers must present
+    /// certificates, with the flags of the HA guide's recipe.
+    pub fn start_with(program: Program, n: usize, pki: Option<&PkiFiles>) -> ProcCluster {
         let dir = tempfile::tempdir().expect("temp dir");
         let ports = free_ports(2 * n);
-        let peer = |i: usize| format!("http://127.0.0.1:{}", ports[2 * i + 1]);
+        let scheme = if pki.is_some() { "https" } else { "http" };
+        let peer = |i: usize| format!("{scheme}://127.0.0.1:{}", ports[2 * i + 1]);
+        let path = |p: &Path| p.display().to_string();
+        let (tls_args, etcdctl_tls): (Vec<String>, Vec<String>) = match pki {
+            None => (Vec::new(), Vec::new()),
+            Some(p) => (
+                vec![
+                    format!("--cert-file={}", path(&p.server_cert)),
+                    format!("--key-file={}", path(&p.server_key)),
+                    format!("--trusted-ca-file={}", path(&p.ca)),
+                    "--client-cert-auth".into(),
+                    format!("--peer-cert-file={}", path(&p.server_cert)),
+                    format!("--peer-key-file={}", path(&p.server_key)),
+                    format!("--peer-trusted-ca-file={}", path(&p.ca)),
+                    "--peer-client-cert-auth".into(),
+                ],
+                vec![
+                    format!("--cacert={}", path(&p.ca)),
+                    format!("--cert={}", path(&p.client_cert)),
+                    format!("--key={}", path(&p.client_key)),
+                ],
+            ),
+        };
         let initial: Vec<String> = (0..n).map(|i| format!("m{i}={}", peer(i))).collect();
         let members = (0..n)
             .map(|i| {
-                let client = format!("http://127.0.0.1:{}", ports[2 * i]);
+                let client = format!("{scheme}://127.0.0.1:{}", ports[2 * i]);
                 let data: &Path = dir.path();
-                let args = vec![
+                let mut args = vec![
                     "--name".into(),
                     format!("m{i}"),
                     "--data-dir".into(),
@@ -125,9 +157,11 @@ impl ProcCluster {
                     "--initial-cluster-token".into(),
                     "it-cluster".into(),
                 ];
+                args.extend(tls_args.iter().cloned());
                 let mut m = Member {
                     name: format!("m{i}"),
                     client_url: client,
+                    etcdctl_tls: etcdctl_tls.clone(),
                     args,
                     program,
                     child: None,
@@ -147,7 +181,9 @@ impl ProcCluster {
         for m in &self.members {
             let deadline = Instant::now() + Duration::from_secs(20);
             loop {
-                let out = etcdctl(&m.client_url, &["get", "ready-probe"], None);
+                let mut args: Vec<&str> = m.etcdctl_tls.iter().map(String::as_str).collect();
+                args.extend(["get", "ready-probe"]);
+                let out = etcdctl(&m.client_url, &args, None);
                 if out.status.success() {
                     break;
                 }
