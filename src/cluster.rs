@@ -102,6 +102,7 @@ impl LocalCluster {
                     listen_client_urls: vec![client.clone()],
                     advertise_client_urls: vec![client],
                     listen_peer_urls: vec![peer_url(*p)],
+                    listen_metrics_urls: Vec::new(),
                     initial_advertise_peer_urls: vec![peer_url(*p)],
                     initial_cluster: initial.clone(),
                     initial_cluster_state: ClusterState::New,

@@ -27,6 +27,8 @@ pub struct Config {
     pub listen_client_urls: Vec<String>,
     pub advertise_client_urls: Vec<String>,
     pub listen_peer_urls: Vec<String>,
+    /// `--listen-metrics-urls`: extra URLs serving only `/metrics` and `/health`.
+    pub listen_metrics_urls: Vec<String>,
     pub initial_advertise_peer_urls: Vec<String>,
     /// name -> peer URLs, in the order given.
     pub initial_cluster: Vec<(String, Vec<String>)>,
@@ -87,6 +89,7 @@ impl Config {
             listen_client_urls: vec!["http://127.0.0.1:2379".into()],
             advertise_client_urls: vec!["http://127.0.0.1:2379".into()],
             listen_peer_urls: vec![peer.clone()],
+            listen_metrics_urls: Vec::new(),
             initial_advertise_peer_urls: vec![peer.clone()],
             initial_cluster: vec![(name.to_string(), vec![peer])],
             initial_cluster_state: ClusterState::New,
@@ -109,6 +112,16 @@ impl Config {
             let flags = "--cert-file, --key-file";
             return Err(ConfigError::TlsNeedsCert {
                 side: "client",
+                flags,
+                url,
+            });
+        }
+        if let Some(url) =
+            https(&self.listen_metrics_urls).filter(|_| !self.tls.client.has_identity())
+        {
+            let flags = "--cert-file, --key-file";
+            return Err(ConfigError::TlsNeedsCert {
+                side: "metrics",
                 flags,
                 url,
             });
@@ -145,6 +158,7 @@ impl Config {
             .listen_client_urls
             .iter()
             .chain(&self.listen_peer_urls)
+            .chain(&self.listen_metrics_urls)
             .chain(&self.advertise_client_urls)
         {
             url_host_port(u)?;

@@ -21,6 +21,7 @@ pub mod error;
 pub mod leader_election;
 pub mod lease;
 pub mod loadgen;
+pub mod metrics;
 pub mod node;
 pub mod peer;
 pub mod plant;

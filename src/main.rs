@@ -75,6 +75,9 @@ struct ServeArgs {
     listen_peer_urls: String,
     #[arg(long, default_value = "http://localhost:2380")]
     initial_advertise_peer_urls: String,
+    /// Extra URLs serving only `/metrics` and `/health` (https uses the client certificate).
+    #[arg(long, default_value = "")]
+    listen_metrics_urls: String,
     /// Defaults to `<name>=<initial-advertise-peer-urls>`.
     #[arg(long)]
     initial_cluster: Option<String>,
@@ -179,6 +182,7 @@ impl ServeArgs {
             listen_client_urls: split(&self.listen_client_urls),
             advertise_client_urls: split(&self.advertise_client_urls),
             listen_peer_urls: split(&self.listen_peer_urls),
+            listen_metrics_urls: split(&self.listen_metrics_urls),
             initial_advertise_peer_urls: advertise_peer,
             initial_cluster,
             initial_cluster_state: if self.initial_cluster_state == "existing" {

@@ -13,10 +13,11 @@ use tokio::task::JoinHandle;
 use crate::api::cluster::ClusterService;
 use crate::api::kv::KvService;
 use crate::api::lease::LeaseService;
-use crate::api::maintenance::{MaintenanceService, ETCD_VERSION};
-use crate::api::{auth, election, lock, watch as watch_api, MAX_GRPC_RECV_BYTES};
+use crate::api::maintenance::MaintenanceService;
+use crate::api::{auth, election, http, lock, watch as watch_api, MAX_GRPC_RECV_BYTES};
 use crate::config::{ClusterState, Config};
 use crate::lease::Lessor;
+use crate::metrics::{Counted, Metrics};
 use crate::peer::{NetworkFactory, PeerClients, PeerService, PEER_MESSAGE_MAX_BYTES};
 use crate::proto::etcdserverpb::auth_server::AuthServer;
 use crate::proto::etcdserverpb::cluster_server::ClusterServer;
@@ -34,7 +35,7 @@ use crate::server::Server;
 use crate::storage::{SharedBackend, SledBackend};
 use crate::transport::{AuthorityFix, Conn, Incoming, Transport};
 use crate::watch::WatchHub;
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 
 pub struct Node {
     pub server: Arc<Server>,
@@ -143,9 +144,16 @@ impl Node {
         let id = config.member_id();
         let hub = Arc::new(WatchHub::new().with_dropped_events(config.plants.drop_watch_event));
         let lessor = Arc::new(Lessor::new());
-        let sm = StateMachine::open(backend.clone(), hub, lessor.clone())?;
-        let log =
-            LogStore::new(backend.clone()).with_ack_before_sync(config.plants.ack_before_sync);
+        let metrics = Metrics::new();
+        let sm = StateMachine::open(
+            backend.clone(),
+            hub,
+            lessor.clone(),
+            Some(metrics.backend_commit_seconds.clone()),
+        )?;
+        let log = LogStore::new(backend.clone())
+            .with_ack_before_sync(config.plants.ack_before_sync)
+            .with_fsync_histogram(metrics.wal_fsync_seconds.clone());
         let raft_config = openraft::Config {
             cluster_name: config.initial_cluster_token.clone(),
             heartbeat_interval: config.heartbeat_interval_ms,
@@ -185,15 +193,25 @@ impl Node {
             }
         }
 
-        let server = Arc::new(Server::new(&config, raft, sm, lessor, backend, peers));
+        let server = Arc::new(Server::new(
+            &config,
+            raft,
+            sm,
+            lessor,
+            backend,
+            peers,
+            metrics.clone(),
+        ));
 
         let (shutdown, _) = watch::channel(false);
         let mut tasks = Vec::new();
         for url in &config.listen_client_urls {
             let incoming = listen(&transport, url, tls.client_listen.as_ref()).await?;
+            let metrics = metrics.clone();
+            let counted = incoming.map_ok(move |c| Conn::new(Counted::new(c, metrics.clone())));
             tasks.push(tokio::spawn(serve_clients(
                 server.clone(),
-                incoming,
+                counted.boxed(),
                 shutdown.subscribe(),
             )));
         }
@@ -205,7 +223,16 @@ impl Node {
                 shutdown.subscribe(),
             )));
         }
+        for url in &config.listen_metrics_urls {
+            let incoming = listen(&transport, url, tls.client_listen.as_ref()).await?;
+            tasks.push(tokio::spawn(serve_metrics(
+                server.clone(),
+                incoming,
+                shutdown.subscribe(),
+            )));
+        }
         tasks.push(tokio::spawn(server.clone().lessor_loop()));
+        tasks.push(tokio::spawn(server.clone().leader_changes_loop()));
         tasks.push(tokio::spawn(
             server
                 .clone()
@@ -293,38 +320,9 @@ async fn serve_clients(server: Arc<Server>, incoming: Incoming, shutdown: watch:
         .add_service(LockServer::new(lock::LockService {
             server: server.clone(),
         }));
-    let health_server = server.clone();
     let router = routes
         .into_axum_router()
-        .route(
-            "/version",
-            axum::routing::get(|| async {
-                axum::Json(serde_json::json!({
-                    "etcdserver": ETCD_VERSION,
-                    "etcdcluster": "3.5.0",
-                }))
-            }),
-        )
-        .route(
-            "/health",
-            axum::routing::get(move || {
-                let s = health_server.clone();
-                async move {
-                    // etcd 3.5's answer (the version this member reports): 503 when unhealthy.
-                    let ok = s.healthy();
-                    let body = axum::Json(serde_json::json!({
-                        "health": if ok { "true" } else { "false" },
-                        "reason": if ok { "" } else { "RAFT NO LEADER" },
-                    }));
-                    let code = if ok {
-                        axum::http::StatusCode::OK
-                    } else {
-                        axum::http::StatusCode::SERVICE_UNAVAILABLE
-                    };
-                    (code, body)
-                }
-            }),
-        );
+        .merge(http::client_routes(server.clone()));
     let res = tonic::transport::Server::builder()
         .accept_http1(true)
         .add_routes(router.into())
@@ -335,6 +333,19 @@ async fn serve_clients(server: Arc<Server>, incoming: Incoming, shutdown: watch:
         .await;
     if let Err(e) = res {
         tracing::error!(error = %e, "client server stopped");
+    }
+}
+
+/// `--listen-metrics-urls`: `/health` and `/metrics` over HTTP/1.1 or h2.
+async fn serve_metrics(server: Arc<Server>, incoming: Incoming, shutdown: watch::Receiver<bool>) {
+    let router = http::metrics_routes(server);
+    let res = tonic::transport::Server::builder()
+        .accept_http1(true)
+        .add_routes(router.into())
+        .serve_with_incoming_shutdown(incoming, wait_shutdown(shutdown))
+        .await;
+    if let Err(e) = res {
+        tracing::error!(error = %e, "metrics server stopped");
     }
 }
 

@@ -84,6 +84,7 @@ fn member_config(i: usize, nodes: usize, plants: Plants) -> Config {
         listen_client_urls: vec![client.clone()],
         advertise_client_urls: vec![client],
         listen_peer_urls: vec![peer(i)],
+        listen_metrics_urls: Vec::new(),
         initial_advertise_peer_urls: vec![peer(i)],
         initial_cluster: (0..nodes).map(|j| (name(j), vec![peer(j)])).collect(),
         initial_cluster_state: ClusterState::New,

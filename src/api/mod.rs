@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod cluster;
 pub mod election;
+pub mod http;
 pub mod kv;
 pub mod lease;
 pub mod lock;

@@ -28,6 +28,8 @@ pub struct LogStore {
     restarting: bool,
     /// Planted bug: acknowledge appends without syncing them.
     ack_before_sync: bool,
+    /// How long each log sync took (etcd's WAL fsync), when observed.
+    fsync_seconds: Option<prometheus::Histogram>,
 }
 
 impl LogStore {
@@ -36,7 +38,14 @@ impl LogStore {
             backend,
             restarting: true,
             ack_before_sync: false,
+            fsync_seconds: None,
         }
+    }
+
+    /// Records every log sync's duration in `h`.
+    pub fn with_fsync_histogram(mut self, h: prometheus::Histogram) -> Self {
+        self.fsync_seconds = Some(h);
+        self
     }
 
     /// The planted `ack-before-sync` bug; see `plant::Plants`.
@@ -158,10 +167,14 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         }
         let res = self.backend.write(batch).and_then(|_| {
             if self.ack_before_sync {
-                Ok(())
-            } else {
-                self.backend.sync()
+                return Ok(());
             }
+            let started = crate::clock::now();
+            let synced = self.backend.sync();
+            if let Some(h) = &self.fsync_seconds {
+                h.observe(started.elapsed().as_secs_f64());
+            }
+            synced
         });
         let reported = res
             .as_ref()

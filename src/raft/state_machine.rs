@@ -60,6 +60,8 @@ struct Shared {
     /// Told of each applied grant so the leader's clock starts when the lease exists, not at
     /// its next scan. A follower's lessor ignores it.
     lessor: Arc<Lessor>,
+    /// How long each snapshot write took (etcd's backend commit), when observed.
+    commit_seconds: Option<prometheus::Histogram>,
 }
 
 /// Cheap to clone; every clone is the same state machine.
@@ -74,6 +76,7 @@ impl StateMachine {
         backend: SharedBackend,
         hub: Arc<WatchHub>,
         lessor: Arc<Lessor>,
+        commit_seconds: Option<prometheus::Histogram>,
     ) -> io::Result<Self> {
         let meta = backend.get(Tree::Snapshot, snapshot_keys::META)?;
         let data = backend.get(Tree::Snapshot, snapshot_keys::DATA)?;
@@ -99,6 +102,7 @@ impl StateMachine {
                 current: Mutex::new(current),
                 hub,
                 lessor,
+                commit_seconds,
             }),
         })
     }
@@ -129,8 +133,13 @@ impl StateMachine {
         let mut batch = Batch::default();
         batch.put(Tree::Snapshot, snapshot_keys::META, encode(&snap.meta)?);
         batch.put(Tree::Snapshot, snapshot_keys::DATA, snap.data.clone());
+        let started = crate::clock::now();
         self.shared.backend.write(batch)?;
-        self.shared.backend.sync()
+        let synced = self.shared.backend.sync();
+        if let Some(h) = &self.shared.commit_seconds {
+            h.observe(started.elapsed().as_secs_f64());
+        }
+        synced
     }
 }
 

@@ -32,6 +32,7 @@ impl StoreBuilder<TypeConfig, LogStore, StateMachine, Option<tempfile::TempDir>>
             backend.clone(),
             Arc::new(WatchHub::new()),
             Arc::new(Lessor::new()),
+            None,
         )
         .expect("open state machine");
         Ok((guard, LogStore::new(backend), sm))

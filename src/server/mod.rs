@@ -14,6 +14,7 @@
 mod lease;
 mod maintenance;
 mod members;
+mod metrics;
 mod read;
 mod write;
 
@@ -29,6 +30,7 @@ use crate::command::{Command, CommandResult};
 use crate::config::Config;
 use crate::error::Error;
 use crate::lease::Lessor;
+use crate::metrics::Metrics;
 use crate::peer::{LeaseCall, LeaseReply, PeerClients, PeerHandler, ReadLogId, Refusal};
 use crate::plant::Plants;
 use crate::proto::etcdserverpb::ResponseHeader;
@@ -56,6 +58,7 @@ pub struct Server {
     request_timeout: Duration,
     election_timeout: Duration,
     peers: Arc<PeerClients>,
+    metrics: Arc<Metrics>,
     /// When this member last received append-entries (a heartbeat) from a leader.
     leader_contact: Mutex<Option<LocalInstant>>,
 }
@@ -68,6 +71,7 @@ impl Server {
         lessor: Arc<Lessor>,
         backend: SharedBackend,
         peers: Arc<PeerClients>,
+        metrics: Arc<Metrics>,
     ) -> Self {
         let election_timeout = config.election_timeout();
         Self {
@@ -83,6 +87,7 @@ impl Server {
             request_timeout: Duration::from_secs(5) + 2 * election_timeout,
             election_timeout,
             peers,
+            metrics,
             leader_contact: Mutex::new(None),
         }
     }

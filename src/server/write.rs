@@ -45,7 +45,14 @@ impl Server {
 
     /// Proposes on this member only; refuses at once when it does not lead.
     pub async fn propose_local(&self, cmd: Command) -> std::result::Result<CommandResult, Refusal> {
-        match self.raft.client_write(cmd).await {
+        self.metrics.proposals_pending.inc();
+        let result = self.raft.client_write(cmd).await;
+        self.metrics.proposals_pending.dec();
+        if matches!(&result, Err(e) if !matches!(e, RaftError::APIError(ClientWriteError::ForwardToLeader(_))))
+        {
+            self.metrics.proposals_failed.inc();
+        }
+        match result {
             Ok(resp) => Ok(resp.data),
             Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_))) => {
                 Err(Refusal::NotLeader)

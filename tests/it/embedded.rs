@@ -8,7 +8,7 @@ use quorum::cluster::{ClusterSpec, LocalCluster};
 use quorum::leader_election::{ElectionConfig, LeaderElector, LeadershipEvent};
 
 /// Picks `n` (client, peer) port pairs that are free right now on loopback.
-fn free_ports(n: usize) -> Vec<(u16, u16)> {
+pub(crate) fn free_ports(n: usize) -> Vec<(u16, u16)> {
     let listeners: Vec<std::net::TcpListener> = (0..2 * n)
         .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port"))
         .collect();
@@ -19,7 +19,7 @@ fn free_ports(n: usize) -> Vec<(u16, u16)> {
     (0..n).map(|i| (ports[2 * i], ports[2 * i + 1])).collect()
 }
 
-async fn cluster(n: usize) -> LocalCluster {
+pub(crate) async fn cluster(n: usize) -> LocalCluster {
     let mut spec = ClusterSpec::new(n);
     spec.ports = free_ports(n);
     // Faster elections keep the tests short; the semantics are the same.
@@ -40,7 +40,7 @@ async fn cluster(n: usize) -> LocalCluster {
     c
 }
 
-async fn wait_leader(c: &LocalCluster) -> usize {
+pub(crate) async fn wait_leader(c: &LocalCluster) -> usize {
     for _ in 0..200 {
         if let Some(l) = c.leader() {
             return l;
@@ -50,13 +50,13 @@ async fn wait_leader(c: &LocalCluster) -> usize {
     panic!("no leader elected within 10 s");
 }
 
-async fn client(endpoint: &str) -> Client {
+pub(crate) async fn client(endpoint: &str) -> Client {
     Client::connect([endpoint], None)
         .await
         .expect("client connects")
 }
 
-async fn wait_for<F, Fut>(what: &str, mut f: F)
+pub(crate) async fn wait_for<F, Fut>(what: &str, mut f: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,

@@ -5,5 +5,6 @@ mod differential;
 mod embedded;
 mod etcdctl;
 mod failover;
+mod http;
 mod procs;
 mod tls;
