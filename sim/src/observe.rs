@@ -1,7 +1,8 @@
 //! What the harness may see of a running member, and the only file in the simulator that reaches
-//! into `quorum::server::Server`. Checkers, the nemesis and the verdicts ask these small functions
-//! for simulated facts (Raft metrics, applied leases, store revision and hash, committed history)
-//! and never touch a member's fields themselves, so a change inside `Server` is adapted here once.
+//! into `quorum::server::Server` (or into a `Node` for its server). Checkers, the nemesis and the
+//! verdicts ask these small functions for simulated facts (Raft metrics, applied leases, store
+//! revision and hash, committed history) and never touch a member's fields themselves, so a
+//! change inside `Server` is adapted here once.
 //!
 //! Every function only reads; none may change a member's state, or the run would differ from the
 //! production code it simulates.
@@ -18,11 +19,17 @@ use quorum::proto::mvccpb::{Event, KeyValue};
 use quorum::raft::typ::RaftMetrics;
 use quorum::server::Server;
 use quorum::store::StoreError;
+use quorum::Node;
 
 /// Each member's running server, by member index; `None` while it is down or still starting.
 /// Shared by the host factories (which fill a slot when a member starts), the nemesis (which
 /// empties it on a crash) and the observers.
 pub type Servers = Rc<RefCell<Vec<Option<Arc<Server>>>>>;
+
+/// The server inside a started node, which the harness keeps to observe the member.
+pub fn server(node: &Node) -> Arc<Server> {
+    node.server.clone()
+}
 
 /// A snapshot of the member's Raft metrics: role, term, vote and log indexes.
 pub fn metrics(server: &Server) -> RaftMetrics {

@@ -192,7 +192,7 @@ fn add_members(
                 let node = Node::start_with_backend(config, backend, transport, seed)
                     .await
                     .map_err(|e| e.to_string())?;
-                slot.borrow_mut()[i] = Some(node.server.clone());
+                slot.borrow_mut()[i] = Some(observe::server(&node));
                 std::future::pending::<()>().await;
                 drop(node);
                 Ok(())
