@@ -157,7 +157,7 @@ fn main() -> anyhow::Result<()> {
                 report.history.len() - ok
             );
             for v in &report.violations {
-                println!("VIOLATION: {v}");
+                println!("VIOLATION {v}");
             }
             if !report.violations.is_empty() {
                 let dir = std::path::PathBuf::from(format!("sim-failures/seed-{seed}"));
@@ -165,7 +165,8 @@ fn main() -> anyhow::Result<()> {
                 let sched: String = report.schedule.iter().map(|e| format!("{e}\n")).collect();
                 std::fs::write(dir.join("schedule.txt"), sched)?;
                 std::fs::write(dir.join("history.txt"), format!("{:#?}", report.history))?;
-                std::fs::write(dir.join("report.txt"), report.violations.join("\n"))?;
+                let text: Vec<String> = report.violations.iter().map(|v| v.to_string()).collect();
+                std::fs::write(dir.join("report.txt"), text.join("\n"))?;
                 println!("wrote {}", dir.display());
                 if !no_shrink {
                     let smaller =

@@ -1,0 +1,390 @@
+//! The client host: what the cluster's users do during a run, recorded for the verdicts. Four
+//! register clients put, delete, read and compare-and-set a few contended keys against random
+//! members; a lease keeper holds one lease alive with a key attached; a watcher follows every
+//! key from revision 1 across reconnects. Clients never retry: a request without an answer is
+//! recorded as unknown, which is what the checkers need to judge it honestly.
+//!
+//! Everything here runs inside the client host on simulated time; it must not read the wall
+//! clock or iterate a hash map, or the history would differ between two runs of one seed.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Duration;
+
+use quorum::proto::etcdserverpb::compare::{CompareResult, CompareTarget, TargetUnion};
+use quorum::proto::etcdserverpb::kv_client::KvClient;
+use quorum::proto::etcdserverpb::request_op::Request as OpRequest;
+use quorum::proto::etcdserverpb::response_op::Response as OpResponse;
+use quorum::proto::etcdserverpb::watch_client::WatchClient;
+use quorum::proto::etcdserverpb::watch_request::RequestUnion;
+use quorum::proto::etcdserverpb::{
+    Compare, DeleteRangeRequest, PutRequest, RangeRequest, RequestOp, TxnRequest,
+    WatchCreateRequest, WatchRequest,
+};
+use quorum::proto::mvccpb;
+use quorum::transport::Network;
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+
+use crate::history::{Call, Op, Outcome};
+use crate::lease_check::AliveLog;
+use crate::net::TurmoilNetwork;
+use crate::run::name;
+
+/// The keys the register workload uses: few, so operations contend.
+const KEYS: [&str; 3] = ["k1", "k2", "k3"];
+/// Concurrent logical clients in the client host.
+const CLIENTS: usize = 4;
+/// A request with no answer after this long is recorded as unknown.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
+/// The TTL of the workload's lease.
+pub const LEASE_TTL: Duration = Duration::from_secs(5);
+/// The register clients stop this long before the run ends, so their last requests can finish
+/// before the final reads.
+const CLIENTS_STOP_BEFORE_END_MS: u64 = 2_000;
+
+/// One watched event: (key, mod revision, is delete).
+pub type Watched = (String, i64, bool);
+
+/// What the client host records, shared with the harness, which reads it after the run.
+#[derive(Default)]
+pub struct Workload {
+    /// Every register operation, in the order it completed or timed out.
+    pub history: Rc<RefCell<Vec<Op>>>,
+    /// What the watcher saw, in arrival order.
+    pub seen: Rc<RefCell<Vec<Watched>>>,
+    /// When each lease was last acknowledged alive, for the lease checker.
+    pub alive: AliveLog,
+}
+
+/// Adds the client host to `sim`: the register clients until `end_ms` less a margin, then one
+/// final read of every key (after the liveness phase healed everything: what every member must
+/// agree on, and what a lost write would contradict).
+pub fn start(sim: &mut turmoil::Sim<'_>, nodes: usize, seed: u64, end_ms: u64) -> Workload {
+    let workload = Workload::default();
+    let history = workload.history.clone();
+    let seen = workload.seen.clone();
+    let alive = workload.alive.clone();
+    sim.client("client", async move {
+        let net = TurmoilNetwork;
+        let urls: Vec<String> = (0..nodes)
+            .map(|i| format!("http://{}:2379", name(i)))
+            .collect();
+        let kvs: Vec<KvClient<tonic::transport::Channel>> = urls
+            .iter()
+            .map(|u| KvClient::new(net.channel(u).expect("channel")))
+            .collect();
+        let watcher = tokio::task::spawn_local(watch_all(urls.clone(), seed, seen));
+        let leaser = tokio::task::spawn_local(lease_loop(urls.clone(), seed, alive));
+        let mut tasks = Vec::new();
+        for c in 0..CLIENTS {
+            let kvs = kvs.clone();
+            let history = history.clone();
+            tasks.push(tokio::task::spawn_local(client_loop(
+                c,
+                seed,
+                kvs,
+                history,
+                end_ms - CLIENTS_STOP_BEFORE_END_MS,
+            )));
+        }
+        for t in tasks {
+            let _ = t.await;
+        }
+        let mut kv = kvs[0].clone();
+        for key in KEYS {
+            record(&history, 99, key, Call::Get, &mut kv).await;
+        }
+        watcher.abort();
+        leaser.abort();
+        Ok(())
+    });
+    workload
+}
+
+/// A watch event as the watcher records it.
+pub fn watched(event: mvccpb::Event) -> Watched {
+    let kv = event.kv.unwrap_or_default();
+    (
+        String::from_utf8_lossy(&kv.key).to_string(),
+        kv.mod_revision,
+        event.r#type == mvccpb::event::EventType::Delete as i32,
+    )
+}
+
+/// Milliseconds of simulated time since `start`.
+fn now_ms(start: tokio::time::Instant) -> u64 {
+    start.elapsed().as_millis() as u64
+}
+
+async fn client_loop(
+    client: usize,
+    seed: u64,
+    kvs: Vec<KvClient<tonic::transport::Channel>>,
+    history: Rc<RefCell<Vec<Op>>>,
+    until_ms: u64,
+) {
+    let mut rng = SmallRng::seed_from_u64(seed ^ ((client as u64 + 1) << 32));
+    let start = tokio::time::Instant::now();
+    let mut n = 0u64;
+    while now_ms(start) < until_ms {
+        n += 1;
+        let key = KEYS[rng.random_range(0..KEYS.len())];
+        let call = match rng.random_range(0..11) {
+            0..=3 => Call::Put(format!("c{client}-{n}")),
+            4..=6 => Call::Get,
+            7 => Call::Delete,
+            10 => Call::SerializableGet,
+            _ => Call::Cas {
+                expect: format!(
+                    "c{}-{}",
+                    rng.random_range(0..CLIENTS),
+                    rng.random_range(1..n.max(2))
+                ),
+                new: format!("c{client}-{n}"),
+            },
+        };
+        let mut kv = kvs[rng.random_range(0..kvs.len())].clone();
+        record(&history, client, key, call, &mut kv).await;
+        tokio::time::sleep(Duration::from_millis(rng.random_range(10..200))).await;
+    }
+}
+
+/// Runs one call and records it; a timeout or error leaves the completion unknown.
+async fn record(
+    history: &Rc<RefCell<Vec<Op>>>,
+    client: usize,
+    key: &str,
+    call: Call,
+    kv: &mut KvClient<tonic::transport::Channel>,
+) {
+    // Simulated time is shared by every host; the client host's clock started at zero.
+    let clock = tokio::time::Instant::now();
+    let origin = CLIENT_ORIGIN.with(|o| *o.get_or_init(|| clock));
+    let invoke_ms = clock.duration_since(origin).as_millis() as u64;
+    let outcome = tokio::time::timeout(REQUEST_TIMEOUT, perform(kv, key, &call)).await;
+    let (complete_ms, outcome) = match outcome {
+        Ok(Ok(o)) => (Some(now_ms(origin)), Some(o)),
+        _ => (None, None),
+    };
+    history.borrow_mut().push(Op {
+        client,
+        key: key.to_string(),
+        call,
+        invoke_ms,
+        complete_ms,
+        outcome,
+    });
+}
+
+thread_local! {
+    static CLIENT_ORIGIN: std::cell::OnceCell<tokio::time::Instant> = const { std::cell::OnceCell::new() };
+}
+
+async fn perform(
+    kv: &mut KvClient<tonic::transport::Channel>,
+    key: &str,
+    call: &Call,
+) -> Result<Outcome, tonic::Status> {
+    let key_bytes = key.as_bytes().to_vec();
+    match call {
+        Call::Put(v) => {
+            kv.put(PutRequest {
+                key: key_bytes,
+                value: v.clone().into_bytes(),
+                ..Default::default()
+            })
+            .await?;
+            Ok(Outcome::Written)
+        }
+        Call::Delete => {
+            kv.delete_range(DeleteRangeRequest {
+                key: key_bytes,
+                ..Default::default()
+            })
+            .await?;
+            Ok(Outcome::Written)
+        }
+        Call::Get | Call::SerializableGet => {
+            let serializable = *call == Call::SerializableGet;
+            let r = kv
+                .range(RangeRequest {
+                    key: key_bytes,
+                    serializable,
+                    ..Default::default()
+                })
+                .await?
+                .into_inner();
+            let value = first_value(&r.kvs);
+            Ok(if serializable {
+                Outcome::ReadAt {
+                    value,
+                    revision: r.header.map_or(0, |h| h.revision),
+                }
+            } else {
+                Outcome::Read(value)
+            })
+        }
+        Call::Cas { expect, new } => {
+            let r = kv
+                .txn(TxnRequest {
+                    compare: vec![Compare {
+                        result: CompareResult::Equal as i32,
+                        target: CompareTarget::Value as i32,
+                        key: key_bytes.clone(),
+                        range_end: Vec::new(),
+                        target_union: Some(TargetUnion::Value(expect.clone().into_bytes())),
+                    }],
+                    success: vec![RequestOp {
+                        request: Some(OpRequest::RequestPut(PutRequest {
+                            key: key_bytes.clone(),
+                            value: new.clone().into_bytes(),
+                            ..Default::default()
+                        })),
+                    }],
+                    failure: vec![RequestOp {
+                        request: Some(OpRequest::RequestRange(RangeRequest {
+                            key: key_bytes,
+                            ..Default::default()
+                        })),
+                    }],
+                })
+                .await?
+                .into_inner();
+            let seen = match r.responses.first().and_then(|o| o.response.as_ref()) {
+                Some(OpResponse::ResponseRange(rr)) => first_value(&rr.kvs),
+                _ => None,
+            };
+            Ok(Outcome::Cas {
+                succeeded: r.succeeded,
+                seen,
+            })
+        }
+    }
+}
+
+/// Watches every key from revision 1, reconnecting to another member (from the last revision
+/// seen + 1, as etcd clients do) whenever a stream breaks.
+async fn watch_all(urls: Vec<String>, seed: u64, seen: Rc<RefCell<Vec<Watched>>>) {
+    let mut rng = SmallRng::seed_from_u64(seed ^ 0xa11_5eed);
+    let net = TurmoilNetwork;
+    loop {
+        let next_rev = seen.borrow().last().map_or(1, |(_, r, _)| r + 1);
+        let url = &urls[rng.random_range(0..urls.len())];
+        let Ok(channel) = net.channel(url) else {
+            continue;
+        };
+        let mut client = WatchClient::new(channel);
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        let create = WatchRequest {
+            request_union: Some(RequestUnion::CreateRequest(WatchCreateRequest {
+                key: vec![0],
+                range_end: vec![0],
+                start_revision: next_rev,
+                ..Default::default()
+            })),
+        };
+        let _ = tx.send(create).await;
+        let stream = tokio::time::timeout(REQUEST_TIMEOUT, client.watch(tokio_stream_of(rx))).await;
+        if let Ok(Ok(resp)) = stream {
+            let mut inbound = resp.into_inner();
+            loop {
+                // A silent stream may be a dead peer behind a partition: re-dial after a while.
+                match tokio::time::timeout(Duration::from_secs(3), inbound.message()).await {
+                    Ok(Ok(Some(r))) => {
+                        if r.canceled {
+                            break;
+                        }
+                        seen.borrow_mut().extend(r.events.into_iter().map(watched));
+                    }
+                    Ok(Ok(None)) | Ok(Err(_)) => break,
+                    Err(_) => {
+                        // Quiet is fine when nothing is written; only re-dial if we lag.
+                        let behind = seen.borrow().last().map_or(0, |l| l.1) < 1;
+                        if behind {
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        drop(tx);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A lease kept alive for the whole run with a key attached: only the leader may expire it,
+/// and only after keep-alives stop reaching it. Records when each acknowledged grant or
+/// keep-alive was sent, for the lease checker.
+async fn lease_loop(urls: Vec<String>, seed: u64, alive: AliveLog) {
+    use quorum::proto::etcdserverpb::lease_client::LeaseClient;
+    use quorum::proto::etcdserverpb::{LeaseGrantRequest, LeaseKeepAliveRequest};
+    let mut rng = SmallRng::seed_from_u64(seed ^ 0x1ea5e);
+    let net = TurmoilNetwork;
+    let clients: Vec<(
+        LeaseClient<tonic::transport::Channel>,
+        KvClient<tonic::transport::Channel>,
+    )> = urls
+        .iter()
+        .filter_map(|u| net.channel(u).ok())
+        .map(|ch| (LeaseClient::new(ch.clone()), KvClient::new(ch)))
+        .collect();
+    let mut lease = 0i64;
+    // Like etcd's client, keep talking to one member until a call fails, then pick another.
+    let mut member = rng.random_range(0..clients.len());
+    loop {
+        let (mut leases, mut kv) = clients[member].clone();
+        let sent = turmoil::sim_elapsed().unwrap_or_default();
+        if lease == 0 {
+            let ttl = LEASE_TTL.as_secs() as i64;
+            let grant = leases.lease_grant(LeaseGrantRequest { ttl, id: 0 });
+            if let Ok(Ok(r)) = tokio::time::timeout(REQUEST_TIMEOUT, grant).await {
+                lease = r.into_inner().id;
+                alive.borrow_mut().insert(lease, sent);
+                let put = kv.put(PutRequest {
+                    key: b"leased".to_vec(),
+                    value: b"alive".to_vec(),
+                    lease,
+                    ..Default::default()
+                });
+                let _ = tokio::time::timeout(REQUEST_TIMEOUT, put).await;
+            } else {
+                member = rng.random_range(0..clients.len());
+            }
+        } else {
+            let req = futures::stream::iter([LeaseKeepAliveRequest { id: lease }]);
+            let call = async {
+                let mut s = leases.lease_keep_alive(req).await.ok()?.into_inner();
+                s.message().await.ok()?.map(|r| r.ttl)
+            };
+            let got = tokio::time::timeout(REQUEST_TIMEOUT, call).await;
+            if std::env::var_os("QUORUM_SIM_DEBUG").is_some() {
+                eprintln!(
+                    "debug lease {lease:x} via n{} at {sent:?}: {got:?}",
+                    member + 1
+                );
+            }
+            match got {
+                // TTL 0: the lease expired (keep-alives failed too long); start a new one.
+                Ok(Some(0)) => lease = 0,
+                Ok(Some(_)) => {
+                    alive.borrow_mut().insert(lease, sent);
+                }
+                _ => member = rng.random_range(0..clients.len()),
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(1_000)).await;
+    }
+}
+
+/// The value of a single-key read, as the history records it.
+pub fn first_value(kvs: &[mvccpb::KeyValue]) -> Option<String> {
+    kvs.first()
+        .map(|kv| String::from_utf8_lossy(&kv.value).to_string())
+}
+
+fn tokio_stream_of<T: Send + 'static>(
+    mut rx: tokio::sync::mpsc::Receiver<T>,
+) -> impl futures::Stream<Item = T> + Send + 'static {
+    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
