@@ -9,7 +9,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::proto::etcdserverpb::{
-    CompactionRequest, CompactionResponse, DeleteRangeRequest, DeleteRangeResponse,
+    AlarmResponse, CompactionRequest, CompactionResponse, DeleteRangeRequest, DeleteRangeResponse,
     LeaseGrantResponse, LeaseRevokeResponse, PutRequest, PutResponse, ResponseHeader, TxnRequest,
     TxnResponse,
 };
@@ -30,6 +30,13 @@ pub enum Command {
     LeaseRevoke {
         id: i64,
     },
+    /// Raise or clear an alarm on a member (etcd's `AlarmRequest` ACTIVATE / DEACTIVATE;
+    /// `alarm` is an `AlarmType` value).
+    Alarm {
+        member_id: u64,
+        alarm: i32,
+        activate: bool,
+    },
     /// A member announces its name and client URLs, as etcd members publish their attributes.
     PublishMember {
         id: u64,
@@ -47,6 +54,14 @@ impl fmt::Display for Command {
             Command::Compact(r) => write!(f, "compact {}", r.revision),
             Command::LeaseGrant { id, ttl_secs } => write!(f, "lease grant {id:x} ttl {ttl_secs}"),
             Command::LeaseRevoke { id } => write!(f, "lease revoke {id:x}"),
+            Command::Alarm {
+                member_id,
+                alarm,
+                activate,
+            } => {
+                let verb = if *activate { "raise" } else { "clear" };
+                write!(f, "{verb} alarm {alarm} on {member_id:x}")
+            }
             Command::PublishMember { id, name, .. } => write!(f, "publish member {id:x} {name}"),
         }
     }
@@ -62,6 +77,7 @@ pub enum CommandResult {
     Compact(CompactionResponse),
     LeaseGrant(LeaseGrantResponse),
     LeaseRevoke(LeaseRevokeResponse),
+    Alarm(AlarmResponse),
     /// A command (or a blank or membership entry) with nothing to report.
     Done,
     Failed(StoreError),
@@ -99,4 +115,5 @@ reply! {
     Compact => CompactionResponse,
     LeaseGrant => LeaseGrantResponse,
     LeaseRevoke => LeaseRevokeResponse,
+    Alarm => AlarmResponse,
 }

@@ -11,6 +11,9 @@ use std::time::Duration;
 use crate::raft::typ::Member;
 use crate::tls::TlsFiles;
 
+/// etcd's default `--quota-backend-bytes` (2 GiB), used when the flag is 0 or absent.
+pub const DEFAULT_QUOTA_BACKEND_BYTES: u64 = 2 << 30;
+
 /// etcd 3.5's default `--snapshot-count`.
 pub const DEFAULT_SNAPSHOT_EVERY_ENTRIES: u64 = 10_000;
 
@@ -39,6 +42,8 @@ pub struct Config {
     /// Raft snapshots after this many entries (etcd's `--snapshot-count`), bounding the replay
     /// after a restart and letting the log be purged.
     pub snapshot_every_entries: u64,
+    /// `--quota-backend-bytes`: past this, writes are refused and NOSPACE is raised.
+    pub quota_backend_bytes: u64,
     /// Deliberate bugs for the simulator's checkers; always off outside tests.
     pub plants: crate::plant::Plants,
     /// etcd's TLS flags, client and peer side.
@@ -97,6 +102,7 @@ impl Config {
             heartbeat_interval_ms: 100,
             election_timeout_ms: 1000,
             snapshot_every_entries: DEFAULT_SNAPSHOT_EVERY_ENTRIES,
+            quota_backend_bytes: DEFAULT_QUOTA_BACKEND_BYTES,
             plants: Default::default(),
             tls: TlsConfig::default(),
         }

@@ -94,6 +94,9 @@ struct ServeArgs {
     /// Committed entries between Raft snapshots.
     #[arg(long, default_value_t = quorum::config::DEFAULT_SNAPSHOT_EVERY_ENTRIES)]
     snapshot_count: u64,
+    /// Bytes the key space may hold before writes are refused (0: etcd's 2 GiB).
+    #[arg(long, default_value_t = 0)]
+    quota_backend_bytes: u64,
     #[command(flatten)]
     tls: TlsArgs,
 }
@@ -194,6 +197,10 @@ impl ServeArgs {
             heartbeat_interval_ms: self.heartbeat_interval,
             election_timeout_ms: self.election_timeout,
             snapshot_every_entries: self.snapshot_count,
+            quota_backend_bytes: match self.quota_backend_bytes {
+                0 => quorum::config::DEFAULT_QUOTA_BACKEND_BYTES,
+                n => n,
+            },
             plants: Default::default(),
             tls: self.tls.into_config(),
         })

@@ -159,6 +159,7 @@ fn member_config(i: usize, nodes: usize, plants: Plants) -> Config {
         heartbeat_interval_ms: 50,
         election_timeout_ms: 500,
         snapshot_every_entries: 300,
+        quota_backend_bytes: quorum::config::DEFAULT_QUOTA_BACKEND_BYTES,
         plants,
         tls: Default::default(),
     }

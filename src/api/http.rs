@@ -31,18 +31,18 @@ async fn version() -> impl IntoResponse {
     }))
 }
 
-/// etcd 3.5's answer (the version this member reports): 503 and a reason when unhealthy.
+/// etcd 3.5's answer (the version this member reports): 503 and a reason when unhealthy
+/// (no leader, or an alarm raised).
 async fn health(server: Arc<Server>) -> impl IntoResponse {
-    let ok = server.healthy();
-    let body = axum::Json(serde_json::json!({
-        "health": if ok { "true" } else { "false" },
-        "reason": if ok { "" } else { "RAFT NO LEADER" },
-    }));
-    let code = if ok {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
+    let reason = server.unhealthy_reason();
+    let code = match reason {
+        None => StatusCode::OK,
+        Some(_) => StatusCode::SERVICE_UNAVAILABLE,
     };
+    let body = axum::Json(serde_json::json!({
+        "health": if reason.is_none() { "true" } else { "false" },
+        "reason": reason.unwrap_or_default(),
+    }));
     (code, body)
 }
 

@@ -31,6 +31,11 @@ impl MaintenanceService {
         if raft.leader.is_none() {
             errors.push(Error::NoLeader.to_string());
         }
+        // As etcd lists them: each alarm's protobuf text form.
+        for a in self.server.alarms() {
+            let name = AlarmType::try_from(a.alarm).map_or("UNKNOWN", |t| t.as_str_name());
+            errors.push(format!("memberID:{} alarm:{name} ", a.member_id));
+        }
         StatusResponse {
             header: Some(self.server.header()),
             version: ETCD_VERSION.to_string(),
@@ -43,7 +48,7 @@ impl MaintenanceService {
             db_size_in_use: in_use.min(db_size.max(in_use)) as i64,
             is_learner: false,
             storage_version: String::new(),
-            db_size_quota: 2 << 30,
+            db_size_quota: self.server.quota_bytes() as i64,
             downgrade_info: None,
         }
     }
@@ -53,12 +58,23 @@ type SnapshotStream = futures::stream::BoxStream<'static, Result<SnapshotRespons
 
 #[tonic::async_trait]
 impl Maintenance for MaintenanceService {
-    async fn alarm(&self, _req: Request<AlarmRequest>) -> Result<Response<AlarmResponse>, Status> {
-        // No quota alarms are raised yet, so GET is empty and (de)activation is a no-op.
-        Ok(Response::new(AlarmResponse {
-            header: Some(self.server.header()),
-            alarms: Vec::new(),
-        }))
+    async fn alarm(&self, req: Request<AlarmRequest>) -> Result<Response<AlarmResponse>, Status> {
+        let req = req.into_inner();
+        let alarm = AlarmType::try_from(req.alarm).unwrap_or(AlarmType::None);
+        let resp = match alarm_request::AlarmAction::try_from(req.action) {
+            Ok(alarm_request::AlarmAction::Activate) if alarm != AlarmType::None => {
+                self.server.set_alarm(req.member_id, alarm, true).await?
+            }
+            Ok(alarm_request::AlarmAction::Deactivate) if alarm != AlarmType::None => {
+                self.server.set_alarm(req.member_id, alarm, false).await?
+            }
+            // GET, and (as etcd) a change naming no alarm type, which changes nothing.
+            _ => AlarmResponse {
+                header: Some(self.server.header()),
+                alarms: self.server.alarms(),
+            },
+        };
+        Ok(Response::new(resp))
     }
 
     async fn status(

@@ -13,6 +13,7 @@ pub fn to_status(e: Error) -> Status {
             StoreError::Compacted | StoreError::FutureRevision => Code::OutOfRange,
             StoreError::LeaseNotFound => Code::NotFound,
             StoreError::LeaseExists => Code::FailedPrecondition,
+            StoreError::NoSpace => Code::ResourceExhausted,
             StoreError::EmptyKey
             | StoreError::KeyNotFound
             | StoreError::ValueProvided

@@ -8,7 +8,7 @@
 //! Invariant: applying is a pure function of (state, command, log index); no clock, no RNG.
 //! Boundary: readers take the `RwLock` briefly and never across an await.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 
@@ -22,7 +22,8 @@ use super::typ::{LogId, Snapshot, SnapshotMeta, StoredMembership, TypeConfig};
 use crate::command::{Command, CommandResult};
 use crate::lease::{LeaseTable, Lessor, MIN_TTL_SECS};
 use crate::proto::etcdserverpb::{
-    CompactionResponse, LeaseGrantResponse, LeaseRevokeResponse, ResponseHeader,
+    request_op, AlarmMember, AlarmResponse, AlarmType, CompactionResponse, LeaseGrantResponse,
+    LeaseRevokeResponse, ResponseHeader, TxnRequest,
 };
 use crate::proto::mvccpb::Event;
 use crate::storage::schema::snapshot_keys;
@@ -45,6 +46,8 @@ pub struct Applied {
     pub members: BTreeMap<u64, MemberAttrs>,
     pub last_applied: Option<LogId>,
     pub last_membership: StoredMembership,
+    /// Raised alarms: (member id, `AlarmType`), as etcd's alarm store keeps them.
+    pub alarms: BTreeSet<(u64, i32)>,
 }
 
 struct StoredSnapshot {
@@ -143,6 +146,26 @@ impl StateMachine {
     }
 }
 
+/// Whether applying `cmd` can take space: etcd's capped applier refuses these (a txn only if
+/// some branch, nested ones included, puts).
+fn writes_space(cmd: &Command) -> bool {
+    fn txn_puts(txn: &TxnRequest) -> bool {
+        txn.success
+            .iter()
+            .chain(&txn.failure)
+            .any(|op| match &op.request {
+                Some(request_op::Request::RequestPut(_)) => true,
+                Some(request_op::Request::RequestTxn(t)) => txn_puts(t),
+                _ => false,
+            })
+    }
+    match cmd {
+        Command::Put(_) | Command::LeaseGrant { .. } => true,
+        Command::Txn(t) => txn_puts(t),
+        _ => false,
+    }
+}
+
 fn header(revision: i64) -> Option<ResponseHeader> {
     Some(ResponseHeader {
         revision,
@@ -173,6 +196,15 @@ pub(crate) fn apply_command(
     cmd: Command,
     index: u64,
 ) -> (CommandResult, Vec<Event>) {
+    let nospace = state
+        .alarms
+        .iter()
+        .any(|(_, a)| *a == AlarmType::Nospace as i32);
+    if nospace && writes_space(&cmd) {
+        // etcd's capped applier: with NOSPACE raised, nothing that takes space applies;
+        // deletes and compaction still do, so space can be freed.
+        return (CommandResult::Failed(StoreError::NoSpace), Vec::new());
+    }
     let Applied { store, leases, .. } = state;
     match cmd {
         Command::Put(req) => match store.put(&req, leases) {
@@ -240,6 +272,30 @@ pub(crate) fn apply_command(
                     header: header(store.revision()),
                 }),
                 events,
+            )
+        }
+        Command::Alarm {
+            member_id,
+            alarm,
+            activate,
+        } => {
+            let key = (member_id, alarm);
+            let changed = if activate {
+                state.alarms.insert(key)
+            } else {
+                state.alarms.remove(&key)
+            };
+            let alarms = if changed {
+                vec![AlarmMember { member_id, alarm }]
+            } else {
+                Vec::new()
+            };
+            (
+                CommandResult::Alarm(AlarmResponse {
+                    header: header(state.store.revision()),
+                    alarms,
+                }),
+                Vec::new(),
             )
         }
         Command::PublishMember {

@@ -29,7 +29,7 @@ impl Server {
     pub fn raft_status(&self) -> RaftStatus {
         let m = self.raft.metrics().borrow_watched().clone();
         RaftStatus {
-            leader: m.current_leader.filter(|_| self.healthy()),
+            leader: m.current_leader.filter(|_| self.has_leader()),
             term: m.current_term,
             commit_index: m.local_committed.map(|l| l.index).unwrap_or(0),
             applied_index: m.last_applied.map(|l| l.index).unwrap_or(0),

@@ -15,6 +15,7 @@ mod lease;
 mod maintenance;
 mod members;
 mod metrics;
+mod quota;
 mod read;
 mod write;
 
@@ -59,6 +60,8 @@ pub struct Server {
     election_timeout: Duration,
     peers: Arc<PeerClients>,
     metrics: Arc<Metrics>,
+    /// `--quota-backend-bytes`: the key space may not grow past this.
+    quota_bytes: u64,
     /// When this member last received append-entries (a heartbeat) from a leader.
     leader_contact: Mutex<Option<LocalInstant>>,
 }
@@ -88,6 +91,7 @@ impl Server {
             election_timeout,
             peers,
             metrics,
+            quota_bytes: config.quota_backend_bytes,
             leader_contact: Mutex::new(None),
         }
     }
@@ -162,10 +166,21 @@ impl Server {
             .is_some_and(|t| t.elapsed() < within)
     }
 
-    /// Whether this member can vouch for a leader, as `/health` and Status report it: heard
-    /// from within three election timeouts, the span after which etcd's raft forgets it.
-    pub fn healthy(&self) -> bool {
+    /// Whether this member can vouch for a leader, as Status reports it: heard from within
+    /// three election timeouts, the span after which etcd's raft forgets it.
+    pub fn has_leader(&self) -> bool {
         self.has_live_leader(3 * self.election_timeout)
+    }
+
+    /// Why `/health` must say false, as etcd 3.5 words it; `None` when healthy.
+    pub fn unhealthy_reason(&self) -> Option<String> {
+        if let Some(a) = self.alarms().first() {
+            let name = crate::proto::etcdserverpb::AlarmType::try_from(a.alarm)
+                .map(|t| t.as_str_name())
+                .unwrap_or("UNKNOWN");
+            return Some(format!("ALARM {name}"));
+        }
+        (!self.has_leader()).then(|| "RAFT NO LEADER".to_string())
     }
 
     /// Stops Raft; requests in flight fail with "server stopped".

@@ -98,7 +98,7 @@ impl Server {
     /// `WithRequireLeader` streams, whether a leader is still in touch.
     pub fn watch_context(self: &Arc<Self>, require_leader: bool) -> SessionContext {
         let checker = self.clone();
-        let has_leader = move || checker.healthy();
+        let has_leader = move || checker.has_leader();
         let stamper = self.clone();
         SessionContext {
             hub: self.sm.hub().clone(),

@@ -36,7 +36,9 @@ impl Server {
     }
 
     /// Replicates `cmd` and returns the response it produces, stamped with this member.
+    /// Writes that take space are checked against the quota first.
     pub async fn request<R: Reply>(&self, cmd: Command) -> Result<R> {
+        self.check_quota(&cmd).await?;
         let mut resp = R::from_result(self.write(cmd).await?)
             .map_err(|other| Error::Internal(format!("unexpected apply result {other:?}")))?;
         self.stamp(resp.header_mut());

@@ -29,4 +29,7 @@ pub enum StoreError {
     /// A grant with an id the lease table already holds.
     #[error("etcdserver: lease already exists")]
     LeaseExists,
+    /// A write while the NOSPACE alarm is raised (or one that would pass the quota).
+    #[error("etcdserver: mvcc: database space exceeded")]
+    NoSpace,
 }

@@ -7,4 +7,5 @@ mod etcdctl;
 mod failover;
 mod http;
 mod procs;
+mod quota;
 mod tls;
