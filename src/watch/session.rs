@@ -30,6 +30,10 @@ use crate::store::{KeyRange, StoreError};
 pub const STREAM_QUEUE_MAX: usize = 1024;
 /// etcd's default `--experimental-watch-progress-notify-interval`.
 pub const PROGRESS_NOTIFY_INTERVAL: Duration = Duration::from_secs(600);
+/// At most this many revisions go into one catch-up response, as etcd batches history
+/// (`watchBatchMaxRevs`): a watcher starting at an old revision gets its history in a few
+/// large responses, each revision whole, not one response per revision.
+pub const CATCH_UP_REVISIONS_PER_RESPONSE: usize = 1000;
 /// How often idle-progress and pending progress requests are re-checked.
 const PROGRESS_CHECK_INTERVAL: Duration = Duration::from_millis(100);
 
@@ -158,14 +162,23 @@ pub async fn run_session<S>(
     }
 }
 
-fn group_by_revision(events: Vec<Event>) -> Vec<(i64, Vec<Event>)> {
-    let mut out: Vec<(i64, Vec<Event>)> = Vec::new();
+/// History (in revision order) cut into responses of at most `revisions_max` whole revisions.
+fn catch_up_batches(events: Vec<Event>, revisions_max: usize) -> Vec<Vec<Event>> {
+    let mut out: Vec<Vec<Event>> = Vec::new();
+    let mut revisions_in_last = 0;
+    let mut last_revision = None;
     for e in events {
         let rev = e.kv.as_ref().map_or(0, |kv| kv.mod_revision);
-        match out.last_mut() {
-            Some((r, evs)) if *r == rev => evs.push(e),
-            _ => out.push((rev, vec![e])),
+        if last_revision != Some(rev) {
+            last_revision = Some(rev);
+            if out.is_empty() || revisions_in_last == revisions_max {
+                out.push(Vec::new());
+                revisions_in_last = 0;
+            }
+            revisions_in_last += 1;
         }
+        // Just pushed when empty.
+        out.last_mut().expect("a batch is open").push(e);
     }
     out
 }
@@ -364,8 +377,8 @@ impl Session {
         };
         match result {
             Ok(events) => {
-                for (_, evs) in group_by_revision(events) {
-                    if !self.send_events(watch_id, evs).await {
+                for batch in catch_up_batches(events, CATCH_UP_REVISIONS_PER_RESPONSE) {
+                    if !self.send_events(watch_id, batch).await {
                         return false;
                     }
                 }
@@ -470,6 +483,43 @@ impl Session {
 mod tests {
     use super::*;
     use crate::proto::mvccpb::KeyValue;
+
+    fn event_at(key: &str, revision: i64) -> Event {
+        Event {
+            kv: Some(KeyValue {
+                key: key.as_bytes().to_vec(),
+                mod_revision: revision,
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn catch_up_batches_hold_whole_revisions_up_to_the_limit() {
+        // Goal: etcd's history batching: as few responses as the revision limit allows, and a
+        // revision (a txn's several events) never split between two.
+        let mut events = Vec::new();
+        for rev in 2..=6 {
+            events.push(event_at("a", rev));
+            if rev == 4 {
+                events.push(event_at("b", rev));
+            }
+        }
+        let batches = catch_up_batches(events.clone(), 2);
+        let revs = |b: &Vec<Event>| -> Vec<i64> {
+            b.iter()
+                .map(|e| e.kv.as_ref().unwrap().mod_revision)
+                .collect()
+        };
+        assert_eq!(
+            batches.iter().map(revs).collect::<Vec<_>>(),
+            vec![vec![2, 3], vec![4, 4, 5], vec![6]]
+        );
+        assert_eq!(catch_up_batches(events.clone(), 1000).len(), 1);
+        assert_eq!(batches.concat(), events);
+        assert!(catch_up_batches(Vec::new(), 5).is_empty());
+    }
 
     #[test]
     fn large_revisions_split_into_fragments_under_the_limit_and_only_the_last_is_final() {

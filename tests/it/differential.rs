@@ -98,6 +98,8 @@ fn script() -> Vec<Step> {
         with_stdin("txn", "\n\ndel nope\nput nope 3\n\n\n"),
         step("get a --from-key --sort-by=KEY -w json"),
         streaming("watch a --rev 1", 1500),
+        // Response boundaries show in JSON: history arrives batched, as etcd sends it.
+        streaming("watch a --rev 1 -w json", 1500),
         streaming("watch --prefix no --rev 1 --prev-kv", 1500),
         step("lease grant 30"),
         step("put leased v --lease=$LEASE"),

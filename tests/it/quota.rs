@@ -85,7 +85,13 @@ async fn past_the_quota_writes_are_refused_until_the_alarm_is_disarmed() {
     let del = run(vec!["del".into(), "k".into(), "--prefix".into()]).await;
     assert!(del.status.success(), "{}", out(&del));
     // As in etcd, deleted values hold space until compacted away.
-    let status = run(vec!["get".into(), "probe".into(), "-w".into(), "json".into()]).await;
+    let status = run(vec![
+        "get".into(),
+        "probe".into(),
+        "-w".into(),
+        "json".into(),
+    ])
+    .await;
     let json = String::from_utf8_lossy(&status.stdout).to_string();
     let revision = json
         .split("\"revision\":")
