@@ -11,6 +11,7 @@
 //! - `storage`: the `Backend` trait; sled for production, memory for tests and simulation.
 //! - `node`: one member wired together; `cluster`: several in one process, with faults.
 //! - `config`: etcd's flags and the ids derived from them; `transport`: dialing and link faults.
+//! - `sim`: the deterministic simulator (turmoil) running these same members, `quorum sim`.
 
 pub mod api;
 pub mod clock;
@@ -28,6 +29,7 @@ pub mod plant;
 pub mod proto;
 pub mod raft;
 pub mod server;
+pub mod sim;
 pub mod storage;
 pub mod store;
 pub mod tls;

@@ -30,10 +30,8 @@ enum Cmd {
     /// Load any etcd-compatible endpoint (Quorum or etcd) and report throughput and latency.
     Bench(BenchArgs),
     /// Deterministic simulation: `quorum sim run --seed N ...`, `quorum sim sweep --seeds A..B`.
-    Sim {
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<String>,
-    },
+    #[command(subcommand)]
+    Sim(quorum::sim::cli::SimCmd),
 }
 
 #[derive(Parser)]
@@ -211,8 +209,21 @@ async fn ctrl_c() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+/// Errors end the program with one line naming the cause, never a backtrace: they are the
+/// user's to act on (a missing file, a port in use), not a bug report.
+fn main() {
+    if let Err(e) = run(Cli::parse().command) {
+        eprintln!("quorum: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(command: Cmd) -> anyhow::Result<()> {
+    // The simulator builds its own runtimes, one per simulated host, and must not run inside
+    // one; it keeps its own output quiet (its report is the output).
+    if let Cmd::Sim(sim) = command {
+        return quorum::sim::cli::main(sim);
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -220,20 +231,15 @@ async fn main() -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    match Cli::parse().command {
-        Cmd::Sim { args } => {
-            // The simulator is its own binary (it depends on this crate); run the sibling.
-            let exe = std::env::current_exe()?;
-            let sim = exe.with_file_name("quorum-sim");
-            if !sim.exists() {
-                anyhow::bail!(
-                    "{} is missing: build it with cargo build -p quorum-sim",
-                    sim.display()
-                );
-            }
-            let status = std::process::Command::new(sim).args(args).status()?;
-            std::process::exit(status.code().unwrap_or(1));
-        }
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(serve(command))
+}
+
+async fn serve(command: Cmd) -> anyhow::Result<()> {
+    match command {
+        Cmd::Sim(_) => unreachable!("handled before the runtime starts"),
         Cmd::Bench(args) => {
             use quorum::loadgen::{LoadSpec, Workload};
             let workload = match args.workload.as_str() {

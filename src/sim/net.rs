@@ -2,9 +2,9 @@
 
 use std::io;
 
+use crate::config::url_host_port;
+use crate::transport::{endpoint, Conn, Incoming, Network};
 use futures::StreamExt;
-use quorum::config::url_host_port;
-use quorum::transport::{endpoint, Conn, Incoming, Network};
 use tonic::transport::Channel;
 
 pub struct TurmoilNetwork;

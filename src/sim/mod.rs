@@ -1,8 +1,9 @@
-//! quorum-sim: the unmodified Quorum member code run as turmoil hosts, with only the network,
+//! The simulator: the unmodified Quorum member code run as turmoil hosts, with only the network,
 //! the clock and the storage swapped, so a whole cluster run is a pure function of one seed.
+//! It is part of the `quorum` binary (`quorum sim ...`), so it runs from a fresh clone.
 //!
-//! Codemap: `run` (one seed: build, step, observe, judge; only wiring), `net` (turmoil behind
-//! `quorum::transport::Network`), `schedule` (faults as data, drawn from the seed or read from a
+//! Codemap: `cli` (`quorum sim run|sweep`), `run` (one seed: build, step, observe, judge; only wiring), `net` (turmoil behind
+//! `crate::transport::Network`), `schedule` (faults as data, drawn from the seed or read from a
 //! file), `nemesis` (applies the schedule to the simulation), `clocks` (each member's skewable,
 //! pausable clock), `workload` (the client host: register clients, lease keeper, watcher),
 //! `history` (client operations as recorded), `observe` (the only door into a member's
@@ -12,6 +13,7 @@
 //! serializable reads, the report) with `linearizability` (a Wing–Gong register checker, per
 //! key, memoised). Every violation names its checker (`verdict::Checker`).
 
+pub mod cli;
 pub mod clocks;
 pub mod history;
 pub mod lease_check;

@@ -8,8 +8,8 @@
 
 use std::collections::BTreeMap;
 
-use quorum::storage::schema::{log_key, Tree};
-use quorum::storage::Backend;
+use crate::storage::schema::{log_key, Tree};
+use crate::storage::Backend;
 
 pub struct LogChecker {
     /// Index → (the member that first committed it, a hash of the entry's bytes).
@@ -106,7 +106,7 @@ fn purged_now(log: &dyn Backend, purged: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use quorum::storage::{Batch, MemoryBackend};
+    use crate::storage::{Batch, MemoryBackend};
 
     fn log(entries: &[(u64, &[u8])]) -> MemoryBackend {
         let b = MemoryBackend::new();

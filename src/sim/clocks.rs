@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use quorum::clock::{Clock, RATE_ONE_PPM};
+use crate::clock::{Clock, RATE_ONE_PPM};
 
 pub struct MemberClocks {
     clocks: Vec<Arc<Clock>>,
@@ -20,7 +20,7 @@ pub struct MemberClocks {
 
 impl MemberClocks {
     pub fn new(nodes: usize) -> MemberClocks {
-        quorum::clock::unbind_all();
+        crate::clock::unbind_all();
         let harness_time = Arc::new(AtomicU64::new(0));
         let clocks = (0..nodes)
             .map(|_| {

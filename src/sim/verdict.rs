@@ -9,11 +9,11 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::history::{Call, Op, Outcome};
-use crate::linearizability::{self, Verdict};
-use crate::observe::{self, Servers};
-use crate::schedule::Event;
-use crate::workload::{self, Watched, Workload};
+use crate::sim::history::{Call, Op, Outcome};
+use crate::sim::linearizability::{self, Verdict};
+use crate::sim::observe::{self, Servers};
+use crate::sim::schedule::Event;
+use crate::sim::workload::{self, Watched, Workload};
 
 /// Steps granted after the run for members to apply the last entries before convergence fails.
 const SETTLE_STEPS_MAX: usize = 5_000;

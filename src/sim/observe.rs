@@ -1,5 +1,5 @@
 //! What the harness may see of a running member, and the only file in the simulator that reaches
-//! into `quorum::server::Server` (or into a `Node` for its server). Checkers, the nemesis and the
+//! into `crate::server::Server` (or into a `Node` for its server). Checkers, the nemesis and the
 //! verdicts ask these small functions for simulated facts (Raft metrics, applied leases, store
 //! revision and hash, committed history) and never touch a member's fields themselves, so a
 //! change inside `Server` is adapted here once.
@@ -12,13 +12,13 @@ use std::collections::BTreeSet;
 use std::rc::Rc;
 use std::sync::Arc;
 
+use crate::error::Error;
+use crate::proto::etcdserverpb::RangeRequest;
+use crate::proto::mvccpb::{Event, KeyValue};
+use crate::raft::typ::RaftMetrics;
+use crate::server::Server;
+use crate::Node;
 use openraft::ServerState;
-use quorum::error::Error;
-use quorum::proto::etcdserverpb::RangeRequest;
-use quorum::proto::mvccpb::{Event, KeyValue};
-use quorum::raft::typ::RaftMetrics;
-use quorum::server::Server;
-use quorum::Node;
 
 /// Each member's running server, by member index; `None` while it is down or still starting.
 /// Shared by the host factories (which fill a slot when a member starts), the nemesis (which

@@ -11,23 +11,23 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
-use quorum::config::{ClusterState, Config};
-use quorum::plant::Plants;
-use quorum::storage::{MemoryBackend, SharedBackend};
-use quorum::transport::Transport;
-use quorum::Node;
+use crate::config::{ClusterState, Config};
+use crate::plant::Plants;
+use crate::storage::{MemoryBackend, SharedBackend};
+use crate::transport::Transport;
+use crate::Node;
 use turmoil::Sim;
 
-use crate::clocks::MemberClocks;
-use crate::lease_check::LeaseChecker;
-use crate::log_check::LogChecker;
-use crate::nemesis::Nemesis;
-use crate::net::TurmoilNetwork;
-use crate::observe::{self, Servers};
-use crate::raft_check::RaftChecker;
-use crate::schedule::{self, Event, Fault};
-use crate::verdict::{self, Checker, Report, Violation};
-use crate::workload::{self, LEASE_TTL};
+use crate::sim::clocks::MemberClocks;
+use crate::sim::lease_check::LeaseChecker;
+use crate::sim::log_check::LogChecker;
+use crate::sim::nemesis::Nemesis;
+use crate::sim::net::TurmoilNetwork;
+use crate::sim::observe::{self, Servers};
+use crate::sim::raft_check::RaftChecker;
+use crate::sim::schedule::{self, Event, Fault};
+use crate::sim::verdict::{self, Checker, Report, Violation};
+use crate::sim::workload::{self, LEASE_TTL};
 
 /// All faults are healed for this long at the end; a leader and convergence must follow.
 const LIVENESS_MS: u64 = 10_000;
@@ -159,7 +159,7 @@ fn member_config(i: usize, nodes: usize, plants: Plants) -> Config {
         heartbeat_interval_ms: 50,
         election_timeout_ms: 500,
         snapshot_every_entries: 300,
-        quota_backend_bytes: quorum::config::DEFAULT_QUOTA_BACKEND_BYTES,
+        quota_backend_bytes: crate::config::DEFAULT_QUOTA_BACKEND_BYTES,
         plants,
         tls: Default::default(),
     }
@@ -187,7 +187,7 @@ fn add_members(
             let clock = clock.clone();
             async move {
                 // Each start runs on a fresh runtime: bind the member's clock to it.
-                quorum::clock::bind_to_current_runtime(clock);
+                crate::clock::bind_to_current_runtime(clock);
                 let transport = Transport::new(Arc::new(TurmoilNetwork));
                 let node = Node::start_with_backend(config, backend, transport, seed)
                     .await
@@ -211,7 +211,7 @@ fn max_rate_ppm(schedule: &[Event]) -> u64 {
             _ => None,
         })
         .max()
-        .unwrap_or(quorum::clock::RATE_ONE_PPM)
+        .unwrap_or(crate::clock::RATE_ONE_PPM)
 }
 
 /// One step; `Ok(true)` when the simulation is over. A member that panics (an openraft

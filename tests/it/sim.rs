@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use quorum_sim::verdict::Checker;
+use quorum::sim::verdict::Checker;
 
 /// Runs one seed in its own process; returns (exit success, the final summary line).
 fn run(args: &[&str]) -> (bool, String) {
@@ -14,12 +14,12 @@ fn run(args: &[&str]) -> (bool, String) {
 /// Runs one seed in its own process; returns (exit success, the final summary line, all of
 /// stdout).
 fn run_full(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_quorum-sim"))
-        .args(["run", "--no-shrink"])
+    let out = Command::new(env!("CARGO_BIN_EXE_quorum"))
+        .args(["sim", "run", "--no-shrink"])
         .args(args)
         .current_dir(std::env::temp_dir())
         .output()
-        .expect("quorum-sim runs");
+        .expect("quorum sim runs");
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     let last = text.lines().last().unwrap_or_default().to_string();
     assert!(last.starts_with("seed="), "summary line missing:\n{text}");
@@ -148,12 +148,23 @@ fn planted_drop_watch_event_is_caught() {
 fn a_paused_leader_is_replaced_and_steps_down_on_resume() {
     // Goal: the GC-pause scenario: while the leader is stopped (messages held, clock still) a
     // new leader is elected; on resume the old one follows the new term; nothing is violated.
-    let schedule = concat!(env!("CARGO_MANIFEST_DIR"), "/schedules/paused-leader.txt");
-    let out = Command::new(env!("CARGO_BIN_EXE_quorum-sim"))
-        .args(["run", "--no-shrink", "--seed", "1", "--schedule", schedule])
+    let schedule = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/sim/schedules/paused-leader.txt"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_quorum"))
+        .args([
+            "sim",
+            "run",
+            "--no-shrink",
+            "--seed",
+            "1",
+            "--schedule",
+            schedule,
+        ])
         .current_dir(std::env::temp_dir())
         .output()
-        .expect("quorum-sim runs");
+        .expect("quorum sim runs");
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(out.status.success(), "{text}");
     let lines: Vec<&str> = text.lines().collect();

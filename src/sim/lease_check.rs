@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 use std::time::Duration;
 
-use quorum::clock::RATE_ONE_PPM;
+use crate::clock::RATE_ONE_PPM;
 
 /// Lease id → true time at which the last acknowledged grant or keep-alive was sent.
 pub type AliveLog = Rc<RefCell<BTreeMap<i64, Duration>>>;

@@ -11,13 +11,13 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use quorum::storage::MemoryBackend;
+use crate::storage::MemoryBackend;
 use turmoil::Sim;
 
-use crate::clocks::MemberClocks;
-use crate::observe::{self, Servers};
-use crate::run::name;
-use crate::schedule::{Event, Fault};
+use crate::sim::clocks::MemberClocks;
+use crate::sim::observe::{self, Servers};
+use crate::sim::run::name;
+use crate::sim::schedule::{Event, Fault};
 
 pub struct Nemesis {
     nodes: usize,

@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::history::{Call, Op, Outcome};
+use crate::sim::history::{Call, Op, Outcome};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {

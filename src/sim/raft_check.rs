@@ -8,11 +8,11 @@
 
 use std::collections::BTreeMap;
 
+use crate::raft::typ::RaftMetrics;
 use openraft::ServerState;
-use quorum::raft::typ::RaftMetrics;
 
-use crate::run::name;
-use crate::verdict::{Checker, Violation};
+use crate::sim::run::name;
+use crate::sim::verdict::{Checker, Violation};
 
 pub struct RaftChecker {
     /// Member index → Raft node id.
@@ -145,7 +145,7 @@ impl RaftChecker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use quorum::raft::typ::Vote;
+    use crate::raft::typ::Vote;
 
     fn metrics(id: u64, term: u64, state: ServerState, vote: Vote) -> RaftMetrics {
         let mut m = RaftMetrics::new_initial(id);

@@ -11,25 +11,25 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
-use quorum::proto::etcdserverpb::compare::{CompareResult, CompareTarget, TargetUnion};
-use quorum::proto::etcdserverpb::kv_client::KvClient;
-use quorum::proto::etcdserverpb::request_op::Request as OpRequest;
-use quorum::proto::etcdserverpb::response_op::Response as OpResponse;
-use quorum::proto::etcdserverpb::watch_client::WatchClient;
-use quorum::proto::etcdserverpb::watch_request::RequestUnion;
-use quorum::proto::etcdserverpb::{
+use crate::proto::etcdserverpb::compare::{CompareResult, CompareTarget, TargetUnion};
+use crate::proto::etcdserverpb::kv_client::KvClient;
+use crate::proto::etcdserverpb::request_op::Request as OpRequest;
+use crate::proto::etcdserverpb::response_op::Response as OpResponse;
+use crate::proto::etcdserverpb::watch_client::WatchClient;
+use crate::proto::etcdserverpb::watch_request::RequestUnion;
+use crate::proto::etcdserverpb::{
     Compare, DeleteRangeRequest, PutRequest, RangeRequest, RequestOp, TxnRequest,
     WatchCreateRequest, WatchRequest,
 };
-use quorum::proto::mvccpb;
-use quorum::transport::Network;
+use crate::proto::mvccpb;
+use crate::transport::Network;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-use crate::history::{Call, Op, Outcome};
-use crate::lease_check::AliveLog;
-use crate::net::TurmoilNetwork;
-use crate::run::name;
+use crate::sim::history::{Call, Op, Outcome};
+use crate::sim::lease_check::AliveLog;
+use crate::sim::net::TurmoilNetwork;
+use crate::sim::run::name;
 
 /// The keys the register workload uses: few, so operations contend.
 const KEYS: [&str; 3] = ["k1", "k2", "k3"];
@@ -317,8 +317,8 @@ async fn watch_all(urls: Vec<String>, seed: u64, seen: Rc<RefCell<Vec<Watched>>>
 /// and only after keep-alives stop reaching it. Records when each acknowledged grant or
 /// keep-alive was sent, for the lease checker.
 async fn lease_loop(urls: Vec<String>, seed: u64, alive: AliveLog) {
-    use quorum::proto::etcdserverpb::lease_client::LeaseClient;
-    use quorum::proto::etcdserverpb::{LeaseGrantRequest, LeaseKeepAliveRequest};
+    use crate::proto::etcdserverpb::lease_client::LeaseClient;
+    use crate::proto::etcdserverpb::{LeaseGrantRequest, LeaseKeepAliveRequest};
     let mut rng = SmallRng::seed_from_u64(seed ^ 0x1ea5e);
     let net = TurmoilNetwork;
     let clients: Vec<(

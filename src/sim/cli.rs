@@ -1,24 +1,19 @@
-//! `quorum-sim run` and `quorum-sim sweep` (also reachable as `quorum sim ...`).
+//! `quorum sim run` and `quorum sim sweep`: the simulator's command line, part of the one
+//! `quorum` binary. A seed that must replay exactly runs in a fresh process (sweep and shrink
+//! start this same binary again), since only a fresh process replays a run byte for byte.
 
 use std::process::Command;
 use std::time::Instant;
 
-use clap::{Parser, Subcommand};
-use quorum::plant::Plants;
-use quorum_sim::run::{run, RunSpec};
+use anyhow::Context;
+use clap::Subcommand;
 
-#[derive(Parser)]
-#[command(
-    name = "quorum sim",
-    about = "Deterministic simulation of a Quorum cluster"
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Cmd,
-}
+use crate::plant::Plants;
+use crate::sim::run::{run, RunSpec};
 
+/// `quorum sim ...`.
 #[derive(Subcommand)]
-enum Cmd {
+pub enum SimCmd {
     /// Run one seed and report.
     Run {
         #[arg(long)]
@@ -62,8 +57,8 @@ fn shrink(
     nodes: u64,
     duration: u64,
     plant: Option<&str>,
-    schedule: &[quorum_sim::schedule::Event],
-) -> anyhow::Result<Vec<quorum_sim::schedule::Event>> {
+    schedule: &[crate::sim::schedule::Event],
+) -> anyhow::Result<Vec<crate::sim::schedule::Event>> {
     /// Bounds the time spent shrinking; each try is a whole run.
     const TRIES_MAX: usize = 24;
     let exe = std::env::current_exe()?;
@@ -87,6 +82,7 @@ fn shrink(
         )?;
         let mut cmd = Command::new(&exe);
         cmd.args([
+            "sim",
             "run",
             "--no-shrink",
             "--seed",
@@ -111,9 +107,10 @@ fn shrink(
     Ok(current)
 }
 
-fn main() -> anyhow::Result<()> {
-    match Cli::parse().command {
-        Cmd::Run {
+/// Runs a simulator command. Call it outside any tokio runtime: the simulation builds its own.
+pub fn main(command: SimCmd) -> anyhow::Result<()> {
+    match command {
+        SimCmd::Run {
             seed,
             nodes,
             duration,
@@ -124,8 +121,11 @@ fn main() -> anyhow::Result<()> {
         } => {
             let schedule = match schedule {
                 Some(path) => Some(
-                    quorum_sim::schedule::parse(&std::fs::read_to_string(&path)?)
-                        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
+                    crate::sim::schedule::parse(
+                        &std::fs::read_to_string(&path)
+                            .with_context(|| format!("reading {}", path.display()))?,
+                    )
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
                 ),
                 None => None,
             };
@@ -200,7 +200,7 @@ fn main() -> anyhow::Result<()> {
                 std::process::exit(1);
             }
         }
-        Cmd::Sweep {
+        SimCmd::Sweep {
             seeds,
             nodes,
             duration,
@@ -216,6 +216,7 @@ fn main() -> anyhow::Result<()> {
             for seed in a..b {
                 let mut cmd = Command::new(&exe);
                 cmd.args([
+                    "sim",
                     "run",
                     "--seed",
                     &seed.to_string(),
