@@ -38,8 +38,12 @@ impl Server {
 
     /// (bytes the backend holds on disk, bytes the key space needs).
     pub fn db_size_bytes(&self) -> (u64, u64) {
-        let in_use = self.sm.read().store.approximate_size_bytes() as u64;
-        (self.backend.size_bytes(), in_use)
+        (self.backend.size_bytes(), self.db_in_use_bytes())
+    }
+
+    /// Bytes the key space needs, history included; cheap (kept as it changes).
+    pub fn db_in_use_bytes(&self) -> u64 {
+        self.sm.read().store.approximate_size_bytes() as u64
     }
 
     pub fn kv_hash(&self) -> KvHash {

@@ -23,8 +23,7 @@ impl Server {
             Command::LeaseGrant { .. } => 16,
             _ => return Ok(()),
         } as u64;
-        let (_, in_use) = self.db_size_bytes();
-        if in_use + cost <= self.quota_bytes {
+        if self.db_in_use_bytes() + cost <= self.quota_bytes {
             return Ok(());
         }
         let raise = Command::Alarm {

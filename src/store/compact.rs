@@ -15,7 +15,16 @@ impl Store {
         if revision > self.revision {
             return Err(StoreError::FutureRevision);
         }
-        self.keys.retain(|_, history| history.compact(revision));
+        let mut freed = 0;
+        self.keys.retain(|key, history| {
+            let (left, dropped) = history.compact(revision);
+            freed += dropped
+                .iter()
+                .map(|v| super::version_bytes(key, v.kv.as_ref()))
+                .sum::<usize>();
+            left
+        });
+        self.size_bytes -= freed;
         self.compact_revision = revision;
         Ok(())
     }

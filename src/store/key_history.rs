@@ -54,19 +54,21 @@ impl KeyHistory {
     }
 
     /// Forgets what no read at `revision` or later can see: every version before the latest one
-    /// `<= revision`, and that one too if it is a tombstone. Returns whether anything is left.
-    pub fn compact(&mut self, revision: i64) -> bool {
+    /// `<= revision`, and that one too if it is a tombstone. Returns whether anything is left,
+    /// and what was forgotten.
+    pub fn compact(&mut self, revision: i64) -> (bool, Vec<Version>) {
         let idx = self
             .versions
             .partition_point(|v| v.mod_revision <= revision);
+        let mut dropped = Vec::new();
         if idx > 0 {
             let keep_from = if self.versions[idx - 1].kv.is_some() {
                 idx - 1
             } else {
                 idx
             };
-            self.versions.drain(..keep_from);
+            dropped = self.versions.drain(..keep_from).collect();
         }
-        !self.versions.is_empty()
+        (!self.versions.is_empty(), dropped)
     }
 }

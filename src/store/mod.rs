@@ -39,6 +39,8 @@ pub use key_range::KeyRange;
 
 use key_history::KeyHistory;
 
+use crate::proto::mvccpb::KeyValue;
+
 /// etcd's `--max-txn-ops` default: the most compares, or ops of one branch, a txn may carry.
 /// It bounds the work (and the single revision's size) one request can put into the log.
 pub const MAX_TXN_OPS: usize = 128;
@@ -46,6 +48,11 @@ pub const MAX_TXN_OPS: usize = 128;
 /// Bytes counted per stored version on top of its key and value: the revisions, version,
 /// lease and vector bookkeeping, roughly. Only feeds `approximate_size_bytes`.
 const VERSION_OVERHEAD_BYTES: usize = 48;
+
+/// What one stored version of `key` counts toward `approximate_size_bytes`.
+fn version_bytes(key: &[u8], kv: Option<&KeyValue>) -> usize {
+    VERSION_OVERHEAD_BYTES + key.len() + kv.map_or(0, |kv| kv.value.len())
+}
 
 /// What the lessor tells the store: only whether a lease exists. The store never learns more
 /// about leases, the way etcd's mvcc package sees the lessor through a narrow interface.
@@ -62,6 +69,9 @@ pub struct Store {
     compact_revision: i64,
     /// Every key with at least one stored version, tombstones included, in key order.
     keys: BTreeMap<Vec<u8>, KeyHistory>,
+    /// `approximate_size_bytes`, kept as versions come and go: the quota check reads it on
+    /// every write, so it must not walk the store.
+    size_bytes: usize,
 }
 
 impl Default for Store {
@@ -77,6 +87,7 @@ impl Store {
             revision: 1,
             compact_revision: 0,
             keys: BTreeMap::new(),
+            size_bytes: 0,
         }
     }
 
@@ -98,18 +109,18 @@ impl Store {
 
     /// A rough size of everything stored, history included (etcd's "db size in use").
     pub fn approximate_size_bytes(&self) -> usize {
+        self.size_bytes
+    }
+
+    /// `approximate_size_bytes` counted from scratch, to check the running count against.
+    #[cfg(test)]
+    pub(crate) fn recounted_size_bytes(&self) -> usize {
         self.keys
             .iter()
-            .map(|(key, history)| {
-                history
-                    .versions()
+            .flat_map(|(key, h)| {
+                h.versions()
                     .iter()
-                    .map(|v| {
-                        VERSION_OVERHEAD_BYTES
-                            + key.len()
-                            + v.kv.as_ref().map_or(0, |kv| kv.value.len())
-                    })
-                    .sum::<usize>()
+                    .map(|v| version_bytes(key, v.kv.as_ref()))
             })
             .sum()
     }

@@ -798,6 +798,7 @@ proptest! {
                 }
             }
             prop_assert_eq!((s.revision(), s.compact_revision()), (m.rev, m.compacted));
+            prop_assert_eq!(s.approximate_size_bytes(), s.recounted_size_bytes());
         }
     }
 }

@@ -85,6 +85,7 @@ impl Store {
             kv,
         };
         batch.next_sub += 1;
+        self.size_bytes += super::version_bytes(key, version.kv.as_ref());
         self.keys.entry(key.to_vec()).or_default().push(version);
     }
 
