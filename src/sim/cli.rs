@@ -10,6 +10,7 @@ use clap::Subcommand;
 
 use crate::plant::Plants;
 use crate::sim::run::{run, RunSpec};
+use crate::sim::sweep::{read_summaries, report, sweep, Shard, Summary, SweepSpec};
 
 /// `quorum sim ...`.
 #[derive(Subcommand)]
@@ -36,7 +37,7 @@ pub enum SimCmd {
         #[arg(long)]
         no_shrink: bool,
     },
-    /// Run a range of seeds, each in its own process.
+    /// Run a range of seeds, each in its own process, several at once.
     Sweep {
         /// `A..B`, B exclusive.
         #[arg(long)]
@@ -47,7 +48,19 @@ pub enum SimCmd {
         duration: u64,
         #[arg(long, value_parser = Plants::NAMES)]
         plant: Option<String>,
+        /// `K/N`: run only every N-th seed from the K-th (K from 0), so N machines (a CI
+        /// matrix, a Kubernetes Indexed Job) split the range.
+        #[arg(long, default_value = "0/1")]
+        shard: Shard,
+        /// Seeds run at once (default: one per core).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Write this shard's findings as JSON, for `quorum sim merge`.
+        #[arg(long)]
+        summary: Option<std::path::PathBuf>,
     },
+    /// Join shards' JSON summaries: totals, and each failing seed with its replay command.
+    Merge { summaries: Vec<std::path::PathBuf> },
 }
 
 /// Greedy shrinking: drop one event at a time (in a fresh process per try, since only a fresh
@@ -205,50 +218,32 @@ pub fn main(command: SimCmd) -> anyhow::Result<()> {
             nodes,
             duration,
             plant,
+            shard,
+            jobs,
+            summary,
         } => {
             let (a, b) = seeds
                 .split_once("..")
                 .ok_or_else(|| anyhow::anyhow!("--seeds takes A..B"))?;
-            let (a, b): (u64, u64) = (a.parse()?, b.parse()?);
-            let exe = std::env::current_exe()?;
-            let mut violations = 0;
-            let mut first_failing = None;
-            for seed in a..b {
-                let mut cmd = Command::new(&exe);
-                cmd.args([
-                    "sim",
-                    "run",
-                    "--seed",
-                    &seed.to_string(),
-                    "--nodes",
-                    &nodes.to_string(),
-                ]);
-                cmd.args(["--duration", &duration.to_string()]);
-                if let Some(p) = &plant {
-                    cmd.args(["--plant", p]);
-                }
-                cmd.arg("--no-shrink");
-                let out = cmd.output()?;
-                let text = String::from_utf8_lossy(&out.stdout);
-                let last = text.lines().last().unwrap_or("").to_string();
-                println!("[{}/{}] {last}", seed - a + 1, b - a);
-                if !out.status.success() {
-                    violations += 1;
-                    first_failing.get_or_insert(seed);
-                }
-            }
-            println!(
-                "seeds={} violations={violations} first_failing={}",
-                b - a,
-                first_failing.map_or("none".to_string(), |s| s.to_string())
-            );
-            if let Some(s) = first_failing {
-                let p = plant.map(|p| format!(" --plant {p}")).unwrap_or_default();
-                println!(
-                    "replay: quorum sim run --seed {s} --nodes {nodes} --duration {duration}{p}"
-                );
-            }
+            let spec = SweepSpec {
+                first_seed: a.parse().context("--seeds A..B: A")?,
+                end_seed: b.parse().context("--seeds A..B: B")?,
+                nodes,
+                duration_secs: duration,
+                plant,
+                shard,
+                jobs: jobs
+                    .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+                summary,
+            };
+            let found = sweep(&spec)?;
+            report(&[Summary {
+                // One shard reported alone stands for the whole sweep it is part of.
+                shard: crate::sim::sweep::Shard::WHOLE,
+                ..found
+            }])?;
         }
+        SimCmd::Merge { summaries } => report(&read_summaries(&summaries)?)?,
     }
     Ok(())
 }

@@ -2,7 +2,8 @@
 //! the clock and the storage swapped, so a whole cluster run is a pure function of one seed.
 //! It is part of the `quorum` binary (`quorum sim ...`), so it runs from a fresh clone.
 //!
-//! Codemap: `cli` (`quorum sim run|sweep`), `run` (one seed: build, step, observe, judge; only wiring), `net` (turmoil behind
+//! Codemap: `cli` (`quorum sim run|sweep|merge`), `sweep` (many seeds, sharded, with JSON
+//! summaries), `run` (one seed: build, step, observe, judge; only wiring), `net` (turmoil behind
 //! `crate::transport::Network`), `schedule` (faults as data, drawn from the seed or read from a
 //! file), `nemesis` (applies the schedule to the simulation), `clocks` (each member's skewable,
 //! pausable clock), `workload` (the client host: register clients, lease keeper, watcher),
@@ -25,5 +26,6 @@ pub mod observe;
 pub mod raft_check;
 pub mod run;
 pub mod schedule;
+pub mod sweep;
 pub mod verdict;
 pub mod workload;

@@ -196,3 +196,40 @@ fn a_paused_leader_is_replaced_and_steps_down_on_resume() {
         "the old leader steps down after resuming:\n{text}"
     );
 }
+
+#[test]
+fn a_sharded_sweep_merges_into_one_list_of_failing_seeds_with_replays() {
+    // Goal: what a CI matrix does with a long sweep: two shards, two summaries, one merge that
+    // fails and names the failing seed with its replay command. Method: the stale-read plant,
+    // which seed 2 is known to expose, over seeds 2..4.
+    let dir = tempfile::tempdir().unwrap();
+    let sweep = |shard: &str| {
+        let summary = dir.path().join(format!("{}.json", shard.replace('/', "-")));
+        let out = Command::new(env!("CARGO_BIN_EXE_quorum"))
+            .args(["sim", "sweep", "--seeds", "2..4", "--duration", "15"])
+            .args(["--plant", "stale-read", "--jobs", "1", "--shard", shard])
+            .arg("--summary")
+            .arg(&summary)
+            .current_dir(dir.path())
+            .output()
+            .expect("quorum sim sweep runs");
+        assert!(summary.exists(), "{}", String::from_utf8_lossy(&out.stderr));
+        summary
+    };
+    let (a, b) = (sweep("0/2"), sweep("1/2"));
+    let merged = Command::new(env!("CARGO_BIN_EXE_quorum"))
+        .args(["sim", "merge"])
+        .args([&a, &b])
+        .output()
+        .expect("quorum sim merge runs");
+    let text = String::from_utf8_lossy(&merged.stdout);
+    assert!(
+        !merged.status.success(),
+        "a failing seed fails the merge:\n{text}"
+    );
+    assert!(text.starts_with("shards=2 runs=2 failing="), "{text}");
+    assert!(
+        text.contains("replay: quorum sim run --seed 2 --nodes 3 --duration 15 --plant stale-read"),
+        "{text}"
+    );
+}
