@@ -91,6 +91,12 @@ struct ServeArgs {
     /// Committed entries between Raft snapshots.
     #[arg(long, default_value_t = quorum::config::DEFAULT_SNAPSHOT_EVERY_ENTRIES)]
     snapshot_count: u64,
+    /// Seconds an unused simple auth token lives.
+    #[arg(long, default_value_t = 300)]
+    auth_token_ttl: u64,
+    /// bcrypt cost for user passwords (4..=31).
+    #[arg(long, default_value_t = 10)]
+    bcrypt_cost: u32,
     #[command(flatten)]
     tls: TlsArgs,
 }
@@ -192,6 +198,13 @@ impl ServeArgs {
             snapshot_every_entries: self.snapshot_count,
             plants: Default::default(),
             tls: self.tls.into_config(),
+            auth: quorum::config::AuthConfig {
+                token_ttl: std::time::Duration::from_secs(self.auth_token_ttl),
+                bcrypt_cost: self.bcrypt_cost.clamp(
+                    quorum::config::BCRYPT_COST_MIN,
+                    quorum::config::BCRYPT_COST_MAX,
+                ),
+            },
         })
     }
 }

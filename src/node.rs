@@ -329,7 +329,11 @@ async fn serve_clients(server: Arc<Server>, incoming: Incoming, shutdown: watch:
         .accept_http1(true)
         .add_routes(router.into())
         .serve_with_incoming_shutdown(
-            incoming.map_ok(|c| Conn::new(AuthorityFix::new(c))),
+            // The wrapper keeps the client certificate's name for auth.
+            incoming.map_ok(|c| {
+                let cn = c.cert_cn();
+                Conn::with_cert_cn(AuthorityFix::new(c), cn)
+            }),
             wait_shutdown(shutdown),
         )
         .await;

@@ -93,6 +93,7 @@ fn member_config(i: usize, nodes: usize, plants: Plants) -> Config {
         snapshot_every_entries: 300,
         plants,
         tls: Default::default(),
+        auth: Default::default(),
     }
 }
 

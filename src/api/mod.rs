@@ -12,6 +12,21 @@ pub mod queue;
 pub mod status;
 pub mod watch;
 
+/// Who a request says it is from: the `token` metadata (the gateway's `authorization` header
+/// as a fallback, as etcd reads it) and the client certificate's common name, if the TLS
+/// layer verified one.
+pub fn credentials<T>(req: &tonic::Request<T>) -> crate::auth::Credentials {
+    let meta = req.metadata();
+    let token = ["token", "authorization"]
+        .iter()
+        .find_map(|k| meta.get(*k)?.to_str().ok())
+        .map(str::to_string);
+    crate::auth::Credentials {
+        token,
+        cert_cn: crate::tls::peer_common_name(req),
+    }
+}
+
 /// etcd's `--max-request-bytes` default: larger requests get "request is too large".
 pub const MAX_REQUEST_BYTES: usize = 1536 * 1024;
 

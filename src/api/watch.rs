@@ -31,7 +31,9 @@ impl Watch for WatchService {
         if require_leader && self.server.leader().is_none() {
             return Err(Error::NoLeader.into());
         }
-        let ctx = self.server.watch_context(require_leader);
+        let ctx = self
+            .server
+            .watch_context(require_leader, super::credentials(&req));
         let inbound = req.into_inner();
         let (out, rx) = tokio::sync::mpsc::channel(OUTBOUND_QUEUE_MAX);
         tokio::spawn(run_session(ctx, inbound, out));

@@ -9,8 +9,9 @@
 //!
 //! **Boundary:** the API sees methods, never the Raft handle, the state machine or the peer
 //! channels; the fields are private. One concern per file: `write`, `read`, `lease`,
-//! `members`, `maintenance`.
+//! `members`, `maintenance`, `auth`.
 
+mod auth;
 mod lease;
 mod maintenance;
 mod members;
@@ -26,7 +27,7 @@ use openraft::ServerState;
 
 use crate::clock::{self, LocalInstant};
 use crate::command::{Command, CommandResult};
-use crate::config::Config;
+use crate::config::{AuthConfig, Config};
 use crate::error::Error;
 use crate::lease::Lessor;
 use crate::peer::{LeaseCall, LeaseReply, PeerClients, PeerHandler, ReadLogId, Refusal};
@@ -36,6 +37,7 @@ use crate::raft::state_machine::StateMachine;
 use crate::raft::typ::{Member, NodeId, Raft, RaftMetrics};
 use crate::storage::SharedBackend;
 
+pub use auth::WatchPermit;
 pub use maintenance::{KvHash, RaftStatus};
 
 /// How long to wait before asking again who leads, while an election runs.
@@ -58,6 +60,8 @@ pub struct Server {
     peers: Arc<PeerClients>,
     /// When this member last received append-entries (a heartbeat) from a leader.
     leader_contact: Mutex<Option<LocalInstant>>,
+    /// Token TTL and bcrypt cost.
+    auth: AuthConfig,
 }
 
 impl Server {
@@ -84,6 +88,7 @@ impl Server {
             election_timeout,
             peers,
             leader_contact: Mutex::new(None),
+            auth: config.auth,
         }
     }
 

@@ -8,6 +8,7 @@ use openraft::raft::linearizable_read::Linearizer;
 use openraft::ReadPolicy;
 
 use super::{until, Server};
+use crate::auth::Credentials;
 use crate::error::{Error, Result};
 use crate::peer::ReadLogId;
 use crate::proto::etcdserverpb::{RangeRequest, RangeResponse};
@@ -94,9 +95,14 @@ impl Server {
         self.sm.hub().subscribe_revision()
     }
 
-    /// What a watch stream on this member reads: the hub, the history, headers and, for
-    /// `WithRequireLeader` streams, whether a leader is still in touch.
-    pub fn watch_context(self: &Arc<Self>, require_leader: bool) -> SessionContext {
+    /// What a watch stream on this member reads: the hub, the history, headers, whether its
+    /// caller may watch a range and, for `WithRequireLeader` streams, whether a leader is
+    /// still in touch.
+    pub fn watch_context(
+        self: &Arc<Self>,
+        require_leader: bool,
+        creds: Credentials,
+    ) -> SessionContext {
         let checker = self.clone();
         let has_leader = move || checker.healthy();
         let stamper = self.clone();
@@ -106,6 +112,7 @@ impl Server {
             require_leader: require_leader
                 .then(|| Arc::new(has_leader) as Arc<dyn Fn() -> bool + Send + Sync>),
             header: Arc::new(move |rev| stamper.header_at(rev)),
+            permit: self.watch_permit(creds),
         }
     }
 

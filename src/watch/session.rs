@@ -18,6 +18,7 @@ use tokio::sync::{mpsc, Notify};
 use tonic::Status;
 
 use super::hub::{RevisionEvents, Slot, WatchHub};
+use crate::auth::AuthError;
 use crate::clock::{self, LocalInstant};
 use crate::error::Error;
 use crate::proto::etcdserverpb::watch_create_request::FilterType;
@@ -48,6 +49,8 @@ pub struct SessionContext {
     /// clientv3's `WithRequireLeader`: end the stream with "no leader" once this is false, so
     /// the client moves to another member (etcd: after three leaderless election timeouts).
     pub require_leader: Option<Arc<dyn Fn() -> bool + Send + Sync>>,
+    /// Whether the stream's caller may read a key range: asked as each watcher is created.
+    pub permit: Arc<dyn Fn(&[u8], &[u8]) -> bool + Send + Sync>,
 }
 
 struct Watcher {
@@ -262,6 +265,18 @@ impl Session {
     }
 
     async fn create(&mut self, c: WatchCreateRequest) -> bool {
+        if !(self.ctx.permit)(&c.key, &c.range_end) {
+            // etcd answers a denied watch as created and at once canceled, with no id.
+            let resp = WatchResponse {
+                header: self.header(self.ctx.hub.revision()),
+                watch_id: -1,
+                created: true,
+                canceled: true,
+                cancel_reason: AuthError::PermissionDenied.to_string(),
+                ..Default::default()
+            };
+            return self.send(resp).await;
+        }
         let id = if c.watch_id != 0 {
             if self.watchers.contains_key(&c.watch_id) {
                 let resp = WatchResponse {
