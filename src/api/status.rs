@@ -70,6 +70,17 @@ impl From<Error> for Status {
     }
 }
 
+/// How Go's gRPC prints a status (`rpc error: code = X desc = msg`): etcd puts this text, not
+/// the bare message, in some fields clients show verbatim, such as a watch's cancel reason.
+pub fn go_status_text(e: Error) -> String {
+    let status = to_status(e);
+    format!(
+        "rpc error: code = {:?} desc = {}",
+        status.code(),
+        status.message()
+    )
+}
+
 /// An RPC quorum does not serve yet: `Unimplemented`, naming it, never an empty message.
 pub fn unimplemented(rpc: &'static str) -> Status {
     to_status(Error::Unimplemented(rpc))
@@ -173,5 +184,9 @@ mod tests {
             let s = to_status(Error::Auth(e));
             assert_eq!((s.code(), s.message()), (code, msg));
         }
+        assert_eq!(
+            go_status_text(Error::Auth(AuthError::PermissionDenied)),
+            "rpc error: code = PermissionDenied desc = etcdserver: permission denied"
+        );
     }
 }

@@ -7,8 +7,6 @@
 //! resolved and nothing is checked. Passwords are hashed and verified here (bcrypt is slow and
 //! salted with randomness, so never inside the apply), and a token's random half is drawn here.
 
-use std::sync::Arc;
-
 use rand::Rng;
 
 use super::Server;
@@ -23,9 +21,6 @@ use crate::proto::etcdserverpb::{RangeRequest, RangeResponse};
 
 /// etcd's simple tokens start with this many random letters, then `.` and the log index.
 const TOKEN_RANDOM_LEN: usize = 16;
-
-/// Decides, for a watch stream, whether its caller may read a range.
-pub type WatchPermit = Arc<dyn Fn(&[u8], &[u8]) -> bool + Send + Sync>;
 
 fn random_letters() -> String {
     const LETTERS: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
@@ -88,14 +83,9 @@ impl Server {
 
     /// A watch stream's check, made as each watcher is created (READ on its range): the
     /// token is resolved each time, so a stream outliving its token loses the right to watch.
-    pub fn watch_permit(self: &Arc<Self>, creds: Credentials) -> WatchPermit {
-        let server = self.clone();
-        Arc::new(move |key: &[u8], range_end: &[u8]| {
-            server
-                .caller(&creds)
-                .and_then(|who| server.check_read(who.as_ref(), key, range_end))
-                .is_ok()
-        })
+    pub fn check_watch(&self, creds: &Credentials, key: &[u8], range_end: &[u8]) -> Result<()> {
+        let who = self.caller(creds)?;
+        self.check_read(who.as_ref(), key, range_end)
     }
 
     /// Whether auth is on, and the auth store's revision.

@@ -37,7 +37,6 @@ use crate::raft::state_machine::StateMachine;
 use crate::raft::typ::{Member, NodeId, Raft, RaftMetrics};
 use crate::storage::SharedBackend;
 
-pub use auth::WatchPermit;
 pub use maintenance::{KvHash, RaftStatus};
 
 /// How long to wait before asking again who leads, while an election runs.

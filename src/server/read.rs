@@ -8,12 +8,11 @@ use openraft::raft::linearizable_read::Linearizer;
 use openraft::ReadPolicy;
 
 use super::{until, Server};
-use crate::auth::Credentials;
 use crate::error::{Error, Result};
 use crate::peer::ReadLogId;
 use crate::proto::etcdserverpb::{RangeRequest, RangeResponse};
 use crate::proto::mvccpb::Event;
-use crate::watch::session::SessionContext;
+use crate::watch::session::{SessionContext, WatchPermit};
 
 impl Server {
     /// Waits until this member has applied everything committed when the call began, as
@@ -101,7 +100,7 @@ impl Server {
     pub fn watch_context(
         self: &Arc<Self>,
         require_leader: bool,
-        creds: Credentials,
+        permit: WatchPermit,
     ) -> SessionContext {
         let checker = self.clone();
         let has_leader = move || checker.healthy();
@@ -112,7 +111,7 @@ impl Server {
             require_leader: require_leader
                 .then(|| Arc::new(has_leader) as Arc<dyn Fn() -> bool + Send + Sync>),
             header: Arc::new(move |rev| stamper.header_at(rev)),
-            permit: self.watch_permit(creds),
+            permit,
         }
     }
 
