@@ -279,11 +279,6 @@ fn client_common_name<S>(tls: &tokio_rustls::server::TlsStream<S>) -> Option<Str
     cn.as_str().ok().map(str::to_string)
 }
 
-/// The verified client certificate's common name behind a request, if its connection had one.
-pub fn peer_common_name<T>(req: &tonic::Request<T>) -> Option<String> {
-    req.extensions().get::<ClientCertCn>()?.0.clone()
-}
-
 /// Dials TLS over an established stream to `host`.
 pub async fn connect<S>(
     config: Arc<ClientConfig>,

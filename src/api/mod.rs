@@ -23,7 +23,11 @@ pub fn credentials<T>(req: &tonic::Request<T>) -> crate::auth::Credentials {
         .map(str::to_string);
     crate::auth::Credentials {
         token,
-        cert_cn: crate::tls::peer_common_name(req),
+        // tonic copies each connection's `ClientCertCn` into its requests' extensions.
+        cert_cn: req
+            .extensions()
+            .get::<crate::transport::ClientCertCn>()
+            .and_then(|cn| cn.0.clone()),
     }
 }
 
