@@ -44,6 +44,8 @@ pub struct ClusterSpec {
     /// Serve https on client and peer URLs with certificates from a throwaway CA (written
     /// under the data dir, `tls/`), clients and peers required to present one.
     pub tls: bool,
+    /// Token TTL and bcrypt cost of every member.
+    pub auth: crate::config::AuthConfig,
 }
 
 impl ClusterSpec {
@@ -57,6 +59,7 @@ impl ClusterSpec {
             election_timeout_ms: 1000,
             snapshot_every_entries: crate::config::DEFAULT_SNAPSHOT_EVERY_ENTRIES,
             tls: false,
+            auth: Default::default(),
         }
     }
 }
@@ -113,6 +116,7 @@ impl LocalCluster {
                     quota_backend_bytes: crate::config::DEFAULT_QUOTA_BACKEND_BYTES,
                     plants: Default::default(),
                     tls: tls.clone(),
+                    auth: spec.auth,
                 }
             })
             .collect();

@@ -8,6 +8,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::auth::{AuthChange, AuthError, AuthInfo, AuthOutcome};
 use crate::proto::etcdserverpb::{
     AlarmResponse, CompactionRequest, CompactionResponse, DeleteRangeRequest, DeleteRangeResponse,
     LeaseGrantResponse, LeaseRevokeResponse, PutRequest, PutResponse, ResponseHeader, TxnRequest,
@@ -43,6 +44,15 @@ pub enum Command {
         name: String,
         client_urls: Vec<String>,
     },
+    /// A client's request with who sent it (`None`: no token), so applying checks its
+    /// permissions against the auth store as the log has it at that point, as etcd's auth
+    /// applier does. Applies as `cmd` when allowed.
+    As {
+        caller: Option<AuthInfo>,
+        cmd: Box<Command>,
+    },
+    /// Users, roles, permissions, enabling auth, issuing a token.
+    Auth(AuthChange),
 }
 
 impl fmt::Display for Command {
@@ -63,6 +73,12 @@ impl fmt::Display for Command {
                 write!(f, "{verb} alarm {alarm} on {member_id:x}")
             }
             Command::PublishMember { id, name, .. } => write!(f, "publish member {id:x} {name}"),
+            Command::As { caller, cmd } => match caller {
+                Some(c) => write!(f, "{cmd} as {:?}", c.user),
+                None => write!(f, "{cmd} as nobody"),
+            },
+            // Never the password hash or the token's random half: logs are not secret.
+            Command::Auth(change) => write!(f, "auth {}", change.name()),
         }
     }
 }
@@ -81,6 +97,8 @@ pub enum CommandResult {
     /// A command (or a blank or membership entry) with nothing to report.
     Done,
     Failed(StoreError),
+    Auth(AuthOutcome),
+    AuthFailed(AuthError),
 }
 
 /// A response type that applying a command produces, picked out of `CommandResult` by type,

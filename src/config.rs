@@ -48,6 +48,31 @@ pub struct Config {
     pub plants: crate::plant::Plants,
     /// etcd's TLS flags, client and peer side.
     pub tls: TlsConfig,
+    /// etcd's auth flags.
+    pub auth: AuthConfig,
+}
+
+/// `--auth-token-ttl` and `--bcrypt-cost`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuthConfig {
+    /// A simple token unused for this long is forgotten (etcd's default: 300 s).
+    pub token_ttl: Duration,
+    /// bcrypt's work factor for stored passwords: etcd's default 10 (tens of milliseconds per
+    /// hash); tests lower it to bcrypt's minimum, 4, to stay fast.
+    pub bcrypt_cost: u32,
+}
+
+/// bcrypt refuses costs outside 4..=31.
+pub const BCRYPT_COST_MIN: u32 = 4;
+pub const BCRYPT_COST_MAX: u32 = 31;
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            token_ttl: Duration::from_secs(300),
+            bcrypt_cost: 10,
+        }
+    }
 }
 
 /// etcd's TLS flags: `--cert-file ...` (client side), `--peer-cert-file ...` (peer side),
@@ -105,6 +130,7 @@ impl Config {
             quota_backend_bytes: DEFAULT_QUOTA_BACKEND_BYTES,
             plants: Default::default(),
             tls: TlsConfig::default(),
+            auth: AuthConfig::default(),
         }
     }
 

@@ -3,6 +3,7 @@
 //! Expected conditions are values here; `api::status` is the one place that turns them into
 //! etcd's gRPC codes and messages.
 
+use crate::auth::AuthError;
 use crate::store::StoreError;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -11,6 +12,9 @@ pub enum Error {
     /// table's errors, decided the same on every member.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Auth's refusals, whether from the edge (a bad token) or from applying (a permission).
+    #[error(transparent)]
+    Auth(#[from] AuthError),
     #[error("etcdserver: too large lease TTL")]
     LeaseTtlTooLarge,
     #[error("etcdserver: request is too large")]

@@ -8,12 +8,14 @@
 //! - `store`: the MVCC state machine proper: revisions, range/put/delete/txn/compact. Pure.
 //! - `lease`: the replicated lease table and the leader-only `Lessor` clock.
 //! - `watch`: the hub that fans applied events out to watchers.
+//! - `auth`: users, roles, key-range permissions, tokens; checked on every request.
 //! - `storage`: the `Backend` trait; sled for production, memory for tests and simulation.
 //! - `node`: one member wired together; `cluster`: several in one process, with faults.
 //! - `config`: etcd's flags and the ids derived from them; `transport`: dialing and link faults.
 //! - `sim`: the deterministic simulator (turmoil) running these same members, `quorum sim`.
 
 pub mod api;
+pub mod auth;
 pub mod clock;
 pub mod cluster;
 pub mod command;

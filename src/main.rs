@@ -95,6 +95,12 @@ struct ServeArgs {
     /// Bytes the key space may hold before writes are refused (0: etcd's 2 GiB).
     #[arg(long, default_value_t = 0)]
     quota_backend_bytes: u64,
+    /// Seconds an unused simple auth token lives.
+    #[arg(long, default_value_t = 300)]
+    auth_token_ttl: u64,
+    /// bcrypt cost for user passwords (4..=31).
+    #[arg(long, default_value_t = 10)]
+    bcrypt_cost: u32,
     #[command(flatten)]
     tls: TlsArgs,
 }
@@ -201,6 +207,13 @@ impl ServeArgs {
             },
             plants: Default::default(),
             tls: self.tls.into_config(),
+            auth: quorum::config::AuthConfig {
+                token_ttl: std::time::Duration::from_secs(self.auth_token_ttl),
+                bcrypt_cost: self.bcrypt_cost.clamp(
+                    quorum::config::BCRYPT_COST_MIN,
+                    quorum::config::BCRYPT_COST_MAX,
+                ),
+            },
         })
     }
 }

@@ -208,7 +208,11 @@ impl Node {
         for url in &config.listen_client_urls {
             let incoming = listen(&transport, url, tls.client_listen.as_ref()).await?;
             let metrics = metrics.clone();
-            let counted = incoming.map_ok(move |c| Conn::new(Counted::new(c, metrics.clone())));
+            let counted = incoming.map_ok(move |c| {
+                // The count wraps the bytes; the TLS client's name stays on the connection.
+                let cn = c.cert_cn();
+                Conn::with_cert_cn(Counted::new(c, metrics.clone()), cn)
+            });
             tasks.push(tokio::spawn(serve_clients(
                 server.clone(),
                 counted.boxed(),
@@ -327,7 +331,11 @@ async fn serve_clients(server: Arc<Server>, incoming: Incoming, shutdown: watch:
         .accept_http1(true)
         .add_routes(router.into())
         .serve_with_incoming_shutdown(
-            incoming.map_ok(|c| Conn::new(AuthorityFix::new(c))),
+            // The wrapper keeps the client certificate's name for auth.
+            incoming.map_ok(|c| {
+                let cn = c.cert_cn();
+                Conn::with_cert_cn(AuthorityFix::new(c), cn)
+            }),
             wait_shutdown(shutdown),
         )
         .await;

@@ -23,7 +23,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme};
 
-use crate::transport::{Conn, Incoming};
+use crate::transport::{ClientCertCn, Conn, Incoming};
 
 /// A handshake that takes longer than this is dropped, so a silent client holds no task.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -258,7 +258,8 @@ pub fn accept(mut incoming: Incoming, config: Arc<ServerConfig>) -> Incoming {
             tokio::spawn(async move {
                 match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(conn)).await {
                     Ok(Ok(tls)) => {
-                        let _ = tx.send(Ok(Conn::new(tls))).await;
+                        let cn = ClientCertCn(client_common_name(&tls));
+                        let _ = tx.send(Ok(Conn::with_cert_cn(tls, cn))).await;
                     }
                     Ok(Err(e)) => tracing::info!(error = %e, "rejected TLS connection"),
                     Err(_) => tracing::info!("TLS handshake timed out"),
@@ -267,6 +268,15 @@ pub fn accept(mut incoming: Incoming, config: Arc<ServerConfig>) -> Incoming {
         }
     });
     tokio_stream::wrappers::ReceiverStream::new(rx).boxed()
+}
+
+/// The common name of the certificate a client presented, which the handshake has verified
+/// (a server that does not ask for certificates sees none).
+fn client_common_name<S>(tls: &tokio_rustls::server::TlsStream<S>) -> Option<String> {
+    let leaf = tls.get_ref().1.peer_certificates()?.first()?;
+    let (_, cert) = x509_parser::parse_x509_certificate(leaf.as_ref()).ok()?;
+    let cn = cert.subject().iter_common_name().next()?;
+    cn.as_str().ok().map(str::to_string)
 }
 
 /// Dials TLS over an established stream to `host`.

@@ -1,11 +1,16 @@
-//! Auth: not served yet; every RPC answers `Unimplemented` naming itself, except AuthStatus,
-//! which truthfully reports auth as disabled.
+//! Auth: users, roles, permissions, enabling auth and logging in, as etcd 3.4 serves them.
+//!
+//! Each handler reads the caller's credentials, does what must happen before proposing
+//! (bcrypt hashing, decoding a permission), calls one `Server` method and builds the response.
+//! Who may do what (the root role, a user reading itself) is decided below, not here.
 
 use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 
-use super::status::unimplemented;
+use super::credentials;
+use crate::auth::{AuthChange, AuthError, KeyPermission, PermType};
+use crate::error::Error;
 use crate::proto::etcdserverpb::auth_server::Auth;
 use crate::proto::etcdserverpb::*;
 use crate::server::Server;
@@ -14,128 +19,241 @@ pub struct AuthService {
     pub server: Arc<Server>,
 }
 
+impl AuthService {
+    /// Applies `change` for the caller of `req` and answers with a header.
+    async fn change<T>(
+        &self,
+        req: &Request<T>,
+        change: AuthChange,
+    ) -> Result<Option<ResponseHeader>, Status> {
+        self.server.auth_change(&credentials(req), change).await?;
+        Ok(Some(self.server.header()))
+    }
+
+    /// The stored form of a new password: a hash of it, or nothing for a user that may only
+    /// log in by certificate; a client that sends a ready hash (etcd 3.5's field) keeps it.
+    fn password_hash(
+        &self,
+        password: &str,
+        hashed: &str,
+        no_password: bool,
+    ) -> Result<String, Status> {
+        if no_password {
+            return Ok(String::new());
+        }
+        if password.is_empty() && !hashed.is_empty() {
+            return Ok(hashed.to_string());
+        }
+        Ok(self.server.hash_password(password)?)
+    }
+}
+
 #[tonic::async_trait]
 impl Auth for AuthService {
     async fn auth_status(
         &self,
         _r: Request<AuthStatusRequest>,
     ) -> Result<Response<AuthStatusResponse>, Status> {
+        let (enabled, auth_revision) = self.server.auth_status();
         Ok(Response::new(AuthStatusResponse {
             header: Some(self.server.header()),
-            enabled: false,
-            auth_revision: 0,
+            enabled,
+            auth_revision,
         }))
     }
 
     async fn auth_enable(
         &self,
-        _r: Request<AuthEnableRequest>,
+        r: Request<AuthEnableRequest>,
     ) -> Result<Response<AuthEnableResponse>, Status> {
-        Err(unimplemented("Auth.AuthEnable"))
+        let header = self.change(&r, AuthChange::Enable).await?;
+        Ok(Response::new(AuthEnableResponse { header }))
     }
 
     async fn auth_disable(
         &self,
-        _r: Request<AuthDisableRequest>,
+        r: Request<AuthDisableRequest>,
     ) -> Result<Response<AuthDisableResponse>, Status> {
-        Err(unimplemented("Auth.AuthDisable"))
+        let header = self.change(&r, AuthChange::Disable).await?;
+        Ok(Response::new(AuthDisableResponse { header }))
     }
 
     async fn authenticate(
         &self,
-        _r: Request<AuthenticateRequest>,
+        r: Request<AuthenticateRequest>,
     ) -> Result<Response<AuthenticateResponse>, Status> {
-        Err(unimplemented("Auth.Authenticate"))
+        let r = r.into_inner();
+        let token = self.server.authenticate(&r.name, &r.password).await?;
+        Ok(Response::new(AuthenticateResponse {
+            header: Some(self.server.header()),
+            token,
+        }))
     }
 
     async fn user_add(
         &self,
-        _r: Request<AuthUserAddRequest>,
+        r: Request<AuthUserAddRequest>,
     ) -> Result<Response<AuthUserAddResponse>, Status> {
-        Err(unimplemented("Auth.UserAdd"))
+        let req = r.get_ref();
+        let no_password = req.options.as_ref().is_some_and(|o| o.no_password);
+        let password_hash = self.password_hash(&req.password, &req.hashed_password, no_password)?;
+        let change = AuthChange::UserAdd {
+            name: req.name.clone(),
+            password_hash,
+        };
+        let header = self.change(&r, change).await?;
+        Ok(Response::new(AuthUserAddResponse { header }))
     }
 
     async fn user_get(
         &self,
-        _r: Request<AuthUserGetRequest>,
+        r: Request<AuthUserGetRequest>,
     ) -> Result<Response<AuthUserGetResponse>, Status> {
-        Err(unimplemented("Auth.UserGet"))
+        let roles = self
+            .server
+            .user_get(&credentials(&r), &r.get_ref().name)
+            .await?;
+        Ok(Response::new(AuthUserGetResponse {
+            header: Some(self.server.header()),
+            roles,
+        }))
     }
 
     async fn user_list(
         &self,
-        _r: Request<AuthUserListRequest>,
+        r: Request<AuthUserListRequest>,
     ) -> Result<Response<AuthUserListResponse>, Status> {
-        Err(unimplemented("Auth.UserList"))
+        let users = self.server.user_list(&credentials(&r)).await?;
+        Ok(Response::new(AuthUserListResponse {
+            header: Some(self.server.header()),
+            users,
+        }))
     }
 
     async fn user_delete(
         &self,
-        _r: Request<AuthUserDeleteRequest>,
+        r: Request<AuthUserDeleteRequest>,
     ) -> Result<Response<AuthUserDeleteResponse>, Status> {
-        Err(unimplemented("Auth.UserDelete"))
+        let name = r.get_ref().name.clone();
+        let header = self.change(&r, AuthChange::UserDelete { name }).await?;
+        Ok(Response::new(AuthUserDeleteResponse { header }))
     }
 
     async fn user_change_password(
         &self,
-        _r: Request<AuthUserChangePasswordRequest>,
+        r: Request<AuthUserChangePasswordRequest>,
     ) -> Result<Response<AuthUserChangePasswordResponse>, Status> {
-        Err(unimplemented("Auth.UserChangePassword"))
+        let req = r.get_ref();
+        let password_hash = self.password_hash(&req.password, &req.hashed_password, false)?;
+        let change = AuthChange::UserChangePassword {
+            name: req.name.clone(),
+            password_hash,
+        };
+        let header = self.change(&r, change).await?;
+        Ok(Response::new(AuthUserChangePasswordResponse { header }))
     }
 
     async fn user_grant_role(
         &self,
-        _r: Request<AuthUserGrantRoleRequest>,
+        r: Request<AuthUserGrantRoleRequest>,
     ) -> Result<Response<AuthUserGrantRoleResponse>, Status> {
-        Err(unimplemented("Auth.UserGrantRole"))
+        let change = AuthChange::UserGrantRole {
+            user: r.get_ref().user.clone(),
+            role: r.get_ref().role.clone(),
+        };
+        let header = self.change(&r, change).await?;
+        Ok(Response::new(AuthUserGrantRoleResponse { header }))
     }
 
     async fn user_revoke_role(
         &self,
-        _r: Request<AuthUserRevokeRoleRequest>,
+        r: Request<AuthUserRevokeRoleRequest>,
     ) -> Result<Response<AuthUserRevokeRoleResponse>, Status> {
-        Err(unimplemented("Auth.UserRevokeRole"))
+        let change = AuthChange::UserRevokeRole {
+            user: r.get_ref().name.clone(),
+            role: r.get_ref().role.clone(),
+        };
+        let header = self.change(&r, change).await?;
+        Ok(Response::new(AuthUserRevokeRoleResponse { header }))
     }
 
     async fn role_add(
         &self,
-        _r: Request<AuthRoleAddRequest>,
+        r: Request<AuthRoleAddRequest>,
     ) -> Result<Response<AuthRoleAddResponse>, Status> {
-        Err(unimplemented("Auth.RoleAdd"))
+        let name = r.get_ref().name.clone();
+        let header = self.change(&r, AuthChange::RoleAdd { name }).await?;
+        Ok(Response::new(AuthRoleAddResponse { header }))
     }
 
     async fn role_get(
         &self,
-        _r: Request<AuthRoleGetRequest>,
+        r: Request<AuthRoleGetRequest>,
     ) -> Result<Response<AuthRoleGetResponse>, Status> {
-        Err(unimplemented("Auth.RoleGet"))
+        let perm = self
+            .server
+            .role_get(&credentials(&r), &r.get_ref().role)
+            .await?;
+        Ok(Response::new(AuthRoleGetResponse {
+            header: Some(self.server.header()),
+            perm,
+        }))
     }
 
     async fn role_list(
         &self,
-        _r: Request<AuthRoleListRequest>,
+        r: Request<AuthRoleListRequest>,
     ) -> Result<Response<AuthRoleListResponse>, Status> {
-        Err(unimplemented("Auth.RoleList"))
+        let roles = self.server.role_list(&credentials(&r)).await?;
+        Ok(Response::new(AuthRoleListResponse {
+            header: Some(self.server.header()),
+            roles,
+        }))
     }
 
     async fn role_delete(
         &self,
-        _r: Request<AuthRoleDeleteRequest>,
+        r: Request<AuthRoleDeleteRequest>,
     ) -> Result<Response<AuthRoleDeleteResponse>, Status> {
-        Err(unimplemented("Auth.RoleDelete"))
+        let name = r.get_ref().role.clone();
+        let header = self.change(&r, AuthChange::RoleDelete { name }).await?;
+        Ok(Response::new(AuthRoleDeleteResponse { header }))
     }
 
     async fn role_grant_permission(
         &self,
-        _r: Request<AuthRoleGrantPermissionRequest>,
+        r: Request<AuthRoleGrantPermissionRequest>,
     ) -> Result<Response<AuthRoleGrantPermissionResponse>, Status> {
-        Err(unimplemented("Auth.RoleGrantPermission"))
+        let req = r.get_ref();
+        let perm = req
+            .perm
+            .as_ref()
+            .ok_or(Error::Auth(AuthError::PermissionNotGiven))?;
+        let perm_type = PermType::from_wire(perm.perm_type)
+            .ok_or(Error::Auth(AuthError::PermissionNotGiven))?;
+        let change = AuthChange::RoleGrantPermission {
+            name: req.name.clone(),
+            perm: KeyPermission {
+                perm_type,
+                key: perm.key.clone(),
+                range_end: perm.range_end.clone(),
+            },
+        };
+        let header = self.change(&r, change).await?;
+        Ok(Response::new(AuthRoleGrantPermissionResponse { header }))
     }
 
     async fn role_revoke_permission(
         &self,
-        _r: Request<AuthRoleRevokePermissionRequest>,
+        r: Request<AuthRoleRevokePermissionRequest>,
     ) -> Result<Response<AuthRoleRevokePermissionResponse>, Status> {
-        Err(unimplemented("Auth.RoleRevokePermission"))
+        let req = r.get_ref();
+        let change = AuthChange::RoleRevokePermission {
+            name: req.role.clone(),
+            key: req.key.clone(),
+            range_end: req.range_end.clone(),
+        };
+        let header = self.change(&r, change).await?;
+        Ok(Response::new(AuthRoleRevokePermissionResponse { header }))
     }
 }

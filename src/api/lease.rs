@@ -31,6 +31,7 @@ impl Lease for LeaseService {
         &self,
         req: Request<LeaseGrantRequest>,
     ) -> Result<Response<LeaseGrantResponse>, Status> {
+        let creds = super::credentials(&req);
         let req = req.into_inner();
         if req.ttl > MAX_TTL_SECS {
             return Err(Error::LeaseTtlTooLarge.into());
@@ -39,16 +40,18 @@ impl Lease for LeaseService {
             id: req.id,
             ttl_secs: req.ttl,
         };
-        Ok(Response::new(self.server.request(cmd).await?))
+        Ok(Response::new(self.server.request_as(&creds, cmd).await?))
     }
 
     async fn lease_revoke(
         &self,
         req: Request<LeaseRevokeRequest>,
     ) -> Result<Response<LeaseRevokeResponse>, Status> {
+        let creds = super::credentials(&req);
         let id = req.into_inner().id;
+        // WRITE on every attached key, checked when the revoke is applied.
         let cmd = Command::LeaseRevoke { id };
-        Ok(Response::new(self.server.request(cmd).await?))
+        Ok(Response::new(self.server.request_as(&creds, cmd).await?))
     }
 
     type LeaseKeepAliveStream = ReceiverStream<Result<LeaseKeepAliveResponse, Status>>;

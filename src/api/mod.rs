@@ -13,6 +13,25 @@ pub mod queue;
 pub mod status;
 pub mod watch;
 
+/// Who a request says it is from: the `token` metadata (the gateway's `authorization` header
+/// as a fallback, as etcd reads it) and the client certificate's common name, if the TLS
+/// layer verified one.
+pub fn credentials<T>(req: &tonic::Request<T>) -> crate::auth::Credentials {
+    let meta = req.metadata();
+    let token = ["token", "authorization"]
+        .iter()
+        .find_map(|k| meta.get(*k)?.to_str().ok())
+        .map(str::to_string);
+    crate::auth::Credentials {
+        token,
+        // tonic copies each connection's `ClientCertCn` into its requests' extensions.
+        cert_cn: req
+            .extensions()
+            .get::<crate::transport::ClientCertCn>()
+            .and_then(|cn| cn.0.clone()),
+    }
+}
+
 /// etcd's `--max-request-bytes` default: larger requests get "request is too large".
 pub const MAX_REQUEST_BYTES: usize = 1536 * 1024;
 

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use super::codec::{decode, encode};
 use super::typ::{LogId, Snapshot, SnapshotMeta, StoredMembership, TypeConfig};
+use crate::auth::{check_command, AuthOutcome, AuthStore, TokenTable};
 use crate::command::{Command, CommandResult};
 use crate::lease::{LeaseTable, Lessor, MIN_TTL_SECS};
 use crate::proto::etcdserverpb::{
@@ -48,6 +49,8 @@ pub struct Applied {
     pub last_membership: StoredMembership,
     /// Raised alarms: (member id, `AlarmType`), as etcd's alarm store keeps them.
     pub alarms: BTreeSet<(u64, i32)>,
+    /// Users, roles and permissions; snapshotted with the rest, so auth survives restarts.
+    pub auth: AuthStore,
 }
 
 struct StoredSnapshot {
@@ -65,6 +68,8 @@ struct Shared {
     lessor: Arc<Lessor>,
     /// How long each snapshot write took (etcd's backend commit), when observed.
     commit_seconds: Option<prometheus::Histogram>,
+    /// This member's simple tokens, fed by applied Authenticate (not replicated state).
+    tokens: Arc<TokenTable>,
 }
 
 /// Cheap to clone; every clone is the same state machine.
@@ -106,6 +111,7 @@ impl StateMachine {
                 hub,
                 lessor,
                 commit_seconds,
+                tokens: Arc::new(TokenTable::default()),
             }),
         })
     }
@@ -130,6 +136,23 @@ impl StateMachine {
 
     pub fn hub(&self) -> &Arc<WatchHub> {
         &self.shared.hub
+    }
+
+    pub fn tokens(&self) -> &Arc<TokenTable> {
+        &self.shared.tokens
+    }
+
+    /// Keeps this member's token table in step with an applied auth change.
+    fn track_tokens(&self, outcome: &AuthOutcome) {
+        let tokens = &self.shared.tokens;
+        match outcome {
+            AuthOutcome::Done => {}
+            AuthOutcome::Token { user, token } => {
+                tokens.issue(token.clone(), user.clone(), crate::clock::now())
+            }
+            AuthOutcome::UserTokensVoid(user) => tokens.forget_user(user),
+            AuthOutcome::AllTokensVoid => tokens.clear(),
+        }
     }
 
     fn persist(&self, snap: &StoredSnapshot) -> io::Result<()> {
@@ -205,7 +228,12 @@ pub(crate) fn apply_command(
         // deletes and compaction still do, so space can be freed.
         return (CommandResult::Failed(StoreError::NoSpace), Vec::new());
     }
-    let Applied { store, leases, .. } = state;
+    let Applied {
+        store,
+        leases,
+        auth,
+        ..
+    } = state;
     match cmd {
         Command::Put(req) => match store.put(&req, leases) {
             Ok((mut resp, events)) => {
@@ -306,6 +334,22 @@ pub(crate) fn apply_command(
             state.members.insert(id, MemberAttrs { name, client_urls });
             (CommandResult::Done, Vec::new())
         }
+        Command::As { caller, cmd } => {
+            let lease_keys = |id: i64| {
+                leases
+                    .get(id)
+                    .map(|r| r.keys.iter().cloned().collect())
+                    .unwrap_or_default()
+            };
+            if let Err(e) = check_command(auth, caller.as_ref(), &cmd, lease_keys) {
+                return (CommandResult::AuthFailed(e), Vec::new());
+            }
+            apply_command(state, *cmd, index)
+        }
+        Command::Auth(change) => match change.apply(auth, index) {
+            Ok(outcome) => (CommandResult::Auth(outcome), Vec::new()),
+            Err(e) => (CommandResult::AuthFailed(e), Vec::new()),
+        },
     }
 }
 
@@ -367,6 +411,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             if let CommandResult::LeaseGrant(g) = &result {
                 self.shared.lessor.start(g.id, g.ttl, crate::clock::now());
             }
+            if let CommandResult::Auth(outcome) = &result {
+                self.track_tokens(outcome);
+            }
             // Watchers hear of a revision only after it is applied, and before the client's
             // response is released, so a client that reads its own write then watches from it
             // never misses it.
@@ -401,6 +448,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             .lock()
             .unwrap_or_else(|e| e.into_inner()) = Some(snap);
         self.shared.hub.reset(revision);
+        // The snapshot may have skipped deletions and password changes this member's tokens
+        // would have had to hear of; clients re-authenticate on "invalid auth token".
+        self.shared.tokens.clear();
         Ok(())
     }
 

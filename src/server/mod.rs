@@ -9,8 +9,9 @@
 //!
 //! **Boundary:** the API sees methods, never the Raft handle, the state machine or the peer
 //! channels; the fields are private. One concern per file: `write`, `read`, `lease`,
-//! `members`, `maintenance`.
+//! `members`, `maintenance`, `auth`.
 
+mod auth;
 mod lease;
 mod maintenance;
 mod members;
@@ -28,7 +29,7 @@ use openraft::ServerState;
 
 use crate::clock::{self, LocalInstant};
 use crate::command::{Command, CommandResult};
-use crate::config::Config;
+use crate::config::{AuthConfig, Config};
 use crate::error::Error;
 use crate::lease::Lessor;
 use crate::metrics::Metrics;
@@ -64,6 +65,8 @@ pub struct Server {
     quota_bytes: u64,
     /// When this member last received append-entries (a heartbeat) from a leader.
     leader_contact: Mutex<Option<LocalInstant>>,
+    /// Token TTL and bcrypt cost.
+    auth: AuthConfig,
 }
 
 impl Server {
@@ -93,6 +96,7 @@ impl Server {
             metrics,
             quota_bytes: config.quota_backend_bytes,
             leader_contact: Mutex::new(None),
+            auth: config.auth,
         }
     }
 

@@ -17,6 +17,11 @@ use crate::store::StoreError;
 impl Server {
     /// Refuses `cmd` (and raises NOSPACE) when applying it would pass the quota.
     pub(super) async fn check_quota(&self, cmd: &Command) -> Result<()> {
+        // A client's write arrives wrapped with its caller; the cost is the write's.
+        let cmd = match cmd {
+            Command::As { cmd, .. } => cmd.as_ref(),
+            other => other,
+        };
         let cost = match cmd {
             Command::Put(r) => r.key.len() + r.value.len(),
             Command::Txn(r) => prost::Message::encoded_len(r),

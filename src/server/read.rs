@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::peer::ReadLogId;
 use crate::proto::etcdserverpb::{RangeRequest, RangeResponse};
 use crate::proto::mvccpb::Event;
-use crate::watch::session::SessionContext;
+use crate::watch::session::{SessionContext, WatchPermit};
 
 impl Server {
     /// Waits until this member has applied everything committed when the call began, as
@@ -94,9 +94,14 @@ impl Server {
         self.sm.hub().subscribe_revision()
     }
 
-    /// What a watch stream on this member reads: the hub, the history, headers and, for
-    /// `WithRequireLeader` streams, whether a leader is still in touch.
-    pub fn watch_context(self: &Arc<Self>, require_leader: bool) -> SessionContext {
+    /// What a watch stream on this member reads: the hub, the history, headers, whether its
+    /// caller may watch a range and, for `WithRequireLeader` streams, whether a leader is
+    /// still in touch.
+    pub fn watch_context(
+        self: &Arc<Self>,
+        require_leader: bool,
+        permit: WatchPermit,
+    ) -> SessionContext {
         let checker = self.clone();
         let has_leader = move || checker.has_leader();
         let stamper = self.clone();
@@ -106,6 +111,7 @@ impl Server {
             require_leader: require_leader
                 .then(|| Arc::new(has_leader) as Arc<dyn Fn() -> bool + Send + Sync>),
             header: Arc::new(move |rev| stamper.header_at(rev)),
+            permit,
         }
     }
 

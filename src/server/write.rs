@@ -28,6 +28,7 @@ impl Server {
         .await;
         match answer {
             Some(Ok(CommandResult::Failed(e))) => Err(e.into()),
+            Some(Ok(CommandResult::AuthFailed(e))) => Err(e.into()),
             Some(Ok(result)) => Ok(result),
             Some(Err(Refusal::LeaderChanged)) => Err(Error::LeaderChanged),
             Some(Err(Refusal::Stopped)) => Err(Error::Stopped),

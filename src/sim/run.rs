@@ -162,6 +162,7 @@ fn member_config(i: usize, nodes: usize, plants: Plants) -> Config {
         quota_backend_bytes: crate::config::DEFAULT_QUOTA_BACKEND_BYTES,
         plants,
         tls: Default::default(),
+        auth: Default::default(),
     }
 }
 

@@ -1,4 +1,6 @@
-//! A type-erased connection, so servers accept TCP and simulated streams alike.
+//! A type-erased connection, so servers accept TCP and simulated streams alike. It carries
+//! what the TLS layer learnt of the client (its certificate's common name) up to the requests
+//! served on it, where auth takes that name as the user when no token is sent.
 
 use std::io;
 use std::pin::Pin;
@@ -9,11 +11,25 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 pub trait Io: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Io for T {}
 
-pub struct Conn(Box<dyn Io>);
+pub struct Conn(Box<dyn Io>, ClientCertCn);
+
+/// The common name of the client certificate the TLS handshake verified, if any; tonic copies
+/// it into every request's extensions.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientCertCn(pub Option<String>);
 
 impl Conn {
     pub fn new(io: impl Io) -> Self {
-        Conn(Box::new(io))
+        Conn(Box::new(io), ClientCertCn::default())
+    }
+
+    /// A connection whose client presented a verified certificate naming `cn`.
+    pub fn with_cert_cn(io: impl Io, cn: ClientCertCn) -> Self {
+        Conn(Box::new(io), cn)
+    }
+
+    pub fn cert_cn(&self) -> ClientCertCn {
+        self.1.clone()
     }
 }
 
@@ -44,6 +60,8 @@ impl AsyncWrite for Conn {
 }
 
 impl tonic::transport::server::Connected for Conn {
-    type ConnectInfo = ();
-    fn connect_info(&self) -> Self::ConnectInfo {}
+    type ConnectInfo = ClientCertCn;
+    fn connect_info(&self) -> Self::ConnectInfo {
+        self.1.clone()
+    }
 }

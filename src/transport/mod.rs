@@ -18,7 +18,7 @@ use futures::{StreamExt, TryStreamExt};
 use tonic::transport::{Channel, Endpoint};
 
 pub use authority::AuthorityFix;
-pub use conn::Conn;
+pub use conn::{ClientCertCn, Conn};
 
 /// Accepted connections of one listener.
 pub type Incoming = BoxStream<'static, io::Result<Conn>>;

@@ -52,7 +52,12 @@ pub struct SessionContext {
     /// clientv3's `WithRequireLeader`: end the stream with "no leader" once this is false, so
     /// the client moves to another member (etcd: after three leaderless election timeouts).
     pub require_leader: Option<Arc<dyn Fn() -> bool + Send + Sync>>,
+    /// Whether the stream's caller may read a key range, asked as each watcher is created.
+    pub permit: WatchPermit,
 }
+
+/// `None` when a watcher may be created on `key`..`range_end`, else the reason to cancel it.
+pub type WatchPermit = Arc<dyn Fn(&[u8], &[u8]) -> Option<String> + Send + Sync>;
 
 struct Watcher {
     slot: u64,
@@ -275,6 +280,18 @@ impl Session {
     }
 
     async fn create(&mut self, c: WatchCreateRequest) -> bool {
+        if let Some(cancel_reason) = (self.ctx.permit)(&c.key, &c.range_end) {
+            // etcd answers a denied watch as created and at once canceled, with no id.
+            let resp = WatchResponse {
+                header: self.header(self.ctx.hub.revision()),
+                watch_id: -1,
+                created: true,
+                canceled: true,
+                cancel_reason,
+                ..Default::default()
+            };
+            return self.send(resp).await;
+        }
         let id = if c.watch_id != 0 {
             if self.watchers.contains_key(&c.watch_id) {
                 let resp = WatchResponse {

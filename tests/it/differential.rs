@@ -9,13 +9,13 @@ use super::procs::{etcd_available, etcdctl, ProcCluster, Program};
 
 /// One etcdctl invocation. `$LEASE` in an argument is replaced by the last lease id granted on
 /// that target. `stream_ms`: the command streams (watch); kill it after this long.
-struct Step {
+pub(super) struct Step {
     args: Vec<String>,
     stdin: Option<&'static str>,
     stream_ms: Option<u64>,
 }
 
-fn step(cmd: &str) -> Step {
+pub(super) fn step(cmd: &str) -> Step {
     Step {
         args: cmd.split_whitespace().map(String::from).collect(),
         stdin: None,
@@ -23,14 +23,14 @@ fn step(cmd: &str) -> Step {
     }
 }
 
-fn with_stdin(cmd: &str, stdin: &'static str) -> Step {
+pub(super) fn with_stdin(cmd: &str, stdin: &'static str) -> Step {
     Step {
         stdin: Some(stdin),
         ..step(cmd)
     }
 }
 
-fn streaming(cmd: &str, ms: u64) -> Step {
+pub(super) fn streaming(cmd: &str, ms: u64) -> Step {
     Step {
         stream_ms: Some(ms),
         ..step(cmd)
@@ -239,15 +239,20 @@ fn run(target: &ProcCluster, steps: &[Step]) -> Run {
 }
 
 fn compare(members: usize) {
+    compare_script(members, &[], &script());
+}
+
+/// Runs `steps` on a fresh etcd 3.4 and a fresh Quorum of `members`, both started with the
+/// `extra` flags, and asserts that every command printed and exited the same.
+pub(super) fn compare_script(members: usize, extra: &[&str], steps: &[Step]) {
     if !etcd_available() {
         return;
     }
-    let steps = script();
-    let etcd = ProcCluster::start(Program::Etcd, members);
-    let expected = run(&etcd, &steps);
+    let etcd = ProcCluster::start_with_args(Program::Etcd, members, None, extra);
+    let expected = run(&etcd, steps);
     drop(etcd);
-    let quorum = ProcCluster::start(Program::Quorum, members);
-    let got = run(&quorum, &steps);
+    let quorum = ProcCluster::start_with_args(Program::Quorum, members, None, extra);
+    let got = run(&quorum, steps);
     let mut mismatches = Vec::new();
     for (e, g) in expected.outputs.iter().zip(&got.outputs) {
         if e != g {

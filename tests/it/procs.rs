@@ -107,6 +107,16 @@ impl ProcCluster {
     /// As `start`; with `pki`, every URL is https and clients and peers must present
     /// certificates, with the flags of the HA guide's recipe.
     pub fn start_with(program: Program, n: usize, pki: Option<&PkiFiles>) -> ProcCluster {
+        Self::start_with_args(program, n, pki, &[])
+    }
+
+    /// As `start_with`, passing `extra` flags (etcd's and Quorum's alike) to every member.
+    pub fn start_with_args(
+        program: Program,
+        n: usize,
+        pki: Option<&PkiFiles>,
+        extra: &[&str],
+    ) -> ProcCluster {
         let dir = tempfile::tempdir().expect("temp dir");
         let ports = free_ports(2 * n);
         let scheme = if pki.is_some() { "https" } else { "http" };
@@ -158,6 +168,7 @@ impl ProcCluster {
                     "it-cluster".into(),
                 ];
                 args.extend(tls_args.iter().cloned());
+                args.extend(extra.iter().map(|a| a.to_string()));
                 let mut m = Member {
                     name: format!("m{i}"),
                     client_url: client,
