@@ -9,6 +9,8 @@
 //! - `lease`: the replicated lease table and the leader-only `Lessor` clock.
 //! - `watch`: the hub that fans applied events out to watchers.
 //! - `storage`: the `Backend` trait; sled for production, memory for tests and simulation.
+//! - `snapshot`: etcd 3.4's snapshot format (a bbolt file of etcd's buckets): write, read,
+//!   status, restore into a member's data directory, verify.
 //! - `node`: one member wired together; `cluster`: several in one process, with faults.
 //! - `config`: etcd's flags and the ids derived from them; `transport`: dialing and link faults.
 
@@ -28,6 +30,7 @@ pub mod plant;
 pub mod proto;
 pub mod raft;
 pub mod server;
+pub mod snapshot;
 pub mod storage;
 pub mod store;
 pub mod tls;

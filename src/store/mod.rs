@@ -21,6 +21,7 @@ mod hash;
 mod key_history;
 mod key_range;
 mod range;
+mod revisions;
 mod txn;
 pub mod validate;
 mod write;
@@ -36,6 +37,7 @@ use serde::{Deserialize, Serialize};
 
 pub use error::StoreError;
 pub use key_range::KeyRange;
+pub use revisions::RevisionEntry;
 
 use key_history::KeyHistory;
 

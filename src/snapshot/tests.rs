@@ -1,0 +1,1 @@
+//! Status and trailer checks, against numbers a real etcdctl printed.
