@@ -454,14 +454,15 @@ impl<'a> Reader<'a> {
             if image.len() < PAGE_HEADER_BYTES || u16_at(image, 8) != Some(LEAF_PAGE) {
                 return Err(bad_bucket(name, "inline bucket is not a leaf page"));
             }
-            self.walk(
-                Node {
-                    bytes: image,
-                    pgid: 0,
-                },
-                0,
-                &mut elements,
-            )?;
+            // An inline image has no page id of its own (its header says 0): name the bucket.
+            let inline = Node {
+                bytes: image,
+                pgid: 0,
+            };
+            self.walk(inline, 0, &mut elements).map_err(|e| match e {
+                BoltError::BadPage { reason, .. } => bad_bucket(name, format!("inline: {reason}")),
+                other => other,
+            })?;
         } else {
             let node = self.page(root)?;
             self.walk(node, 0, &mut elements)?;
