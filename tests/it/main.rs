@@ -8,4 +8,5 @@ mod failover;
 mod http;
 mod procs;
 mod quota;
+mod snapshot;
 mod tls;
