@@ -113,7 +113,7 @@ fn reads_the_state_of_a_real_etcd_snapshot() {
     let (id, lease) = s.leases.iter().next().unwrap();
     assert_eq!(lease.ttl_secs, 600);
     assert!(
-        lease.keys.contains(&b"lk".to_vec()),
+        lease.keys.contains(b"lk".as_slice()),
         "lease {id:x} keeps its key"
     );
     assert_eq!(s.consistent_index, 12);
