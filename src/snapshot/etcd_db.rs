@@ -48,7 +48,7 @@ const TOMBSTONE_MARK: u8 = b't';
 /// seconds. (Field 3, the remaining TTL, is only written with lease checkpointing, which etcd
 /// 3.4 leaves off; prost skips it when reading.)
 #[derive(Clone, PartialEq, Message)]
-pub struct LeaseRecord {
+pub struct EtcdLease {
     #[prost(int64, tag = "1")]
     pub id: i64,
     #[prost(int64, tag = "2")]
@@ -136,7 +136,7 @@ pub fn encode(state: &Applied) -> Vec<Bucket> {
                     .leases
                     .iter()
                     .map(|(id, r)| {
-                        let v = LeaseRecord {
+                        let v = EtcdLease {
                             id,
                             ttl: r.ttl_secs,
                         };
@@ -293,7 +293,7 @@ pub fn decode(db: &Db) -> Result<EtcdState, LayoutError> {
             .as_slice()
             .try_into()
             .map_err(|_| layout("lease", k, "not an 8-byte lease id"))?;
-        let record = LeaseRecord::decode(v.as_slice())
+        let record = EtcdLease::decode(v.as_slice())
             .map_err(|e| layout("lease", k, format!("not a leasepb.Lease: {e}")))?;
         leases.grant(i64::from_be_bytes(id), record.ttl);
     }
