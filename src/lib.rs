@@ -10,6 +10,8 @@
 //! - `watch`: the hub that fans applied events out to watchers.
 //! - `auth`: users, roles, key-range permissions, tokens; checked on every request.
 //! - `storage`: the `Backend` trait; sled for production, memory for tests and simulation.
+//! - `snapshot`: etcd 3.4's snapshot format (a bbolt file of etcd's buckets): write, read,
+//!   status, restore into a member's data directory, verify.
 //! - `node`: one member wired together; `cluster`: several in one process, with faults.
 //! - `config`: etcd's flags and the ids derived from them; `transport`: dialing and link faults.
 //! - `sim`: the deterministic simulator (turmoil) running these same members, `quorum sim`.
@@ -32,6 +34,7 @@ pub mod proto;
 pub mod raft;
 pub mod server;
 pub mod sim;
+pub mod snapshot;
 pub mod storage;
 pub mod store;
 pub mod tls;

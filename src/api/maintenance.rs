@@ -16,8 +16,6 @@ pub const ETCD_VERSION: &str = "3.5.16";
 
 /// Snapshot stream chunk size, as etcd sends.
 const SNAPSHOT_CHUNK_BYTES: usize = 32 * 1024;
-/// etcdctl checks that a snapshot is whole pages plus a 32-byte SHA-256.
-const SNAPSHOT_PAGE_BYTES: usize = 512;
 
 pub struct MaintenanceService {
     pub server: Arc<Server>,
@@ -119,16 +117,11 @@ impl Maintenance for MaintenanceService {
         &self,
         _req: Request<SnapshotRequest>,
     ) -> Result<Response<SnapshotStream>, Status> {
-        // A consistent copy of this member's applied state in Quorum's own format, framed as
-        // etcdctl expects a database: padded to 512-byte pages, then its SHA-256 as the last
-        // message. `etcdctl snapshot save` verifies and writes it; etcd's `snapshot status` and
-        // `restore` cannot read it (they expect bbolt).
+        // A consistent copy of this member's applied state as etcd's backend database (bbolt,
+        // whole 4 KiB pages, so a multiple of etcdctl's 512-byte sectors), then its SHA-256 as
+        // the last message, as etcd streams it.
         use sha2::Digest;
-        let mut blob = self.server.snapshot_bytes()?;
-        blob.resize(
-            blob.len().div_ceil(SNAPSHOT_PAGE_BYTES) * SNAPSHOT_PAGE_BYTES,
-            0,
-        );
+        let blob = self.server.snapshot_db()?;
         let digest = sha2::Sha256::digest(&blob).to_vec();
         let header = self.server.header();
         let total = blob.len() + digest.len();

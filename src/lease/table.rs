@@ -63,6 +63,18 @@ impl LeaseTable {
         true
     }
 
+    /// Attaches `key` to lease `id`, if the lease exists; for rebuilding the table from a
+    /// snapshot in etcd's format, which stores leases without their keys.
+    pub fn attach(&mut self, id: i64, key: &[u8]) -> bool {
+        match self.leases.get_mut(&id) {
+            Some(r) => {
+                r.keys.insert(key.to_vec());
+                true
+            }
+            None => false,
+        }
+    }
+
     pub fn revoke(&mut self, id: i64) -> Option<LeaseRecord> {
         self.leases.remove(&id)
     }

@@ -5,7 +5,6 @@ use openraft::async_runtime::WatchReceiver;
 
 use super::Server;
 use crate::error::{Error, Result};
-use crate::raft::codec::encode;
 use crate::raft::NodeId;
 
 /// This member's Raft, as etcd's Status reports it.
@@ -55,9 +54,12 @@ impl Server {
         }
     }
 
-    /// A consistent copy of the applied state, in Quorum's own encoding.
-    pub fn snapshot_bytes(&self) -> Result<Vec<u8>> {
-        encode(&*self.sm.read()).map_err(|e| Error::Internal(e.to_string()))
+    /// A consistent copy of the applied state as etcd 3.4's backend database (a bbolt file),
+    /// which `etcdctl snapshot status` and `restore` read. The buckets are gathered under the
+    /// read lock; the pages are laid out after it is released.
+    pub fn snapshot_db(&self) -> Result<Vec<u8>> {
+        let buckets = crate::snapshot::etcd_db::encode(&self.sm.read());
+        crate::snapshot::bolt::write(&buckets).map_err(|e| Error::Internal(e.to_string()))
     }
 
     /// Hands leadership to `target` and waits until it leads. Only the leader can.

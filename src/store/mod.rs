@@ -21,6 +21,7 @@ mod hash;
 mod key_history;
 mod key_range;
 mod range;
+mod revisions;
 mod txn;
 pub mod validate;
 mod write;
@@ -36,6 +37,7 @@ use serde::{Deserialize, Serialize};
 
 pub use error::StoreError;
 pub use key_range::KeyRange;
+pub use revisions::RevisionEntry;
 
 use key_history::KeyHistory;
 
@@ -112,8 +114,8 @@ impl Store {
         self.size_bytes
     }
 
-    /// `approximate_size_bytes` counted from scratch, to check the running count against.
-    #[cfg(test)]
+    /// `approximate_size_bytes` counted from scratch: for a store built whole, and to check
+    /// the running count against.
     pub(crate) fn recounted_size_bytes(&self) -> usize {
         self.keys
             .iter()

@@ -10,4 +10,5 @@ mod http;
 mod procs;
 mod quota;
 mod sim;
+mod snapshot;
 mod tls;
