@@ -15,6 +15,11 @@ pub enum Error {
     /// Auth's refusals, whether from the edge (a bad token) or from applying (a permission).
     #[error(transparent)]
     Auth(#[from] AuthError),
+    /// etcd 3.4's maintenance calls (Snapshot, Hash, HashKV, Defragment) hand back the auth
+    /// package's own error, unconverted ("auth: permission denied"), which gRPC reports as
+    /// Unknown; clients see exactly that.
+    #[error("auth: {0}")]
+    MaintenanceAuth(String),
     #[error("etcdserver: too large lease TTL")]
     LeaseTtlTooLarge,
     #[error("etcdserver: request is too large")]

@@ -23,6 +23,7 @@ pub fn to_status(e: Error) -> Status {
             | StoreError::DuplicateKey
             | StoreError::InvalidSortOption => Code::InvalidArgument,
         },
+        Error::MaintenanceAuth(_) => Code::Unknown,
         Error::Auth(a) => match a {
             AuthError::PermissionDenied => Code::PermissionDenied,
             AuthError::InvalidAuthToken => Code::Unauthenticated,

@@ -134,6 +134,8 @@ fn normalise(text: &str) -> String {
         for field in ["cluster_id", "member_id", "raft_term", "ID", "lease"] {
             l = replace_number_after(&l, &format!("\"{field}\":"));
         }
+        // Each cluster runs on its own ports.
+        l = replace_number_after(&l, "127.0.0.1:");
         l = replace_hex_ids(&l);
         out.push(l);
     }
