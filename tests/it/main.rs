@@ -8,5 +8,6 @@ mod failover;
 mod http;
 mod procs;
 mod quota;
+mod scenarios;
 mod sim;
 mod tls;
