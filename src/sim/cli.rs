@@ -150,6 +150,7 @@ pub fn main(command: SimCmd) -> anyhow::Result<()> {
                 schedule,
                 liveness_ms: liveness * 1000,
                 controllers: false,
+                warmup_ms: 0,
             };
             let wall = Instant::now();
             let report = run(&spec);

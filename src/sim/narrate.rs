@@ -38,6 +38,9 @@ pub fn quorum_text(q: &Quorum, nodes: usize) -> String {
             let down: Vec<String> = q.down.iter().map(|m| format!("n{m}")).collect();
             let _ = write!(s, ", down {}", down.join(","));
         }
+        if q.groups.is_empty() {
+            s.push_str("no member running");
+        }
         s.push_str("; ");
     }
     if q.reachable >= q.majority {
@@ -67,40 +70,77 @@ pub fn quorum_text(q: &Quorum, nodes: usize) -> String {
 /// Counts of ok / failed / unknown.
 #[derive(Default, Clone, Copy)]
 pub struct Tally {
+    /// Succeeded before the stretch ended.
     pub ok: usize,
+    /// Succeeded, but only after the stretch ended (it waited out the fault).
+    pub late: usize,
     pub failed: usize,
     pub unknown: usize,
 }
 
 impl Tally {
-    fn add(&mut self, op: &OpBar) {
+    fn add(&mut self, op: &OpBar, to: u64) {
         match op.status.as_str() {
-            "ok" => self.ok += 1,
+            "ok" if op.to_ms < to => self.ok += 1,
+            "ok" => self.late += 1,
             "failed" => self.failed += 1,
             _ => self.unknown += 1,
         }
     }
+    fn total(&self) -> usize {
+        self.ok + self.late + self.failed + self.unknown
+    }
     fn text(&self) -> String {
+        let late = if self.late > 0 {
+            format!(" (+{} ok after it)", self.late)
+        } else {
+            String::new()
+        };
         format!(
-            "{} ok, {} failed, {} unknown",
+            "{} ok{late}, {} failed, {} unknown",
             self.ok, self.failed, self.unknown
         )
     }
 }
 
-/// Writes, linearizable reads and serializable reads invoked in `[from, to)`.
+/// Writes, linearizable reads and serializable reads invoked in `[from, to)`; "ok" counts
+/// only those that also completed before `to`.
 pub fn tally(ops: &[OpBar], from: u64, to: u64) -> (Tally, Tally, Tally) {
     let (mut w, mut r, mut s) = (Tally::default(), Tally::default(), Tally::default());
     for op in ops.iter().filter(|o| o.from_ms >= from && o.from_ms < to) {
         if op.write {
-            w.add(op)
+            w.add(op, to)
         } else if op.serializable {
-            s.add(op)
+            s.add(op, to)
         } else {
-            r.add(op)
+            r.add(op, to)
         }
     }
     (w, r, s)
+}
+
+/// The client tallies as one clause, leaving out kinds with no operations.
+fn tally_text(w: &Tally, r: &Tally, s: &Tally) -> String {
+    let parts: Vec<String> = [("writes", w), ("reads", r), ("serializable reads", s)]
+        .iter()
+        .filter(|(_, t)| t.total() > 0)
+        .map(|(what, t)| format!("{what} {}", t.text()))
+        .collect();
+    if parts.is_empty() {
+        "no operations".to_string()
+    } else {
+        parts.join("; ")
+    }
+}
+
+/// Who believes they lead at `t`, from the member lanes: `n2 (term 3)`.
+fn leaders_at(story: &Story, t: u64) -> Vec<String> {
+    story
+        .roles
+        .iter()
+        .filter(|s| s.role == "Leader" && s.from_ms <= t && t < s.to_ms)
+        .map(|s| format!("n{} (term {})", s.member + 1, s.term))
+        .collect()
 }
 
 /// The stretches during which two or more controllers believed they led: (from, to).
@@ -148,21 +188,28 @@ pub fn narrate(story: &Story, title: &str, description: &[String]) -> String {
                    to: u64,
                    leaders: &mut Vec<String>,
                    cands: &mut BTreeMap<String, (usize, String)>| {
+        if to <= from {
+            return;
+        }
         let (w, r, sr) = tally(&story.ops, from, to);
         let led = if leaders.is_empty() {
             "no leader elected".to_string()
         } else {
             format!("elected: {}", leaders.join(", "))
         };
+        let now = leaders_at(story, to.saturating_sub(1));
+        let now = if now.is_empty() {
+            "nobody leads at its end".to_string()
+        } else {
+            format!("leading at its end: {}", now.join(", "))
+        };
         let _ = writeln!(
             out,
-            "{:>9}  clients {}–{}: writes {}; reads {}; serializable reads {}; {led}",
+            "{:>9}  {}–{}: {}; {led}; {now}",
             "",
             secs(from),
-            secs(to),
-            w.text(),
-            r.text(),
-            sr.text()
+            secs(to.min(story.end_ms)),
+            tally_text(&w, &r, &sr)
         );
         for (m, (extra, term)) in cands.iter().filter(|(_, c)| c.0 > 0) {
             let _ = writeln!(
@@ -268,11 +315,9 @@ pub fn narrate(story: &Story, title: &str, description: &[String]) -> String {
     let (w, r, sr) = tally(&story.ops, 0, u64::MAX);
     let _ = writeln!(
         out,
-        "clients overall: {}; writes {}; reads {}; serializable reads {}",
+        "clients overall ({}): {}",
         plural(story.ops.len(), "operation", "operations"),
-        w.text(),
-        r.text(),
-        sr.text()
+        tally_text(&w, &r, &sr)
     );
     let _ = writeln!(out, "checkers:");
     for c in &story.conclusions {

@@ -51,6 +51,9 @@ pub struct RunSpec {
     pub liveness_ms: u64,
     /// Run the control-plane controllers (`elector`) on the client host too.
     pub controllers: bool,
+    /// How long the client host waits before its clients dial (0 for seed runs, whose traces
+    /// stay as they were; scenarios wait for the first leader so short runs show traffic).
+    pub warmup_ms: u64,
 }
 
 /// A member's host name: `n1`, `n2`, ... for member index 0, 1, ...
@@ -73,7 +76,14 @@ pub fn run(spec: &RunSpec) -> Report {
         .map(|_| Arc::new(MemoryBackend::new()))
         .collect();
     let servers = add_members(&mut sim, spec, &clocks, &backends);
-    let workload = workload::start(&mut sim, spec.nodes, spec.seed, end_ms, spec.controllers);
+    let workload = workload::start(
+        &mut sim,
+        spec.nodes,
+        spec.seed,
+        end_ms,
+        spec.controllers,
+        Duration::from_millis(spec.warmup_ms),
+    );
     let ids: Vec<u64> = (0..spec.nodes)
         .map(|i| member_config(i, spec.nodes, spec.plants).member_id())
         .collect();

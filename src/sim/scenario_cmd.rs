@@ -13,6 +13,10 @@ use crate::sim::run::{run, RunSpec};
 use crate::sim::scenario::{self, Scenario};
 use crate::sim::{narrate, picture, story, timeline};
 
+/// Clients start after the first election (about 0.8 s in), so short scenarios show traffic
+/// from their first fault on.
+const SCENARIO_WARMUP_MS: u64 = 1_000;
+
 #[derive(Subcommand)]
 pub enum ScenarioCmd {
     /// List the scenarios with their descriptions.
@@ -116,6 +120,7 @@ fn run_scenario(
         schedule: Some(s.events.clone()),
         liveness_ms: s.liveness_secs * 1000,
         controllers: s.controllers,
+        warmup_ms: SCENARIO_WARMUP_MS,
     };
     let wall = Instant::now();
     let report = run(&spec);

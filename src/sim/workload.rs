@@ -70,6 +70,7 @@ pub fn start(
     seed: u64,
     end_ms: u64,
     controllers: bool,
+    warmup: Duration,
 ) -> Workload {
     let workload = Workload {
         controllers: controllers.then(Controllers::default),
@@ -80,6 +81,14 @@ pub fn start(
     let alive = workload.alive.clone();
     let ctl = workload.controllers.clone();
     sim.client("client", async move {
+        // Times are counted from the host's start, even when the clients wait first.
+        let origin = tokio::time::Instant::now();
+        CLIENT_ORIGIN.with(|o| {
+            o.get_or_init(|| origin);
+        });
+        // Scenarios start their clients after the first election, so a short run's traffic
+        // is about its faults, not the cluster's start.
+        tokio::time::sleep(warmup).await;
         let net = TurmoilNetwork;
         let urls: Vec<String> = (0..nodes)
             .map(|i| format!("http://{}:2379", name(i)))
