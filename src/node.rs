@@ -171,7 +171,7 @@ impl Node {
         .validate()
         .map_err(|e| StartError::Raft(e.to_string()))?;
         let peers = Arc::new(PeerClients::new(id, transport.clone()));
-        let network = NetworkFactory::new(id, peers.clone());
+        let network = NetworkFactory::new(id, peers.clone(), config.election_timeout());
         // Raft's tasks inherit this seed; see `raft::typ::Runtime`.
         let raft: Raft = Runtime::scope(
             seed,

@@ -7,6 +7,7 @@
 use std::future::Future;
 use std::io;
 use std::sync::Arc;
+use std::time::Duration;
 
 use openraft::errors::{
     NetworkError, RPCError, ReplicationClosed, StreamingError, Timeout, Unreachable,
@@ -33,11 +34,25 @@ const SNAPSHOT_CHUNK_BYTES: usize = 1 << 20;
 pub struct NetworkFactory {
     self_id: NodeId,
     clients: Arc<PeerClients>,
+    rpc_timeout_min: Duration,
 }
 
 impl NetworkFactory {
-    pub fn new(self_id: NodeId, clients: Arc<PeerClients>) -> NetworkFactory {
-        NetworkFactory { self_id, clients }
+    /// `rpc_timeout_min` bounds an RPC from below (the member's election timeout): openraft
+    /// asks for append-entries and heartbeats to end within 3/4 of a heartbeat interval, which
+    /// a link whose round trip is longer than that (another zone; the simulator's delays) never
+    /// meets, so every append would time out, be redialled and retried, and nothing would
+    /// commit. A slow answer within an election timeout is still an answer.
+    pub fn new(
+        self_id: NodeId,
+        clients: Arc<PeerClients>,
+        rpc_timeout_min: Duration,
+    ) -> NetworkFactory {
+        NetworkFactory {
+            self_id,
+            clients,
+            rpc_timeout_min,
+        }
     }
 }
 
@@ -50,6 +65,7 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
             target,
             member: node.clone(),
             clients: self.clients.clone(),
+            rpc_timeout_min: self.rpc_timeout_min,
         }
     }
 }
@@ -59,6 +75,7 @@ pub struct PeerConnection {
     target: NodeId,
     member: Member,
     clients: Arc<PeerClients>,
+    rpc_timeout_min: Duration,
 }
 
 fn unreachable(msg: impl ToString) -> RPCError<TypeConfig> {
@@ -91,7 +108,7 @@ impl PeerConnection {
     {
         let client = self.client()?;
         let data = encode(req).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
-        let ttl = option.soft_ttl();
+        let ttl = option.soft_ttl().max(self.rpc_timeout_min);
         let res = crate::clock::timeout(ttl, f(client, Payload { data })).await;
         let resp = match res {
             Err(_) => {

@@ -36,6 +36,14 @@ pub enum SimCmd {
         /// On a violation, do not try to shrink the schedule.
         #[arg(long)]
         no_shrink: bool,
+        /// Length of the liveness phase (all healed), in simulated seconds.
+        #[arg(long, default_value_t = crate::sim::run::LIVENESS_MS / 1000)]
+        liveness: u64,
+    },
+    /// Named, narrated scenarios (`sim/schedules/`).
+    Scenario {
+        #[command(subcommand)]
+        cmd: crate::sim::scenario_cmd::ScenarioCmd,
     },
     /// Run a range of seeds, each in its own process, several at once.
     Sweep {
@@ -69,6 +77,7 @@ fn shrink(
     seed: u64,
     nodes: u64,
     duration: u64,
+    liveness: u64,
     plant: Option<&str>,
     schedule: &[crate::sim::schedule::Event],
 ) -> anyhow::Result<Vec<crate::sim::schedule::Event>> {
@@ -103,7 +112,8 @@ fn shrink(
             "--nodes",
             &nodes.to_string(),
         ]);
-        cmd.args(["--duration", &duration.to_string(), "--schedule"])
+        cmd.args(["--duration", &duration.to_string()]);
+        cmd.args(["--liveness", &liveness.to_string(), "--schedule"])
             .arg(&file);
         if let Some(p) = plant {
             cmd.args(["--plant", p]);
@@ -123,6 +133,7 @@ fn shrink(
 /// Runs a simulator command. Call it outside any tokio runtime: the simulation builds its own.
 pub fn main(command: SimCmd) -> anyhow::Result<()> {
     match command {
+        SimCmd::Scenario { cmd } => return crate::sim::scenario_cmd::main(cmd),
         SimCmd::Run {
             seed,
             nodes,
@@ -131,6 +142,7 @@ pub fn main(command: SimCmd) -> anyhow::Result<()> {
             schedule,
             verbose,
             no_shrink,
+            liveness,
         } => {
             let schedule = match schedule {
                 Some(path) => Some(
@@ -149,6 +161,9 @@ pub fn main(command: SimCmd) -> anyhow::Result<()> {
                 plants: plant.as_deref().and_then(Plants::parse).unwrap_or_default(),
                 plant_name: plant.clone(),
                 schedule,
+                liveness_ms: liveness * 1000,
+                controllers: false,
+                warmup_ms: 0,
             };
             let wall = Instant::now();
             let report = run(&spec);
@@ -181,9 +196,16 @@ pub fn main(command: SimCmd) -> anyhow::Result<()> {
                 let text: Vec<String> = report.violations.iter().map(|v| v.to_string()).collect();
                 std::fs::write(dir.join("report.txt"), text.join("\n"))?;
                 println!("wrote {}", dir.display());
+                let mut events = report.schedule.clone();
                 if !no_shrink {
-                    let smaller =
-                        shrink(seed, nodes, duration, plant.as_deref(), &report.schedule)?;
+                    let smaller = shrink(
+                        seed,
+                        nodes,
+                        duration,
+                        liveness,
+                        plant.as_deref(),
+                        &report.schedule,
+                    )?;
                     if smaller.len() < report.schedule.len() {
                         let text: String = smaller.iter().map(|e| format!("{e}\n")).collect();
                         std::fs::write(dir.join("schedule.txt"), text)?;
@@ -193,10 +215,33 @@ pub fn main(command: SimCmd) -> anyhow::Result<()> {
                             smaller.len()
                         );
                     }
+                    events = smaller;
                 }
+                // The failure as a named scenario: `scenario run` replays it and narrates it.
+                let first = &report.violations[0];
+                let scenario = crate::sim::scenario::Scenario {
+                    name: format!("seed-{seed}"),
+                    description: vec![
+                        format!("Shrunk from a failing run of seed {seed} ({nodes} members):"),
+                        format!("VIOLATION {first}"),
+                    ],
+                    nodes: nodes as usize,
+                    seed,
+                    duration_secs: duration,
+                    liveness_secs: liveness,
+                    plant: plant.clone(),
+                    controllers: false,
+                    events,
+                };
+                let path = dir.join("scenario.txt");
+                std::fs::write(&path, crate::sim::scenario::render(&scenario))?;
+                println!(
+                    "scenario: quorum sim scenario run {} (copy it into sim/schedules/ to name it)",
+                    path.display()
+                );
                 let plant = plant.map(|p| format!(" --plant {p}")).unwrap_or_default();
                 println!(
-                    "replay: quorum sim run --seed {seed} --nodes {nodes} --duration {duration}{plant} --schedule {}",
+                    "replay: quorum sim run --seed {seed} --nodes {nodes} --duration {duration} --liveness {liveness}{plant} --schedule {}",
                     dir.join("schedule.txt").display()
                 );
             }

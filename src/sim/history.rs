@@ -38,7 +38,11 @@ pub struct Op {
     pub key: String,
     pub call: Call,
     pub invoke_ms: u64,
-    /// `None`: timed out, outcome unknown.
+    /// `None`: no success came back, so the outcome is unknown to the checkers.
     pub complete_ms: Option<u64>,
+    /// An error answer came back (no leader, unavailable, ...) rather than no answer at all.
+    /// The checkers still treat it as unknown (an etcd error proves nothing); the narration
+    /// tells the two apart, since a learner sees them differently.
+    pub failed: bool,
     pub outcome: Option<Outcome>,
 }

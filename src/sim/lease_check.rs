@@ -26,6 +26,10 @@ pub struct LeaseChecker {
     alive: AliveLog,
     /// Per member: which life (crash count) we watched, and its leases.
     held: Vec<(usize, BTreeSet<i64>)>,
+    /// Client-kept leases already seen revoked, so each revoke is narrated once.
+    revoked: BTreeSet<i64>,
+    /// Narration of revokes not yet moved into the run's event log.
+    pub notes: Vec<String>,
 }
 
 impl LeaseChecker {
@@ -35,6 +39,8 @@ impl LeaseChecker {
             max_rate_ppm: max_rate_ppm.max(RATE_ONE_PPM),
             alive,
             held: vec![(0, BTreeSet::new()); nodes],
+            revoked: BTreeSet::new(),
+            notes: Vec::new(),
         }
     }
 
@@ -61,6 +67,24 @@ impl LeaseChecker {
         }
         let gone: Vec<i64> = held.difference(&leases).copied().collect();
         *held = leases;
+        for lease in &gone {
+            let (Some(sent), Some(earliest)) = (
+                self.alive.borrow().get(lease).copied(),
+                self.earliest_expiry(*lease),
+            ) else {
+                continue;
+            };
+            if self.revoked.insert(*lease) {
+                self.notes.push(format!(
+                    "t={}ms lease {lease:x} revoked (seen on n{}): its last acknowledged \
+                     keep-alive was sent at {}ms; the earliest allowed revoke is {}ms",
+                    now.as_millis(),
+                    member + 1,
+                    sent.as_millis(),
+                    earliest.as_millis()
+                ));
+            }
+        }
         gone.into_iter()
             .filter_map(|lease| {
                 let earliest = self.earliest_expiry(lease)?;

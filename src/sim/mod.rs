@@ -13,19 +13,32 @@
 //! (no lease expires before its TTL) — and at the end, `verdict` (convergence, liveness, watch,
 //! serializable reads, the report) with `linearizability` (a Wing–Gong register checker, per
 //! key, memoised). Every violation names its checker (`verdict::Checker`).
+//!
+//! Teaching: `scenario` (named schedules in `sim/schedules/` with a description and settings),
+//! `scenario_cmd` (`quorum sim scenario list|run`), `elector` (control-plane controllers
+//! campaigning with lease 15 s / renew 10 s / retry 2 s), `story` (a run as data: lanes,
+//! gaps, cut links, operations, quorum arithmetic), `narrate` (the story as text), `picture`
+//! (the story as SVG) and `timeline` (the story as one self-contained HTML page).
 
 pub mod cli;
 pub mod clocks;
+pub mod elector;
 pub mod history;
 pub mod lease_check;
 pub mod linearizability;
 pub mod log_check;
+pub mod narrate;
 pub mod nemesis;
 pub mod net;
 pub mod observe;
+pub mod picture;
 pub mod raft_check;
 pub mod run;
+pub mod scenario;
+pub mod scenario_cmd;
 pub mod schedule;
+pub mod story;
 pub mod sweep;
+pub mod timeline;
 pub mod verdict;
 pub mod workload;

@@ -15,6 +15,7 @@ use crate::storage::MemoryBackend;
 use turmoil::Sim;
 
 use crate::sim::clocks::MemberClocks;
+use crate::sim::elector::Controllers;
 use crate::sim::observe::{self, Servers};
 use crate::sim::run::name;
 use crate::sim::schedule::{Event, Fault};
@@ -37,6 +38,8 @@ pub struct Nemesis {
     servers: Servers,
     /// Member index → Raft node id, to find the leader a fault aims at.
     ids: Vec<u64>,
+    /// The control-plane controllers, when the workload runs them (`pause-holder` aims at one).
+    controllers: Option<Controllers>,
 }
 
 impl Nemesis {
@@ -47,6 +50,7 @@ impl Nemesis {
         backends: Vec<Arc<MemoryBackend>>,
         servers: Servers,
         ids: Vec<u64>,
+        controllers: Option<Controllers>,
     ) -> Nemesis {
         let mut pending = schedule.to_vec();
         pending.reverse();
@@ -61,6 +65,7 @@ impl Nemesis {
             backends,
             servers,
             ids,
+            controllers,
         }
     }
 
@@ -82,8 +87,10 @@ impl Nemesis {
         while self.pending.last().is_some_and(|e| e.at_ms <= now) && !self.healed {
             let e = self.pending.pop().expect("checked non-empty");
             let leader = observe::current_leader(&self.servers, &self.ids);
-            self.apply(sim, leader, &e.fault);
-            log.push(format!("t={now}ms apply {}", e.fault_text()));
+            // A leader-relative fault names whom it hit, so the narration can follow it.
+            let target = self.apply(sim, leader, &e.fault);
+            let target = target.map(|t| format!(" ({t})")).unwrap_or_default();
+            log.push(format!("t={now}ms apply {}{target}", e.fault_text()));
         }
         if !self.healed && now >= self.safety_ms {
             self.healed = true;
@@ -91,6 +98,9 @@ impl Nemesis {
             self.clocks.heal(sim.elapsed());
             for n in std::mem::take(&mut self.crashed) {
                 sim.bounce(name(n));
+            }
+            if let Some(c) = &self.controllers {
+                c.borrow_mut().paused.iter_mut().for_each(|p| *p = false);
             }
             log.push(format!(
                 "t={now}ms liveness phase: all faults healed, crashed members restarted"
@@ -106,15 +116,62 @@ impl Nemesis {
         }
     }
 
-    /// Applies one fault; `leader` is the member leading when it applies, if any.
-    fn apply(&mut self, sim: &mut Sim<'_>, leader: Option<usize>, fault: &Fault) {
+    /// Applies one fault; `leader` is the member leading when it applies, if any. Returns whom
+    /// a leader- or holder-relative fault hit (`n2`, `c1`), or `none` when nobody qualified.
+    fn apply(&mut self, sim: &mut Sim<'_>, leader: Option<usize>, fault: &Fault) -> Option<String> {
         let nodes = self.nodes;
+        let none = || Some("none".to_string());
         match fault {
             Fault::Partition(a, b) => Self::cut(sim, a, b),
             Fault::IsolateLeader => {
-                if let Some(l) = leader {
-                    let others: Vec<usize> = (0..nodes).filter(|n| *n != l).collect();
-                    Self::cut(sim, &[l], &others);
+                let Some(l) = leader else { return none() };
+                let others: Vec<usize> = (0..nodes).filter(|n| *n != l).collect();
+                Self::cut(sim, &[l], &others);
+                return Some(name(l));
+            }
+            Fault::CrashLeader => {
+                let Some(l) = leader else { return none() };
+                self.apply(sim, leader, &Fault::Crash(l));
+                return Some(name(l));
+            }
+            Fault::IsolateFollower => {
+                let Some(f) = (0..nodes).find(|n| Some(*n) != leader && !self.is_down(*n)) else {
+                    return none();
+                };
+                let others: Vec<usize> = (0..nodes).filter(|n| *n != f).collect();
+                Self::cut(sim, &[f], &others);
+                return Some(name(f));
+            }
+            Fault::SkewLeader(ppm) => {
+                let Some(l) = leader else { return none() };
+                self.clocks.skew(l, *ppm);
+                return Some(name(l));
+            }
+            Fault::IsolateClient => {
+                for n in 0..nodes {
+                    sim.partition(name(n), "client");
+                }
+            }
+            Fault::PauseHolder | Fault::ResumeHolders | Fault::IsolateHolder => {
+                let Some(controllers) = self.controllers.clone() else {
+                    return none();
+                };
+                let mut c = controllers.borrow_mut();
+                match fault {
+                    Fault::PauseHolder => {
+                        let Some(h) = c.holder() else { return none() };
+                        c.paused[h] = true;
+                        return Some(format!("c{}", h + 1));
+                    }
+                    Fault::ResumeHolders => c.paused.iter_mut().for_each(|p| *p = false),
+                    _ => {
+                        let Some(h) = c.holder() else { return none() };
+                        let m = c.member[h];
+                        drop(c);
+                        let others: Vec<usize> = (0..nodes).filter(|n| *n != m).collect();
+                        Self::cut(sim, &[m], &others);
+                        return Some(format!("c{} via {}", h + 1, name(m)));
+                    }
                 }
             }
             Fault::OneWay(a, b) => sim.partition_oneway(name(*a), name(*b)),
@@ -155,9 +212,9 @@ impl Nemesis {
                 self.clocks.resume(*n, sim.elapsed());
             }
             Fault::PauseLeader => {
-                if let Some(l) = leader {
-                    self.apply(sim, leader, &Fault::Pause(l));
-                }
+                let Some(l) = leader else { return none() };
+                self.apply(sim, leader, &Fault::Pause(l));
+                return Some(name(l));
             }
             Fault::ResumeAll => {
                 for n in self.clocks.paused() {
@@ -176,6 +233,7 @@ impl Nemesis {
                 }
             }
         }
+        None
     }
 }
 
@@ -191,6 +249,7 @@ impl Event {
 fn heal_all(sim: &mut Sim<'_>, nodes: usize) {
     for a in 0..nodes {
         sim.release(name(a), "client");
+        sim.repair(name(a), "client");
         for b in 0..nodes {
             if a != b {
                 sim.repair(name(a), name(b));

@@ -29,8 +29,9 @@ use crate::sim::schedule::{self, Event, Fault};
 use crate::sim::verdict::{self, Checker, Report, Violation};
 use crate::sim::workload::{self, LEASE_TTL};
 
-/// All faults are healed for this long at the end; a leader and convergence must follow.
-const LIVENESS_MS: u64 = 10_000;
+/// All faults are healed for this long at the end (unless a scenario asks for less); a leader
+/// and convergence must follow.
+pub const LIVENESS_MS: u64 = 10_000;
 /// How often the harness samples every member's Raft state: every step (the tick is 2 ms).
 const OBSERVE_EVERY_MS: u64 = 2;
 /// turmoil's own limit on a run, beyond its planned end: room to settle before it gives up.
@@ -45,6 +46,14 @@ pub struct RunSpec {
     pub plants: Plants,
     pub plant_name: Option<String>,
     pub schedule: Option<Vec<Event>>,
+    /// Length of the liveness phase (all healed), in simulated ms: `LIVENESS_MS` unless a
+    /// scenario, which wants to be quick, asks for less.
+    pub liveness_ms: u64,
+    /// Run the control-plane controllers (`elector`) on the client host too.
+    pub controllers: bool,
+    /// How long the client host waits before its clients dial (0 for seed runs, whose traces
+    /// stay as they were; scenarios wait for the first leader so short runs show traffic).
+    pub warmup_ms: u64,
 }
 
 /// A member's host name: `n1`, `n2`, ... for member index 0, 1, ...
@@ -54,7 +63,7 @@ pub fn name(i: usize) -> String {
 
 pub fn run(spec: &RunSpec) -> Report {
     let safety_ms = spec.duration_secs * 1000;
-    let end_ms = safety_ms + LIVENESS_MS;
+    let end_ms = safety_ms + spec.liveness_ms;
     let schedule = spec
         .schedule
         .clone()
@@ -67,7 +76,14 @@ pub fn run(spec: &RunSpec) -> Report {
         .map(|_| Arc::new(MemoryBackend::new()))
         .collect();
     let servers = add_members(&mut sim, spec, &clocks, &backends);
-    let workload = workload::start(&mut sim, spec.nodes, spec.seed, end_ms);
+    let workload = workload::start(
+        &mut sim,
+        spec.nodes,
+        spec.seed,
+        end_ms,
+        spec.controllers,
+        Duration::from_millis(spec.warmup_ms),
+    );
     let ids: Vec<u64> = (0..spec.nodes)
         .map(|i| member_config(i, spec.nodes, spec.plants).member_id())
         .collect();
@@ -89,6 +105,7 @@ pub fn run(spec: &RunSpec) -> Report {
         backends,
         servers.clone(),
         ids.clone(),
+        workload.controllers.clone(),
     );
     let mut log: Vec<String> = schedule.iter().map(|e| format!("schedule: {e}")).collect();
     let mut violations = Vec::new();
@@ -105,11 +122,16 @@ pub fn run(spec: &RunSpec) -> Report {
             }
         };
         let now = sim.elapsed().as_millis() as u64;
+        if let Some(c) = &workload.controllers {
+            let events = std::mem::take(&mut c.borrow_mut().events);
+            log.extend(events.into_iter().map(|(t, e)| format!("t={t}ms {e}")));
+        }
         nemesis.act(&mut sim, &mut log);
         if now >= last_observe + OBSERVE_EVERY_MS {
             last_observe = now;
             let elapsed = sim.elapsed();
             violations.extend(checks.observe(&servers, &nemesis, elapsed, &mut log));
+            log.append(&mut checks.leases.notes);
         }
         if done {
             break false;
@@ -127,6 +149,9 @@ pub fn run(spec: &RunSpec) -> Report {
         violations,
         history,
         simulated: sim.elapsed(),
+        nodes: spec.nodes,
+        safety_ms,
+        end_ms,
     }
 }
 
@@ -208,7 +233,7 @@ fn max_rate_ppm(schedule: &[Event]) -> u64 {
     schedule
         .iter()
         .filter_map(|e| match e.fault {
-            Fault::Skew(_, ppm) => Some(ppm),
+            Fault::Skew(_, ppm) | Fault::SkewLeader(ppm) => Some(ppm),
             _ => None,
         })
         .max()

@@ -9,6 +9,13 @@
 //! time it was stopped, as a monotonic clock does after a process pause, so overdue timers fire
 //! at once), `pause-leader` (pause whoever leads then), `resume-all`, `skew 2 1.08` (2's clock
 //! runs at 1.08 times true time from now on).
+//!
+//! Leader-relative actions, for scenarios that must not depend on which member an election
+//! happened to pick: `crash-leader`, `isolate-follower` (the lowest-numbered member not
+//! leading), `skew-leader 1.5`, `isolate-client` (the client host cut from every member; `heal`
+//! repairs it). For the control-plane election workload (`elector`): `pause-holder` (a long GC
+//! pause of the controller that believes it leads), `resume-holders`, and `isolate-holder` (the
+//! member that controller talks through, cut from the other members).
 
 use std::fmt;
 
@@ -38,6 +45,19 @@ pub enum Fault {
     ResumeAll,
     /// The member's clock runs at this many millionths of true time.
     Skew(usize, u64),
+    /// Crashes the member that leads when the event fires.
+    CrashLeader,
+    /// Cuts the lowest-numbered member that does not lead from every other member.
+    IsolateFollower,
+    /// The leader's clock runs at this many millionths of true time.
+    SkewLeader(u64),
+    /// The client host cannot reach any member (`Heal` repairs it).
+    IsolateClient,
+    /// Stops the controller that believes it holds the election (a GC pause).
+    PauseHolder,
+    ResumeHolders,
+    /// Cuts the member the election holder talks through from the other members.
+    IsolateHolder,
 }
 
 /// The largest and smallest clock rates a generated schedule uses (±10%, far beyond real
@@ -88,6 +108,13 @@ impl fmt::Display for Event {
             Fault::PauseLeader => write!(f, "pause-leader"),
             Fault::ResumeAll => write!(f, "resume-all"),
             Fault::Skew(n, ppm) => write!(f, "skew {} {}", n + 1, rate_text(*ppm)),
+            Fault::CrashLeader => write!(f, "crash-leader"),
+            Fault::IsolateFollower => write!(f, "isolate-follower"),
+            Fault::SkewLeader(ppm) => write!(f, "skew-leader {}", rate_text(*ppm)),
+            Fault::IsolateClient => write!(f, "isolate-client"),
+            Fault::PauseHolder => write!(f, "pause-holder"),
+            Fault::ResumeHolders => write!(f, "resume-holders"),
+            Fault::IsolateHolder => write!(f, "isolate-holder"),
         }
     }
 }
@@ -176,6 +203,27 @@ fn random_skew(rng: &mut SmallRng, nodes: usize) -> Fault {
     Fault::Skew(rng.random_range(0..nodes), ppm)
 }
 
+/// The largest member index a schedule names, if it names any: a scenario cannot run on
+/// fewer members than that.
+pub fn highest_member(events: &[Event]) -> Option<usize> {
+    events
+        .iter()
+        .flat_map(|e| match &e.fault {
+            Fault::Partition(a, b) => a.iter().chain(b).copied().collect(),
+            Fault::Bridge(a, m, b) => a.iter().chain(b).chain([m]).copied().collect(),
+            Fault::OneWay(a, b) => vec![*a, *b],
+            Fault::Crash(n)
+            | Fault::PowerLoss(n)
+            | Fault::Restart(n)
+            | Fault::Delay(n, _)
+            | Fault::Pause(n)
+            | Fault::Resume(n)
+            | Fault::Skew(n, _) => vec![*n],
+            _ => Vec::new(),
+        })
+        .max()
+}
+
 /// Parses a hand-written schedule; blank lines and `#` comments are ignored.
 pub fn parse(text: &str) -> Result<Vec<Event>, String> {
     let node = |s: &str| -> Result<usize, String> {
@@ -184,6 +232,13 @@ pub fn parse(text: &str) -> Result<Vec<Event>, String> {
             .ok_or_else(|| "nodes count from 1".to_string())
     };
     let nodes = |s: &str| -> Result<Vec<usize>, String> { s.split(',').map(node).collect() };
+    let rate = |s: &str| -> Result<u64, String> {
+        let rate: f64 = s.parse().map_err(|_| format!("bad clock rate {s:?}"))?;
+        if !(0.0..=10.0).contains(&rate) {
+            return Err(format!("clock rate {s} out of 0..10"));
+        }
+        Ok((rate * 1e6).round() as u64)
+    };
     let mut out = Vec::new();
     for line in text.lines().map(str::trim) {
         if line.is_empty() || line.starts_with('#') {
@@ -226,13 +281,14 @@ pub fn parse(text: &str) -> Result<Vec<Event>, String> {
             Some("pause") => Fault::Pause(node(arg(2)?)?),
             Some("resume") => Fault::Resume(node(arg(2)?)?),
             Some("restart-all") => Fault::RestartAll,
-            Some("skew") => {
-                let rate: f64 = arg(3)?.parse().map_err(|_| "bad clock rate")?;
-                if !(0.0..=10.0).contains(&rate) {
-                    return Err(format!("clock rate out of 0..10 in {line:?}"));
-                }
-                Fault::Skew(node(arg(2)?)?, (rate * 1e6).round() as u64)
-            }
+            Some("skew") => Fault::Skew(node(arg(2)?)?, rate(arg(3)?)?),
+            Some("skew-leader") => Fault::SkewLeader(rate(arg(2)?)?),
+            Some("crash-leader") => Fault::CrashLeader,
+            Some("isolate-follower") => Fault::IsolateFollower,
+            Some("isolate-client") => Fault::IsolateClient,
+            Some("pause-holder") => Fault::PauseHolder,
+            Some("resume-holders") => Fault::ResumeHolders,
+            Some("isolate-holder") => Fault::IsolateHolder,
             Some("delay") => {
                 Fault::Delay(node(arg(2)?)?, arg(3)?.parse().map_err(|_| "bad delay")?)
             }
@@ -256,5 +312,21 @@ mod tests {
         assert_ne!(a, generate(8, 5, 30_000));
         let text: String = a.iter().map(|e| format!("{e}\n")).collect();
         assert_eq!(parse(&text).unwrap(), a);
+    }
+
+    #[test]
+    fn leader_relative_actions_round_trip() {
+        // Goal: the scenario-only actions print as they parse.
+        let text = "100 crash-leader\n200 isolate-follower\n300 skew-leader 1.5\n\
+                    400 isolate-client\n500 pause-holder\n600 resume-holders\n700 isolate-holder\n";
+        let events = parse(text).unwrap();
+        let printed: String = events.iter().map(|e| format!("{e}\n")).collect();
+        assert_eq!(printed, text);
+    }
+
+    #[test]
+    fn highest_member_names_the_largest_member_number_used() {
+        let events = parse("1 partition 1,2|3,4\n2 crash 5\n3 heal\n").unwrap();
+        assert_eq!(highest_member(&events), Some(4));
     }
 }

@@ -91,6 +91,11 @@ pub struct Report {
     pub history: Vec<Op>,
     pub simulated: Duration,
     pub trace: u64,
+    /// Members in the run.
+    pub nodes: usize,
+    /// When the safety phase ended (faults healed) and when the run was planned to end, ms.
+    pub safety_ms: u64,
+    pub end_ms: u64,
 }
 
 /// Steps the simulation until every member reports the same applied index and store hash, or

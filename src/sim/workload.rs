@@ -26,6 +26,7 @@ use crate::transport::Network;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
+use crate::sim::elector::{self, Controllers};
 use crate::sim::history::{Call, Op, Outcome};
 use crate::sim::lease_check::AliveLog;
 use crate::sim::net::TurmoilNetwork;
@@ -55,17 +56,39 @@ pub struct Workload {
     pub seen: Rc<RefCell<Vec<Watched>>>,
     /// When each lease was last acknowledged alive, for the lease checker.
     pub alive: AliveLog,
+    /// The control-plane controllers, when the run has them (`elector`).
+    pub controllers: Option<Controllers>,
 }
 
 /// Adds the client host to `sim`: the register clients until `end_ms` less a margin, then one
 /// final read of every key (after the liveness phase healed everything: what every member must
-/// agree on, and what a lost write would contradict).
-pub fn start(sim: &mut turmoil::Sim<'_>, nodes: usize, seed: u64, end_ms: u64) -> Workload {
-    let workload = Workload::default();
+/// agree on, and what a lost write would contradict). With `controllers`, two control-plane
+/// controllers also campaign for one leadership (`elector`).
+pub fn start(
+    sim: &mut turmoil::Sim<'_>,
+    nodes: usize,
+    seed: u64,
+    end_ms: u64,
+    controllers: bool,
+    warmup: Duration,
+) -> Workload {
+    let workload = Workload {
+        controllers: controllers.then(Controllers::default),
+        ..Workload::default()
+    };
     let history = workload.history.clone();
     let seen = workload.seen.clone();
     let alive = workload.alive.clone();
+    let ctl = workload.controllers.clone();
     sim.client("client", async move {
+        // Times are counted from the host's start, even when the clients wait first.
+        let origin = tokio::time::Instant::now();
+        CLIENT_ORIGIN.with(|o| {
+            o.get_or_init(|| origin);
+        });
+        // Scenarios start their clients after the first election, so a short run's traffic
+        // is about its faults, not the cluster's start.
+        tokio::time::sleep(warmup).await;
         let net = TurmoilNetwork;
         let urls: Vec<String> = (0..nodes)
             .map(|i| format!("http://{}:2379", name(i)))
@@ -76,6 +99,7 @@ pub fn start(sim: &mut turmoil::Sim<'_>, nodes: usize, seed: u64, end_ms: u64) -
             .collect();
         let watcher = tokio::task::spawn_local(watch_all(urls.clone(), seed, seen));
         let leaser = tokio::task::spawn_local(lease_loop(urls.clone(), seed, alive));
+        let ctl_tasks = ctl.map(|c| elector::start(&c, nodes)).unwrap_or_default();
         let mut tasks = Vec::new();
         for c in 0..CLIENTS {
             let kvs = kvs.clone();
@@ -97,6 +121,7 @@ pub fn start(sim: &mut turmoil::Sim<'_>, nodes: usize, seed: u64, end_ms: u64) -
         }
         watcher.abort();
         leaser.abort();
+        ctl_tasks.iter().for_each(|t| t.abort());
         Ok(())
     });
     workload
@@ -163,9 +188,10 @@ async fn record(
     let origin = CLIENT_ORIGIN.with(|o| *o.get_or_init(|| clock));
     let invoke_ms = clock.duration_since(origin).as_millis() as u64;
     let outcome = tokio::time::timeout(REQUEST_TIMEOUT, perform(kv, key, &call)).await;
-    let (complete_ms, outcome) = match outcome {
-        Ok(Ok(o)) => (Some(now_ms(origin)), Some(o)),
-        _ => (None, None),
+    let (complete_ms, outcome, failed) = match outcome {
+        Ok(Ok(o)) => (Some(now_ms(origin)), Some(o), false),
+        Ok(Err(_)) => (None, None, true),
+        Err(_) => (None, None, false),
     };
     history.borrow_mut().push(Op {
         client,
@@ -174,6 +200,7 @@ async fn record(
         invoke_ms,
         complete_ms,
         outcome,
+        failed,
     });
 }
 

@@ -9,6 +9,7 @@ mod failover;
 mod http;
 mod procs;
 mod quota;
+mod scenarios;
 mod sim;
 mod snapshot;
 mod tls;
