@@ -53,6 +53,21 @@ impl Default for AuthStore {
 }
 
 impl AuthStore {
+    /// A store as a snapshot carries it (etcd's auth buckets).
+    pub fn from_parts(
+        enabled: bool,
+        revision: u64,
+        users: BTreeMap<String, User>,
+        roles: BTreeMap<String, Role>,
+    ) -> AuthStore {
+        AuthStore {
+            enabled,
+            revision,
+            users,
+            roles,
+        }
+    }
+
     pub fn enabled(&self) -> bool {
         self.enabled
     }

@@ -110,6 +110,7 @@ fn bucket(name: &str, mut entries: Vec<(Vec<u8>, Vec<u8>)>) -> Bucket {
 /// Raft index the state was applied up to.
 pub fn encode(state: &Applied) -> Vec<Bucket> {
     let consistent_index = state.last_applied.map_or(0, |l| l.index);
+    let (auth, auth_roles, auth_users) = super::etcd_auth::encode(&state.auth);
     BUCKETS
         .iter()
         .map(|name| {
@@ -125,8 +126,9 @@ pub fn encode(state: &Applied) -> Vec<Bucket> {
                         (key.encode_to_vec(), Vec::new())
                     })
                     .collect(),
-                // A fresh etcd 3.4 cluster starts its auth revision at 1.
-                "auth" => vec![(b"authRevision".to_vec(), 1u64.to_be_bytes().to_vec())],
+                "auth" => auth.clone(),
+                "authRoles" => auth_roles.clone(),
+                "authUsers" => auth_users.clone(),
                 "cluster" => vec![(
                     b"clusterVersion".to_vec(),
                     CLUSTER_VERSION.as_bytes().to_vec(),
@@ -157,7 +159,7 @@ pub fn encode(state: &Applied) -> Vec<Bucket> {
                     }
                     m
                 }
-                // authRoles, authUsers, members_removed: Quorum keeps none of these yet.
+                // members_removed: Quorum keeps no removed-member list.
                 _ => Vec::new(),
             };
             bucket(name, entries)
@@ -216,6 +218,7 @@ pub struct EtcdState {
     pub leases: LeaseTable,
     /// Raised alarms: (member id, `AlarmType`).
     pub alarms: BTreeSet<(u64, i32)>,
+    pub auth: crate::auth::AuthStore,
     pub consistent_index: u64,
 }
 
@@ -228,7 +231,7 @@ pub struct LayoutError {
     pub reason: String,
 }
 
-fn layout(bucket: &'static str, key: &[u8], reason: impl Into<String>) -> LayoutError {
+pub(super) fn layout(bucket: &'static str, key: &[u8], reason: impl Into<String>) -> LayoutError {
     LayoutError {
         bucket,
         key: hex(key),
@@ -327,6 +330,7 @@ pub fn decode(db: &Db) -> Result<EtcdState, LayoutError> {
         store,
         leases,
         alarms,
+        auth: super::etcd_auth::decode(db)?,
         consistent_index,
     })
 }

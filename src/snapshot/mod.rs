@@ -11,6 +11,7 @@
 //! checked.
 
 pub mod bolt;
+pub mod etcd_auth;
 pub mod etcd_db;
 pub mod restore;
 pub mod verify;

@@ -129,8 +129,7 @@ fn restored_state(file: &[u8], opts: &RestoreOptions) -> Result<(Applied, Restor
         last_applied: Some(log_id),
         last_membership: StoredMembership::new(Some(log_id), membership),
         alarms: state.alarms,
-        // etcd's auth buckets are not read yet: a restored member starts with auth off.
-        auth: Default::default(),
+        auth: state.auth,
     };
     Ok((applied, restored))
 }
