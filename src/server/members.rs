@@ -24,12 +24,7 @@ const CHANGE_TIMEOUT: Duration = Duration::from_secs(10);
 impl Server {
     /// Every member, voters and learners, with the name and client URLs each published.
     pub fn members(&self) -> Vec<Member> {
-        let membership = self
-            .raft
-            .metrics()
-            .borrow_watched()
-            .membership_config
-            .clone();
+        let membership = self.membership();
         let attrs = self.sm.read().members.clone();
         let voters: Vec<u64> = membership.voter_ids().collect();
         membership
@@ -132,14 +127,14 @@ impl Server {
         }
     }
 
+    /// Raft's current membership (voters, learners and their peer URLs).
+    fn membership(&self) -> Arc<crate::raft::typ::StoredMembership> {
+        self.raft.metrics().borrow_watched().membership_config.clone()
+    }
+
     /// The member as Raft knows it, and whether it votes.
     fn lookup_member(&self, id: u64) -> Result<(RaftMember, bool)> {
-        let membership = self
-            .raft
-            .metrics()
-            .borrow_watched()
-            .membership_config
-            .clone();
+        let membership = self.membership();
         let node = membership
             .membership()
             .get_node(&id)
