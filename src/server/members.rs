@@ -129,7 +129,11 @@ impl Server {
 
     /// Raft's current membership (voters, learners and their peer URLs).
     fn membership(&self) -> Arc<crate::raft::typ::StoredMembership> {
-        self.raft.metrics().borrow_watched().membership_config.clone()
+        self.raft
+            .metrics()
+            .borrow_watched()
+            .membership_config
+            .clone()
     }
 
     /// The member as Raft knows it, and whether it votes.

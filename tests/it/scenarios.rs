@@ -269,3 +269,34 @@ fn timeline_renders_its_lanes_in_a_headless_browser() {
     }
     assert!(dom.contains("class=\"cut\""), "cut links drawn");
 }
+
+#[test]
+fn a_gc_paused_controller_and_its_successor_both_believe_they_lead() {
+    // Goal: the HA guide's control-plane election (lease 15 s, renew 10 s, retry 2 s) under an
+    // 18 s pause of the holder: the other controller takes over once the lease expires, and
+    // the paused one, on waking, still believes it leads until its renewal fails: an overlap
+    // that only a fencing token makes safe.
+    let (ok, text) = scenario(&["run", "elector-gc-pause"]);
+    assert!(ok, "{text}");
+    let started = |who: &str| {
+        text.lines()
+            .find(|l| l.contains(&format!("{who} starts leading")))
+            .and_then(|l| l.split_whitespace().next())
+            .and_then(|t| t.trim_end_matches('s').parse::<f64>().ok())
+    };
+    let (first, second) = match (started("c1"), started("c2")) {
+        (Some(a), Some(b)) if a < b => (a, b),
+        (Some(a), Some(b)) => (b, a),
+        other => panic!("both controllers lead at some point: {other:?}\n{text}"),
+    };
+    assert!(first < 12.0, "one leads before the pause at 12 s:\n{text}");
+    assert!(
+        second > 12.0 + 10.0,
+        "the other takes over only after the paused holder's lease could expire:\n{text}"
+    );
+    assert!(
+        text.contains("TWO controllers believed they led at once"),
+        "{text}"
+    );
+    assert!(text.contains("verdict: no violations"), "{text}");
+}
