@@ -300,3 +300,37 @@ fn a_gc_paused_controller_and_its_successor_both_believe_they_lead() {
     );
     assert!(text.contains("verdict: no violations"), "{text}");
 }
+
+#[test]
+fn a_leader_with_a_fast_clock_expires_a_lease_early_within_the_clock_bound() {
+    // Goal: lease safety holds only up to the clock-rate error, as in etcd: with the leader's
+    // clock at 2x, a 5 s lease whose keep-alives stop is revoked in under 5 s of true time, but
+    // no sooner than TTL / rate, which the lease checker allows.
+    let (ok, text) = scenario(&["run", "lease-clock-skew"]);
+    assert!(ok, "{text}");
+    let line = text
+        .lines()
+        .find(|l| l.contains(" revoked (seen on "))
+        .unwrap_or_else(|| panic!("no revoke narrated:\n{text}"));
+    let revoked_ms = line
+        .split_whitespace()
+        .next()
+        .and_then(|t| t.trim_end_matches('s').parse::<f64>().ok())
+        .map(|s| (s * 1000.0).round() as u64)
+        .expect("the revoke's time");
+    let number_after = |marker: &str| -> u64 {
+        line.split(marker)
+            .nth(1)
+            .and_then(|r| r.split("ms").next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no {marker:?} in {line}"))
+    };
+    let last_keep_alive_ms = number_after("was sent at ");
+    let earliest_ms = number_after("earliest allowed revoke is ");
+    assert!(
+        revoked_ms < last_keep_alive_ms + 5_000,
+        "the fast clock expires it early: {line}"
+    );
+    assert!(revoked_ms >= earliest_ms, "{line}");
+    assert!(text.contains("verdict: no violations"), "{text}");
+}
