@@ -27,6 +27,8 @@ pub mod validate;
 mod write;
 
 #[cfg(test)]
+mod hostile_tests;
+#[cfg(test)]
 mod model_tests;
 #[cfg(test)]
 mod tests;
