@@ -233,6 +233,33 @@ impl LocalCluster {
         self.faults.heal();
     }
 
+    /// Cuts member i off from every other member, both directions.
+    pub fn isolate(&self, i: usize) {
+        let others: Vec<usize> = (0..self.configs.len()).filter(|j| *j != i).collect();
+        self.partition(&[i], &others);
+    }
+
+    /// Restores member i's links, leaving cuts between the other members in place.
+    pub fn heal_member(&self, i: usize) {
+        self.faults.heal_member(self.configs[i].member_id());
+    }
+
+    /// Member names (`n1`, `n2`, ...), by index.
+    pub fn names(&self) -> Vec<String> {
+        self.configs.iter().map(|c| c.name.clone()).collect()
+    }
+
+    /// The directed links cut now, as (from, to) member indices.
+    pub fn cut_links(&self) -> Vec<(usize, usize)> {
+        let ids = self.member_ids();
+        let index = |id: u64| ids.iter().position(|x| *x == id);
+        self.faults
+            .cut_links()
+            .into_iter()
+            .filter_map(|(a, b)| Some((index(a)?, index(b)?)))
+            .collect()
+    }
+
     pub async fn shutdown(mut self) {
         for i in 0..self.nodes.len() {
             self.stop(i).await;

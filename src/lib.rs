@@ -13,9 +13,11 @@
 //! - `snapshot`: etcd 3.4's snapshot format (a bbolt file of etcd's buckets): write, read,
 //!   status, restore into a member's data directory, verify.
 //! - `node`: one member wired together; `cluster`: several in one process, with faults.
+//! - `admin`: `quorum cluster`'s live web page and JSON fault API over a `cluster`.
 //! - `config`: etcd's flags and the ids derived from them; `transport`: dialing and link faults.
 //! - `sim`: the deterministic simulator (turmoil) running these same members, `quorum sim`.
 
+pub mod admin;
 pub mod api;
 pub mod auth;
 pub mod clock;

@@ -25,8 +25,11 @@ struct Cli {
 enum Cmd {
     /// Run one member; takes etcd's own flags and means the same by them.
     Serve(Box<ServeArgs>),
-    /// Run a local cluster in this process on etcd's customary loopback ports.
+    /// Run a local cluster in this process on etcd's customary loopback ports, with a live
+    /// admin page; `quorum cluster status --admin URL` prints a running cluster's table.
     Cluster(ClusterArgs),
+    /// Inject a fault into a running `quorum cluster` through its admin API.
+    Fault(FaultArgs),
     /// Load any etcd-compatible endpoint (Quorum or etcd) and report throughput and latency.
     Bench(BenchArgs),
     /// etcd 3.4 snapshot files: `status`, `restore` into a member's data dir, `verify`.
@@ -215,6 +218,33 @@ struct ClusterArgs {
     /// are written under the data dir (`tls/`), and the etcdctl line to use is printed.
     #[arg(long)]
     tls: bool,
+    /// Port of the admin page and API on 127.0.0.1; when taken, the next free one is used.
+    #[arg(long, default_value_t = quorum::admin::DEFAULT_ADMIN_PORT)]
+    admin_port: u16,
+    #[command(subcommand)]
+    action: Option<ClusterAction>,
+}
+
+#[derive(Subcommand)]
+enum ClusterAction {
+    /// Print a running cluster's members, roles, terms, indices and cut links.
+    Status {
+        /// The admin URL `quorum cluster` printed, e.g. http://127.0.0.1:2378.
+        #[arg(long)]
+        admin: String,
+    },
+}
+
+#[derive(Parser)]
+struct FaultArgs {
+    /// kill | restart | partition (isolate the member) | heal (its links; `all` for every link)
+    #[arg(value_parser = ["kill", "restart", "partition", "heal"])]
+    kind: String,
+    /// Member name: n1, n2, ...
+    member: String,
+    /// The admin URL `quorum cluster` printed, e.g. http://127.0.0.1:2378.
+    #[arg(long)]
+    admin: String,
 }
 
 impl ServeArgs {
@@ -388,6 +418,26 @@ async fn serve(command: Cmd) -> anyhow::Result<()> {
             ctrl_c().await;
             node.stop().await;
         }
+        Cmd::Fault(args) => {
+            let path = format!("/api/fault/{}/{}", args.kind, args.member);
+            let (code, body) = quorum::admin::call(&args.admin, "POST", &path)
+                .await
+                .with_context(|| format!("reaching the admin API at {}", args.admin))?;
+            anyhow::ensure!(code == 200, "{body}");
+            println!("{body}");
+        }
+        Cmd::Cluster(ClusterArgs {
+            action: Some(ClusterAction::Status { admin }),
+            ..
+        }) => {
+            let (code, body) = quorum::admin::call(&admin, "GET", "/api/status")
+                .await
+                .with_context(|| format!("reaching the admin API at {admin}"))?;
+            anyhow::ensure!(code == 200, "{body}");
+            let status: quorum::admin::ClusterStatus =
+                serde_json::from_str(&body).context("decoding the admin API's status")?;
+            print!("{}", quorum::admin::render_table(&status));
+        }
         Cmd::Cluster(args) => {
             let mut spec = ClusterSpec::new(args.nodes);
             spec.data_dir = args.data_dir;
@@ -400,8 +450,20 @@ async fn serve(command: Cmd) -> anyhow::Result<()> {
                 args.nodes
             );
             println!("{} endpoint status -w table", cluster.etcdctl());
+            let listener = quorum::admin::bind(args.admin_port)
+                .await
+                .context("binding the admin port")?;
+            let cluster = std::sync::Arc::new(tokio::sync::Mutex::new(cluster));
+            let (addr, admin) = quorum::admin::spawn(listener, cluster.clone())?;
+            println!("admin page: http://{addr}/ (quorum fault kill n1 --admin http://{addr})");
             ctrl_c().await;
-            cluster.shutdown().await;
+            admin.abort();
+            // The admin task held the other handle; once aborted, this one is the last.
+            let _ = admin.await;
+            match std::sync::Arc::try_unwrap(cluster) {
+                Ok(c) => c.into_inner().shutdown().await,
+                Err(_) => tracing::warn!("cluster still shared at exit; members stop on drop"),
+            }
         }
     }
     Ok(())

@@ -2,8 +2,8 @@
 //! could send them), checked by `validate`, and, when accepted, applied. Nothing may panic, and
 //! whatever is refused is refused with one of etcd's errors, never half-applied.
 
-use prost::Message;
 use proptest::prelude::*;
+use prost::Message;
 
 use super::{validate, LeaseIndex, Store, MAX_TXN_OPS};
 use crate::proto::etcdserverpb::{DeleteRangeRequest, PutRequest, RangeRequest, TxnRequest};

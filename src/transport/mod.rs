@@ -188,4 +188,22 @@ impl Faults {
     pub fn heal(&self) {
         self.cut.write().unwrap_or_else(|e| e.into_inner()).clear();
     }
+
+    /// Restores every link to and from `member`, leaving cuts between the others in place.
+    pub fn heal_member(&self, member: u64) {
+        self.cut
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|(from, to)| *from != member && *to != member);
+    }
+
+    /// The directed links cut now, as (from, to) member ids; for views of the cluster.
+    pub fn cut_links(&self) -> Vec<(u64, u64)> {
+        self.cut
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .copied()
+            .collect()
+    }
 }

@@ -1,5 +1,6 @@
 //! The integration tests: one binary, one module per topic.
 
+mod admin;
 mod auth;
 mod client_crate;
 mod differential;
