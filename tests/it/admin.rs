@@ -2,13 +2,13 @@
 //! through the API (the call the page's buttons make) shows up in `/api/status`, and the page
 //! itself renders its member rows in a headless browser with no script error.
 
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
 use quorum::admin::{self, ClusterStatus};
 use quorum::cluster::{ClusterSpec, LocalCluster};
 
+use super::browser::{chromium_available, dump_dom};
 use super::procs::free_ports;
 
 /// A three-member cluster on free ports with its admin server; returns the admin URL.
@@ -94,59 +94,21 @@ async fn killing_the_leader_through_the_admin_api_elects_another() {
     task.abort();
 }
 
-/// Whether headless chromium is here; under CI its absence is a failure (scripts/test.sh
-/// installs it), locally a skip.
-fn chromium() -> Option<&'static str> {
-    let path = "/usr/bin/chromium";
-    let ok = Command::new(path).arg("--version").output().is_ok();
-    if !ok {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "chromium missing under CI: scripts/test.sh installs it"
-        );
-        eprintln!("skipping: chromium not installed");
-        return None;
-    }
-    Some(path)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn admin_page_renders_member_rows_without_script_errors() {
     // Goal: the page's script runs in a real browser. Method: load `/` in headless chromium with
     // `--dump-dom` and look for one row per member and an empty `#errors` element (the page
     // writes script errors there). No virtual-time budget: the open event stream never lets
     // the network go idle, and the rows come from the status embedded in the page anyway.
-    let Some(chromium) = chromium() else { return };
+    if !chromium_available() {
+        return;
+    }
     let (url, _cluster, task) = start().await;
     wait_for(&url, |s| s.leader.clone()).await;
-    let profile = tempfile::tempdir().unwrap();
     let page = format!("{url}/");
-    let profile_arg = format!("--user-data-dir={}", profile.path().display());
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new(chromium)
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-                &profile_arg,
-                "--dump-dom",
-                &page,
-            ])
-            .output()
-    })
-    .await
-    .unwrap()
-    .expect("chromium runs");
-    let dom = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let dom = tokio::task::spawn_blocking(move || dump_dom(&page))
+        .await
+        .unwrap();
     for n in ["n1", "n2", "n3"] {
         assert!(dom.contains(&format!("id=\"member-{n}\"")), "{dom}");
     }

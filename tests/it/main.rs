@@ -2,6 +2,7 @@
 
 mod admin;
 mod auth;
+mod browser;
 mod client_crate;
 mod differential;
 mod embedded;

@@ -5,6 +5,8 @@
 
 use std::process::Command;
 
+use super::browser::{chromium_available, dump_dom};
+
 /// Runs a scenario in its own process; returns (exit success, stdout).
 fn scenario(args: &[&str]) -> (bool, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_quorum"))
@@ -195,20 +197,6 @@ fn one_scenario_tells_one_story_byte_for_byte() {
     assert!(v["moments"].as_array().is_some_and(|m| !m.is_empty()));
 }
 
-/// True when Debian's chromium is installed. Without it the browser test is skipped locally,
-/// but under CI (env `CI` set) its absence is a failure: the test command installs it.
-fn chromium_available() -> bool {
-    let ok = std::path::Path::new("/usr/bin/chromium").exists();
-    if !ok {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "chromium missing under CI: scripts/test.sh installs it"
-        );
-        eprintln!("skipping: chromium not installed (apt-get install chromium)");
-    }
-    ok
-}
-
 #[test]
 fn timeline_renders_its_lanes_in_a_headless_browser() {
     // Goal: the HTML timeline is self-contained and its script builds a lane per member with
@@ -234,23 +222,7 @@ fn timeline_renders_its_lanes_in_a_headless_browser() {
     if !chromium_available() {
         return;
     }
-    let profile = dir.path().join("profile");
-    let out = Command::new("/usr/bin/chromium")
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .arg("--dump-dom")
-        .arg(format!("file://{}", html.display()))
-        .output()
-        .expect("chromium runs");
-    let dom = String::from_utf8_lossy(&out.stdout);
+    let dom = dump_dom(&format!("file://{}", html.display()));
     assert!(
         dom.contains("data-lanes=\""),
         "the script did not finish:\n{dom}"
