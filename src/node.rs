@@ -142,7 +142,7 @@ impl Node {
         transport.peer_tls = tls.peer_dial.clone();
         transport.client_tls = tls.client_dial.clone();
         let id = config.member_id();
-        let hub = Arc::new(WatchHub::new().with_dropped_events(config.plants.drop_watch_event));
+        let hub = Arc::new(WatchHub::new().with_plants(config.plants));
         let lessor = Arc::new(Lessor::new());
         let metrics = Metrics::new();
         let sm = StateMachine::open(

@@ -102,6 +102,10 @@ impl StateMachine {
                 None,
             ),
         };
+        let mut state = state;
+        state
+            .store
+            .plant_compaction_drops_tombstone(hub.plants().etcd_19179);
         hub.reset(state.store.revision());
         Ok(Self {
             shared: Arc::new(Shared {
@@ -434,7 +438,10 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         meta: &SnapshotMeta,
         data: Vec<u8>,
     ) -> Result<(), io::Error> {
-        let state: Applied = decode(&data)?;
+        let mut state: Applied = decode(&data)?;
+        state
+            .store
+            .plant_compaction_drops_tombstone(self.shared.hub.plants().etcd_19179);
         let snap = StoredSnapshot {
             meta: meta.clone(),
             data,

@@ -45,4 +45,6 @@ pub struct Op {
     /// tells the two apart, since a learner sees them differently.
     pub failed: bool,
     pub outcome: Option<Outcome>,
+    /// The response header's revision, when an answer came back (`revision_check`).
+    pub revision: Option<i64>,
 }

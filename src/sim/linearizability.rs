@@ -138,6 +138,7 @@ mod tests {
             invoke_ms: t.0,
             complete_ms: t.1,
             outcome,
+            revision: None,
             failed: false,
         }
     }

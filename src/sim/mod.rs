@@ -10,9 +10,11 @@
 //! `history` (client operations as recorded), `observe` (the only door into a member's
 //! `Server`), the checkers run after every step — `raft_check` (one leader per term, terms and
 //! votes never regress), `log_check` (committed entries never change or vanish), `lease_check`
-//! (no lease expires before its TTL) — and at the end, `verdict` (convergence, liveness, watch,
-//! serializable reads, the report) with `linearizability` (a Wing–Gong register checker, per
-//! key, memoised). Every violation names its checker (`verdict::Checker`).
+//! (no lease expires before its TTL), with `committed` recording the committed events as they
+//! come — and at the end, `verdict` (convergence, liveness, serializable reads, the report) with
+//! `linearizability` (a Wing–Gong register checker, per key, memoised), `watch_check` (etcd's
+//! watch guarantees, per stream) and `revision_check` (the revision never goes back). The
+//! workload's `watchers` start at old revisions, resume across members and meet compaction. Every violation names its checker (`verdict::Checker`).
 //!
 //! Teaching: `scenario` (named schedules in `sim/schedules/` with a description and settings),
 //! `scenario_cmd` (`quorum sim scenario list|run`), `elector` (control-plane controllers
@@ -22,6 +24,7 @@
 
 pub mod cli;
 pub mod clocks;
+pub mod committed;
 pub mod elector;
 pub mod history;
 pub mod lease_check;
@@ -33,6 +36,7 @@ pub mod net;
 pub mod observe;
 pub mod picture;
 pub mod raft_check;
+pub mod revision_check;
 pub mod run;
 pub mod scenario;
 pub mod scenario_cmd;
@@ -41,4 +45,6 @@ pub mod story;
 pub mod sweep;
 pub mod timeline;
 pub mod verdict;
+pub mod watch_check;
+pub mod watchers;
 pub mod workload;

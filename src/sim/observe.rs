@@ -72,6 +72,12 @@ pub fn events_through(server: &Server, revision: i64) -> Result<Vec<Event>, i64>
     server.events_between(&[0], &[0], 1, revision)
 }
 
+/// Every event on every key in `[from, through]`; `Err` with the compact revision when the
+/// member no longer holds `from`.
+pub fn events_from(server: &Server, from: i64, through: i64) -> Result<Vec<Event>, i64> {
+    server.events_between(&[0], &[0], from, through)
+}
+
 /// The index of the first running member that believes it leads, if any. `ids` maps member
 /// index to Raft node id.
 pub fn current_leader(servers: &Servers, ids: &[u64]) -> Option<usize> {

@@ -19,6 +19,7 @@ use crate::Node;
 use turmoil::Sim;
 
 use crate::sim::clocks::MemberClocks;
+use crate::sim::committed::Committed;
 use crate::sim::lease_check::LeaseChecker;
 use crate::sim::log_check::LogChecker;
 use crate::sim::nemesis::Nemesis;
@@ -97,6 +98,7 @@ pub fn run(spec: &RunSpec) -> Report {
             workload.alive.clone(),
         ),
         backends: backends.clone(),
+        committed: Committed::new(),
     };
     let mut nemesis = Nemesis::new(
         &schedule,
@@ -140,7 +142,9 @@ pub fn run(spec: &RunSpec) -> Report {
 
     // Judge.
     violations.extend(verdict::settle(&mut sim, &servers, &ids, panicked));
-    let (history, judged) = verdict::judge_history(&workload, &servers, safety_ms, &mut log);
+    checks.committed.observe(&servers, |_| true);
+    let (history, judged) =
+        verdict::judge_history(&workload, &servers, &checks.committed, safety_ms, &mut log);
     violations.extend(judged);
     Report {
         schedule,
@@ -271,6 +275,8 @@ struct Invariants {
     leases: LeaseChecker,
     /// Each member's storage, which the log checker reads.
     backends: Vec<Arc<MemoryBackend>>,
+    /// The committed events so far, the watch checker's reference.
+    committed: Committed,
 }
 
 impl Invariants {
@@ -283,6 +289,7 @@ impl Invariants {
     ) -> Vec<Violation> {
         let now = elapsed.as_millis() as u64;
         let mut violations = Vec::new();
+        self.committed.observe(servers, |i| !nemesis.is_down(i));
         for (i, s) in servers.borrow().iter().enumerate() {
             let Some(s) = s else { continue };
             if nemesis.is_down(i) {

@@ -137,7 +137,7 @@ fn member_of(word: &str) -> Option<usize> {
 }
 
 /// What each checker guarantees, in the order the narration lists them.
-const GUARANTEES: [(Checker, &str); 8] = [
+const GUARANTEES: [(Checker, &str); 9] = [
     (
         Checker::Raft,
         "at most one leader per term; terms and votes never went back",
@@ -155,7 +155,14 @@ const GUARANTEES: [(Checker, &str); 8] = [
         Checker::Lease,
         "no lease revoked before its TTL after its last acknowledged keep-alive",
     ),
-    (Checker::Watch, "the watch stream equals the committed log"),
+    (
+        Checker::Watch,
+        "every watch stream was ordered, unique, atomic, reliable, resumable, bookmarkable",
+    ),
+    (
+        Checker::Revision,
+        "no answer named a revision below one already answered",
+    ),
     (
         Checker::Convergence,
         "after healing, every member applied the same history",

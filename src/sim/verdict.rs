@@ -1,6 +1,6 @@
 //! Judging a run once its steps are over: let the members settle and check convergence and a
-//! leader, then judge the client history (linearizability, serializable reads) and the watch
-//! stream against the committed history, and write the report.
+//! leader, then judge the client history (linearizability, serializable reads, revisions) and
+//! the watch streams against the committed events, and write the report.
 //!
 //! Every violation carries the `Checker` that raised it, under a stable short name: a planted
 //! bug counts as caught only when the checker it targets speaks, not when some other checker
@@ -9,11 +9,14 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::sim::committed::Committed;
 use crate::sim::history::{Call, Op, Outcome};
 use crate::sim::linearizability::{self, Verdict};
 use crate::sim::observe::{self, Servers};
 use crate::sim::schedule::Event;
-use crate::sim::workload::{self, Watched, Workload};
+use crate::sim::watchers::Seen;
+use crate::sim::workload::{self, Workload};
+use crate::sim::{revision_check, watch_check};
 
 /// Steps granted after the run for members to apply the last entries before convergence fails.
 const SETTLE_STEPS_MAX: usize = 5_000;
@@ -31,8 +34,10 @@ pub enum Checker {
     Linearizability,
     /// Serializable reads return what the committed history held at their revision.
     Serializable,
-    /// The watch stream equals the committed history.
+    /// etcd's watch guarantees on every stream, against the committed events (`watch_check`).
     Watch,
+    /// A later operation never answers a lower revision (`revision_check`).
+    Revision,
     /// After healing, every member applied the same history.
     Convergence,
     /// After healing, a leader exists.
@@ -52,6 +57,7 @@ impl Checker {
             Checker::Linearizability => "linearizability",
             Checker::Serializable => "serializable",
             Checker::Watch => "watch",
+            Checker::Revision => "revision",
             Checker::Convergence => "convergence",
             Checker::Liveness => "liveness",
             Checker::Panic => "panic",
@@ -144,6 +150,7 @@ pub fn settle(
 pub fn judge_history(
     workload: &Workload,
     servers: &Servers,
+    committed: &Committed,
     safety_ms: u64,
     log: &mut Vec<String>,
 ) -> (Vec<Op>, Vec<Violation>) {
@@ -190,7 +197,27 @@ pub fn judge_history(
             )),
         }
     }
-    violations.extend(check_watch(servers, &workload.seen.borrow()));
+    let watches = workload.watches.borrow();
+    let streams: usize = watches
+        .iter()
+        .flatten()
+        .filter(|s| matches!(s, Seen::Start { .. }))
+        .count();
+    let responses: usize = watches.iter().map(Vec::len).sum::<usize>() - streams;
+    log.push(format!(
+        "watch: {} watchers, {streams} streams, {responses} responses",
+        watches.len()
+    ));
+    violations.extend(
+        watch_check::check(committed, &watches)
+            .into_iter()
+            .map(|v| Violation::new(Checker::Watch, v)),
+    );
+    violations.extend(
+        revision_check::check(&ops)
+            .into_iter()
+            .map(|v| Violation::new(Checker::Revision, v)),
+    );
     violations.extend(check_serializable(servers, &ops));
     (ops, violations)
 }
@@ -232,33 +259,4 @@ fn check_serializable(servers: &Servers, ops: &[Op]) -> Vec<Violation> {
             })
         })
         .collect()
-}
-
-/// The watcher's events must be exactly the committed events, in order, up to where it got.
-fn check_watch(servers: &Servers, seen: &[Watched]) -> Option<Violation> {
-    let servers = servers.borrow();
-    let s = servers.iter().flatten().next()?;
-    let last = seen.last()?.1;
-    let committed: Vec<Watched> = match observe::events_through(s, last) {
-        Ok(events) => events.into_iter().map(workload::watched).collect(),
-        // History compacted below the watcher's start: nothing to compare.
-        Err(_) => return None,
-    };
-    if committed.as_slice() == seen {
-        return None;
-    }
-    let first = committed
-        .iter()
-        .zip(seen)
-        .position(|(a, b)| a != b)
-        .unwrap_or(committed.len().min(seen.len()));
-    Some(Violation::new(
-        Checker::Watch,
-        format!(
-            "watch stream differs from the committed log at event {first}: committed {:?}, \
-             watched {:?}",
-            committed.get(first),
-            seen.get(first)
-        ),
-    ))
 }

@@ -1,7 +1,8 @@
 //! The client host: what the cluster's users do during a run, recorded for the verdicts. Four
 //! register clients put, delete, read and compare-and-set a few contended keys against random
-//! members; a lease keeper holds one lease alive with a key attached; a watcher follows every
-//! key from revision 1 across reconnects. Clients never retry: a request without an answer is
+//! members; a lease keeper holds one lease alive with a key attached; watchers follow every
+//! key across resumes and compaction (`watchers`); a compactor compacts now and then; a pair
+//! writer makes revisions of two events. Clients never retry: a request without an answer is
 //! recorded as unknown, which is what the checkers need to judge it honestly.
 //!
 //! Everything here runs inside the client host on simulated time; it must not read the wall
@@ -15,11 +16,8 @@ use crate::proto::etcdserverpb::compare::{CompareResult, CompareTarget, TargetUn
 use crate::proto::etcdserverpb::kv_client::KvClient;
 use crate::proto::etcdserverpb::request_op::Request as OpRequest;
 use crate::proto::etcdserverpb::response_op::Response as OpResponse;
-use crate::proto::etcdserverpb::watch_client::WatchClient;
-use crate::proto::etcdserverpb::watch_request::RequestUnion;
 use crate::proto::etcdserverpb::{
     Compare, DeleteRangeRequest, PutRequest, RangeRequest, RequestOp, TxnRequest,
-    WatchCreateRequest, WatchRequest,
 };
 use crate::proto::mvccpb;
 use crate::transport::Network;
@@ -31,6 +29,7 @@ use crate::sim::history::{Call, Op, Outcome};
 use crate::sim::lease_check::AliveLog;
 use crate::sim::net::TurmoilNetwork;
 use crate::sim::run::name;
+use crate::sim::watchers::{self, WatchLog};
 
 /// The keys the register workload uses: few, so operations contend.
 const KEYS: [&str; 3] = ["k1", "k2", "k3"];
@@ -38,6 +37,10 @@ const KEYS: [&str; 3] = ["k1", "k2", "k3"];
 const CLIENTS: usize = 4;
 /// A request with no answer after this long is recorded as unknown.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
+/// How often the compactor compacts, ms.
+const COMPACT_EVERY_MS: std::ops::Range<u64> = 1_500..3_500;
+/// The compactor compacts at revisions at least this old.
+const COMPACT_LAG: Duration = Duration::from_secs(1);
 /// The TTL of the workload's lease.
 pub const LEASE_TTL: Duration = Duration::from_secs(5);
 /// The register clients stop this long before the run ends, so their last requests can finish
@@ -48,12 +51,11 @@ const CLIENTS_STOP_BEFORE_END_MS: u64 = 2_000;
 pub type Watched = (String, i64, bool);
 
 /// What the client host records, shared with the harness, which reads it after the run.
-#[derive(Default)]
 pub struct Workload {
     /// Every register operation, in the order it completed or timed out.
     pub history: Rc<RefCell<Vec<Op>>>,
-    /// What the watcher saw, in arrival order.
-    pub seen: Rc<RefCell<Vec<Watched>>>,
+    /// What each watcher saw, response by response (`watchers`).
+    pub watches: WatchLog,
     /// When each lease was last acknowledged alive, for the lease checker.
     pub alive: AliveLog,
     /// The control-plane controllers, when the run has them (`elector`).
@@ -73,11 +75,13 @@ pub fn start(
     warmup: Duration,
 ) -> Workload {
     let workload = Workload {
+        history: Rc::default(),
+        watches: watchers::new_log(),
+        alive: AliveLog::default(),
         controllers: controllers.then(Controllers::default),
-        ..Workload::default()
     };
     let history = workload.history.clone();
-    let seen = workload.seen.clone();
+    let watches = workload.watches.clone();
     let alive = workload.alive.clone();
     let ctl = workload.controllers.clone();
     sim.client("client", async move {
@@ -97,7 +101,14 @@ pub fn start(
             .iter()
             .map(|u| KvClient::new(net.channel(u).expect("channel")))
             .collect();
-        let watcher = tokio::task::spawn_local(watch_all(urls.clone(), seed, seen));
+        let mut background: Vec<tokio::task::JoinHandle<()>> = (0..watchers::WATCHERS)
+            .map(|w| {
+                let log = watches.clone();
+                tokio::task::spawn_local(watchers::watch_loop(w, urls.clone(), seed, log))
+            })
+            .collect();
+        background.push(tokio::task::spawn_local(compact_loop(kvs.clone(), seed)));
+        background.push(tokio::task::spawn_local(pair_loop(kvs.clone(), seed)));
         let leaser = tokio::task::spawn_local(lease_loop(urls.clone(), seed, alive));
         let ctl_tasks = ctl.map(|c| elector::start(&c, nodes)).unwrap_or_default();
         let mut tasks = Vec::new();
@@ -119,7 +130,7 @@ pub fn start(
         for key in KEYS {
             record(&history, 99, key, Call::Get, &mut kv).await;
         }
-        watcher.abort();
+        background.iter().for_each(|t| t.abort());
         leaser.abort();
         ctl_tasks.iter().for_each(|t| t.abort());
         Ok(())
@@ -188,10 +199,10 @@ async fn record(
     let origin = CLIENT_ORIGIN.with(|o| *o.get_or_init(|| clock));
     let invoke_ms = clock.duration_since(origin).as_millis() as u64;
     let outcome = tokio::time::timeout(REQUEST_TIMEOUT, perform(kv, key, &call)).await;
-    let (complete_ms, outcome, failed) = match outcome {
-        Ok(Ok(o)) => (Some(now_ms(origin)), Some(o), false),
-        Ok(Err(_)) => (None, None, true),
-        Err(_) => (None, None, false),
+    let (complete_ms, outcome, failed, revision) = match outcome {
+        Ok(Ok((o, rev))) => (Some(now_ms(origin)), Some(o), false, Some(rev)),
+        Ok(Err(_)) => (None, None, true, None),
+        Err(_) => (None, None, false, None),
     };
     history.borrow_mut().push(Op {
         client,
@@ -201,6 +212,7 @@ async fn record(
         complete_ms,
         outcome,
         failed,
+        revision,
     });
 }
 
@@ -212,25 +224,29 @@ async fn perform(
     kv: &mut KvClient<tonic::transport::Channel>,
     key: &str,
     call: &Call,
-) -> Result<Outcome, tonic::Status> {
+) -> Result<(Outcome, i64), tonic::Status> {
     let key_bytes = key.as_bytes().to_vec();
     match call {
         Call::Put(v) => {
-            kv.put(PutRequest {
-                key: key_bytes,
-                value: v.clone().into_bytes(),
-                ..Default::default()
-            })
-            .await?;
-            Ok(Outcome::Written)
+            let r = kv
+                .put(PutRequest {
+                    key: key_bytes,
+                    value: v.clone().into_bytes(),
+                    ..Default::default()
+                })
+                .await?
+                .into_inner();
+            Ok((Outcome::Written, revision(&r.header)))
         }
         Call::Delete => {
-            kv.delete_range(DeleteRangeRequest {
-                key: key_bytes,
-                ..Default::default()
-            })
-            .await?;
-            Ok(Outcome::Written)
+            let r = kv
+                .delete_range(DeleteRangeRequest {
+                    key: key_bytes,
+                    ..Default::default()
+                })
+                .await?
+                .into_inner();
+            Ok((Outcome::Written, revision(&r.header)))
         }
         Call::Get | Call::SerializableGet => {
             let serializable = *call == Call::SerializableGet;
@@ -243,14 +259,16 @@ async fn perform(
                 .await?
                 .into_inner();
             let value = first_value(&r.kvs);
-            Ok(if serializable {
+            let at = revision(&r.header);
+            let outcome = if serializable {
                 Outcome::ReadAt {
                     value,
-                    revision: r.header.map_or(0, |h| h.revision),
+                    revision: at,
                 }
             } else {
                 Outcome::Read(value)
-            })
+            };
+            Ok((outcome, at))
         }
         Call::Cas { expect, new } => {
             let r = kv
@@ -282,61 +300,87 @@ async fn perform(
                 Some(OpResponse::ResponseRange(rr)) => first_value(&rr.kvs),
                 _ => None,
             };
-            Ok(Outcome::Cas {
+            let outcome = Outcome::Cas {
                 succeeded: r.succeeded,
                 seen,
-            })
+            };
+            Ok((outcome, revision(&r.header)))
         }
     }
 }
 
-/// Watches every key from revision 1, reconnecting to another member (from the last revision
-/// seen + 1, as etcd clients do) whenever a stream breaks.
-async fn watch_all(urls: Vec<String>, seed: u64, seen: Rc<RefCell<Vec<Watched>>>) {
-    let mut rng = SmallRng::seed_from_u64(seed ^ 0xa11_5eed);
-    let net = TurmoilNetwork;
+/// The revision a response header names (0 when the header is missing).
+fn revision(header: &Option<crate::proto::etcdserverpb::ResponseHeader>) -> i64 {
+    header.as_ref().map_or(0, |h| h.revision)
+}
+
+/// Compacts now and then, at a revision a member reported at least `COMPACT_LAG` earlier:
+/// old enough that the harness has recorded its events, recent enough that watchers resuming
+/// from old revisions meet compaction. Compactions interleave with whatever the schedule does
+/// (crashes and power loss included); an unanswered one is simply not retried.
+async fn compact_loop(kvs: Vec<KvClient<tonic::transport::Channel>>, seed: u64) {
+    use crate::proto::etcdserverpb::CompactionRequest;
+    let mut rng = SmallRng::seed_from_u64(seed ^ 0xc0_3ac7);
+    let mut seen: Vec<(tokio::time::Instant, i64)> = Vec::new();
     loop {
-        let next_rev = seen.borrow().last().map_or(1, |(_, r, _)| r + 1);
-        let url = &urls[rng.random_range(0..urls.len())];
-        let Ok(channel) = net.channel(url) else {
+        tokio::time::sleep(Duration::from_millis(rng.random_range(COMPACT_EVERY_MS))).await;
+        let mut kv = kvs[rng.random_range(0..kvs.len())].clone();
+        let read = kv.range(RangeRequest {
+            key: KEYS[0].as_bytes().to_vec(),
+            ..Default::default()
+        });
+        if let Ok(Ok(r)) = tokio::time::timeout(REQUEST_TIMEOUT, read).await {
+            seen.push((
+                tokio::time::Instant::now(),
+                revision(&r.into_inner().header),
+            ));
+        }
+        let now = tokio::time::Instant::now();
+        let Some(at) = seen
+            .iter()
+            .rev()
+            .find(|(t, _)| now.duration_since(*t) >= COMPACT_LAG)
+            .map(|(_, r)| *r)
+        else {
             continue;
         };
-        let mut client = WatchClient::new(channel);
-        let (tx, rx) = tokio::sync::mpsc::channel(4);
-        let create = WatchRequest {
-            request_union: Some(RequestUnion::CreateRequest(WatchCreateRequest {
-                key: vec![0],
-                range_end: vec![0],
-                start_revision: next_rev,
-                ..Default::default()
-            })),
+        seen.retain(|(t, _)| now.duration_since(*t) < COMPACT_LAG);
+        let compact = kv.compact(CompactionRequest {
+            revision: at,
+            physical: false,
+        });
+        let _ = tokio::time::timeout(REQUEST_TIMEOUT, compact).await;
+    }
+}
+
+/// Writes two keys in one transaction now and then (puts, then deletes): revisions with several
+/// events, which a watch must never split.
+async fn pair_loop(kvs: Vec<KvClient<tonic::transport::Channel>>, seed: u64) {
+    let mut rng = SmallRng::seed_from_u64(seed ^ 0x0009_a112);
+    let mut n = 0u64;
+    loop {
+        tokio::time::sleep(Duration::from_millis(rng.random_range(200..800))).await;
+        n += 1;
+        let op = |key: &str| RequestOp {
+            request: Some(if n.is_multiple_of(3) {
+                OpRequest::RequestDeleteRange(DeleteRangeRequest {
+                    key: key.as_bytes().to_vec(),
+                    ..Default::default()
+                })
+            } else {
+                OpRequest::RequestPut(PutRequest {
+                    key: key.as_bytes().to_vec(),
+                    value: format!("p{n}").into_bytes(),
+                    ..Default::default()
+                })
+            }),
         };
-        let _ = tx.send(create).await;
-        let stream = tokio::time::timeout(REQUEST_TIMEOUT, client.watch(tokio_stream_of(rx))).await;
-        if let Ok(Ok(resp)) = stream {
-            let mut inbound = resp.into_inner();
-            loop {
-                // A silent stream may be a dead peer behind a partition: re-dial after a while.
-                match tokio::time::timeout(Duration::from_secs(3), inbound.message()).await {
-                    Ok(Ok(Some(r))) => {
-                        if r.canceled {
-                            break;
-                        }
-                        seen.borrow_mut().extend(r.events.into_iter().map(watched));
-                    }
-                    Ok(Ok(None)) | Ok(Err(_)) => break,
-                    Err(_) => {
-                        // Quiet is fine when nothing is written; only re-dial if we lag.
-                        let behind = seen.borrow().last().map_or(0, |l| l.1) < 1;
-                        if behind {
-                            break;
-                        }
-                    }
-                }
-            }
-        }
-        drop(tx);
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        let mut kv = kvs[rng.random_range(0..kvs.len())].clone();
+        let txn = kv.txn(TxnRequest {
+            success: vec![op("pair-a"), op("pair-b")],
+            ..Default::default()
+        });
+        let _ = tokio::time::timeout(REQUEST_TIMEOUT, txn).await;
     }
 }
 
@@ -408,10 +452,4 @@ async fn lease_loop(urls: Vec<String>, seed: u64, alive: AliveLog) {
 pub fn first_value(kvs: &[mvccpb::KeyValue]) -> Option<String> {
     kvs.first()
         .map(|kv| String::from_utf8_lossy(&kv.value).to_string())
-}
-
-fn tokio_stream_of<T: Send + 'static>(
-    mut rx: tokio::sync::mpsc::Receiver<T>,
-) -> impl futures::Stream<Item = T> + Send + 'static {
-    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }

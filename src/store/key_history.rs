@@ -54,19 +54,19 @@ impl KeyHistory {
     }
 
     /// Forgets what no read at `revision` or later can see: every version before the latest one
-    /// `<= revision`, and that one too if it is a tombstone. Returns whether anything is left,
-    /// and what was forgotten.
-    pub fn compact(&mut self, revision: i64) -> (bool, Vec<Version>) {
+    /// `<= revision`, and that one too if it is a tombstone older than `revision`. A tombstone
+    /// at exactly `revision` stays (until a later compaction), because a watch may start at the
+    /// compact revision and must see that DELETE (etcd #18089, #19179); `drop_tombstone_at`
+    /// forgets it as etcd 3.4.23 did. Returns whether anything is left, and what was forgotten.
+    pub fn compact(&mut self, revision: i64, drop_tombstone_at: bool) -> (bool, Vec<Version>) {
         let idx = self
             .versions
             .partition_point(|v| v.mod_revision <= revision);
         let mut dropped = Vec::new();
         if idx > 0 {
-            let keep_from = if self.versions[idx - 1].kv.is_some() {
-                idx - 1
-            } else {
-                idx
-            };
+            let latest = &self.versions[idx - 1];
+            let kept = latest.kv.is_some() || latest.mod_revision == revision && !drop_tombstone_at;
+            let keep_from = if kept { idx - 1 } else { idx };
             dropped = self.versions.drain(..keep_from).collect();
         }
         (!self.versions.is_empty(), dropped)

@@ -76,6 +76,10 @@ pub struct Store {
     /// `approximate_size_bytes`, kept as versions come and go: the quota check reads it on
     /// every write, so it must not walk the store.
     size_bytes: usize,
+    /// The planted `etcd-19179` bug (compaction as etcd 3.4.23 did it); never serialized, so a
+    /// member sets it again on every state it loads.
+    #[serde(skip)]
+    planted_compaction_drops_tombstone: bool,
 }
 
 impl Default for Store {
@@ -92,11 +96,17 @@ impl Store {
             compact_revision: 0,
             keys: BTreeMap::new(),
             size_bytes: 0,
+            planted_compaction_drops_tombstone: false,
         }
     }
 
     pub fn revision(&self) -> i64 {
         self.revision
+    }
+
+    /// Plants `plant::Plants::etcd_19179`: compaction drops a DELETE at the compact revision.
+    pub fn plant_compaction_drops_tombstone(&mut self, on: bool) {
+        self.planted_compaction_drops_tombstone = on;
     }
 
     pub fn compact_revision(&self) -> i64 {

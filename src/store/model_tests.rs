@@ -699,19 +699,31 @@ impl Model {
             return Err(StoreError::Compacted);
         }
         let c = self.compacted;
+        let key_of = |e: &Event| e.kv.as_ref().expect("events carry a kv").key.clone();
+        // At the compact revision only what compaction kept: each key's last version there,
+        // a DELETE included (etcd #19179).
+        let last_at_c = |i: usize| {
+            let k = key_of(&self.log[i]);
+            !self.log[i + 1..].iter().any(|later| {
+                later
+                    .kv
+                    .as_ref()
+                    .is_some_and(|kv| kv.mod_revision == c && kv.key == k)
+            })
+        };
         Ok(self
             .log
             .iter()
-            .filter(|e| {
+            .enumerate()
+            .filter(|(i, e)| {
                 let kv = e.kv.as_ref().expect("events carry a kv");
                 let rev = kv.mod_revision;
                 in_range(&kv.key, key, end)
                     && start <= rev
                     && rev <= last
-                    // At the compact revision only what compaction kept: a put still live there.
-                    && (rev > c || e.r#type == EventType::Put as i32 && self.at(&kv.key, c).is_some())
+                    && (rev > c || last_at_c(*i))
             })
-            .map(|e| {
+            .map(|(_, e)| {
                 let mut e = e.clone();
                 if e.kv.as_ref().is_some_and(|kv| kv.mod_revision - 1 < c) {
                     e.prev_kv = None;

@@ -90,13 +90,14 @@ impl Store {
         if compact_revision > 0 {
             // Whatever compaction left is kept; this only drops what a partial compaction
             // would have removed, so the history matches the compact revision.
-            keys.retain(|_, h| h.compact(compact_revision).0);
+            keys.retain(|_, h| h.compact(compact_revision, false).0);
         }
         let mut store = Store {
             revision,
             compact_revision,
             keys,
             size_bytes: 0,
+            planted_compaction_drops_tombstone: false,
         };
         store.size_bytes = store.recounted_size_bytes();
         Ok(store)

@@ -1104,15 +1104,21 @@ fn history_replays_events_in_revision_and_op_order_with_prev_kv() {
 }
 
 #[test]
-fn history_at_the_compact_revision_keeps_puts_but_not_deletes_and_below_is_compacted() {
-    // Goal: etcd cancels only start < compact; at the compact revision a DELETE is gone and a
-    // PUT has no prev_kv (its previous revision is compacted).
-    let mut s = Store::new();
-    put(&mut s, "a", "1"); // 2
-    run(&mut s, &txn(vec![op_put("a", "2"), op_del("b", "")])).expect("ok"); // 3, b absent
-    put(&mut s, "b", "1"); // 4
-    run(&mut s, &txn(vec![op_put("a", "3"), op_del("b", "")])).expect("ok"); // 5
-    s.compact(5).expect("valid");
+fn history_at_the_compact_revision_keeps_puts_and_deletes_and_below_is_compacted() {
+    // Goal: etcd cancels only start < compact; a watch from the compact revision sees the
+    // DELETE made there (etcd #18089/#19179), a PUT there has no prev_kv (its previous revision
+    // is compacted); with the planted 3.4.23 compaction the DELETE is gone.
+    let build = |planted: bool| {
+        let mut s = Store::new();
+        s.plant_compaction_drops_tombstone(planted);
+        put(&mut s, "a", "1"); // 2
+        run(&mut s, &txn(vec![op_put("a", "2"), op_del("b", "")])).expect("ok"); // 3, b absent
+        put(&mut s, "b", "1"); // 4
+        run(&mut s, &txn(vec![op_put("a", "3"), op_del("b", "")])).expect("ok"); // 5
+        s.compact(5).expect("valid");
+        s
+    };
+    let s = build(false);
     assert_eq!(
         s.events_between(b"a", b"\0", 4, 5),
         Err(StoreError::Compacted)
@@ -1120,9 +1126,15 @@ fn history_at_the_compact_revision_keeps_puts_but_not_deletes_and_below_is_compa
     let ev = s
         .events_between(b"a", b"\0", 5, 5)
         .expect("start == compact is served");
-    assert_eq!(ev.len(), 1);
-    assert_eq!(ev[0].r#type, EventType::Put as i32);
+    let types: Vec<i32> = ev.iter().map(|e| e.r#type).collect();
+    assert_eq!(types, [EventType::Put as i32, EventType::Delete as i32]);
     assert_eq!(ev[0].prev_kv, None);
+    assert_eq!(ev[1].kv.as_ref().unwrap().key, b"b");
+    let planted = build(true)
+        .events_between(b"a", b"\0", 5, 5)
+        .expect("served");
+    assert_eq!(planted.len(), 1);
+    assert_eq!(planted[0].r#type, EventType::Put as i32);
 }
 
 #[test]

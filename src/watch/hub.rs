@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{mpsc, watch, Notify};
 
+use crate::plant::Plants;
 use crate::proto::mvccpb::Event;
 use crate::store::KeyRange;
 
@@ -50,11 +51,14 @@ impl Slots {
     }
 }
 
+/// How far the planted etcd #15271 bug sends a watcher back on a snapshot install.
+const ETCD_15271_REWIND: i64 = 5;
+
 pub struct WatchHub {
     revision: watch::Sender<i64>,
     slots: Mutex<Slots>,
-    /// Planted bug: silently lose the events of every seventh revision.
-    drop_events: bool,
+    /// Planted bugs (`plant::Plants`); all off outside the simulator.
+    plants: Plants,
 }
 
 impl Default for WatchHub {
@@ -68,14 +72,18 @@ impl WatchHub {
         Self {
             revision: watch::Sender::new(1),
             slots: Mutex::new(Slots::default()),
-            drop_events: false,
+            plants: Plants::default(),
         }
     }
 
-    /// The planted `drop-watch-event` bug; see `plant::Plants`.
-    pub fn with_dropped_events(mut self, on: bool) -> Self {
-        self.drop_events = on;
+    /// The planted watch bugs; see `plant::Plants`.
+    pub fn with_plants(mut self, plants: Plants) -> Self {
+        self.plants = plants;
         self
+    }
+
+    pub fn plants(&self) -> Plants {
+        self.plants
     }
 
     /// The slot table. Lock order: the hub, then the state machine; never the reverse.
@@ -97,6 +105,10 @@ impl WatchHub {
     pub fn reset(&self, revision: i64) {
         let mut slots = self.lock();
         for slot in slots.by_id.values_mut() {
+            if self.plants.etcd_15271 {
+                // etcd #15271: the restored watchers resume from before what they were sent.
+                slot.next_revision = (slot.next_revision - ETCD_15271_REWIND).max(1);
+            }
             slot.synced = false;
             slot.wake.notify_one();
         }
@@ -106,7 +118,7 @@ impl WatchHub {
     /// Called by the state machine after each applied entry, in log order.
     pub fn notify(&self, revision: i64, events: Vec<Event>) {
         let mut slots = self.lock();
-        let planted_drop = self.drop_events && revision % 7 == 0;
+        let planted_drop = self.plants.drop_watch_event && revision % 7 == 0;
         if !events.is_empty() {
             for (id, slot) in slots.by_id.iter_mut() {
                 if planted_drop {

@@ -227,6 +227,22 @@ impl Session {
             events,
             ..Default::default()
         };
+        let plants = self.ctx.hub.plants();
+        if plants.split_watch_revision && !fragment && resp.events.len() > 1 {
+            let mut first = resp.clone();
+            let rest = first.events.split_off(1);
+            return self.send(first).await
+                && self
+                    .send(WatchResponse {
+                        events: rest,
+                        ..resp
+                    })
+                    .await;
+        }
+        let revision = resp.events[0].kv.as_ref().map_or(0, |kv| kv.mod_revision);
+        if plants.duplicate_watch_event && revision % 5 == 0 && !self.send(resp.clone()).await {
+            return false;
+        }
         if !fragment || resp.events.len() < 2 || resp.encoded_len() <= FRAGMENT_BYTES_MAX {
             return self.send(resp).await;
         }
@@ -324,6 +340,8 @@ impl Session {
             let current = self.ctx.hub.revision();
             let start = if c.start_revision == 0 {
                 current + 1
+            } else if self.ctx.hub.plants().skip_watch_resume && c.start_revision <= current {
+                c.start_revision + 1
             } else {
                 c.start_revision
             };
@@ -358,6 +376,17 @@ impl Session {
         };
         if !self.send(created).await {
             return false;
+        }
+        if self.ctx.hub.plants().early_watch_progress && c.start_revision != 0 {
+            // The planted bug: a watcher still to catch up is told it has seen `current`.
+            let early = WatchResponse {
+                header: self.header(current),
+                watch_id: id,
+                ..Default::default()
+            };
+            if !self.send(early).await {
+                return false;
+            }
         }
         self.catch_up(id).await
     }
@@ -394,7 +423,10 @@ impl Session {
         };
         match result {
             Ok(events) => {
-                for batch in catch_up_batches(events, CATCH_UP_REVISIONS_PER_RESPONSE) {
+                for mut batch in catch_up_batches(events, CATCH_UP_REVISIONS_PER_RESPONSE) {
+                    if self.ctx.hub.plants().reorder_watch_events {
+                        batch.reverse();
+                    }
                     if !self.send_events(watch_id, batch).await {
                         return false;
                     }
