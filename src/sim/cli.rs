@@ -164,6 +164,7 @@ pub fn main(command: SimCmd) -> anyhow::Result<()> {
                 liveness_ms: liveness * 1000,
                 controllers: false,
                 warmup_ms: 0,
+                snapshot_every_entries: crate::sim::run::SNAPSHOT_EVERY_ENTRIES,
             };
             let wall = Instant::now();
             let report = run(&spec);
@@ -231,6 +232,7 @@ pub fn main(command: SimCmd) -> anyhow::Result<()> {
                     liveness_secs: liveness,
                     plant: plant.clone(),
                     controllers: false,
+                    snapshot_every_entries: None,
                     events,
                 };
                 let path = dir.join("scenario.txt");

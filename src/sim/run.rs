@@ -55,7 +55,13 @@ pub struct RunSpec {
     /// How long the client host waits before its clients dial (0 for seed runs, whose traces
     /// stay as they were; scenarios wait for the first leader so short runs show traffic).
     pub warmup_ms: u64,
+    /// Log entries between a member's snapshots (`SNAPSHOT_EVERY_ENTRIES` unless a scenario
+    /// wants a lagging member to need a snapshot sooner).
+    pub snapshot_every_entries: u64,
 }
+
+/// Log entries between snapshots in a seed run.
+pub const SNAPSHOT_EVERY_ENTRIES: u64 = 300;
 
 /// A member's host name: `n1`, `n2`, ... for member index 0, 1, ...
 pub fn name(i: usize) -> String {
@@ -86,7 +92,7 @@ pub fn run(spec: &RunSpec) -> Report {
         Duration::from_millis(spec.warmup_ms),
     );
     let ids: Vec<u64> = (0..spec.nodes)
-        .map(|i| member_config(i, spec.nodes, spec.plants).member_id())
+        .map(|i| member_config(i, spec).member_id())
         .collect();
     let mut checks = Invariants {
         raft: RaftChecker::new(ids.clone()),
@@ -171,7 +177,8 @@ fn new_sim<'a>(seed: u64, end_ms: u64) -> Sim<'a> {
         .build()
 }
 
-fn member_config(i: usize, nodes: usize, plants: Plants) -> Config {
+fn member_config(i: usize, spec: &RunSpec) -> Config {
+    let nodes = spec.nodes;
     let peer = |j: usize| format!("http://{}:2380", name(j));
     let client = format!("http://{}:2379", name(i));
     Config {
@@ -187,9 +194,9 @@ fn member_config(i: usize, nodes: usize, plants: Plants) -> Config {
         initial_cluster_token: "sim".into(),
         heartbeat_interval_ms: 50,
         election_timeout_ms: 500,
-        snapshot_every_entries: 300,
+        snapshot_every_entries: spec.snapshot_every_entries,
         quota_backend_bytes: crate::config::DEFAULT_QUOTA_BACKEND_BYTES,
-        plants,
+        plants: spec.plants,
         tls: Default::default(),
         auth: Default::default(),
     }
@@ -205,7 +212,7 @@ fn add_members(
 ) -> Servers {
     let servers: Servers = Rc::new(RefCell::new(vec![None; spec.nodes]));
     for (i, backend) in backends.iter().enumerate() {
-        let config = member_config(i, spec.nodes, spec.plants);
+        let config = member_config(i, spec);
         let backend: SharedBackend = backend.clone();
         let slot = servers.clone();
         let seed = spec.seed.wrapping_mul(31).wrapping_add(i as u64 + 1);

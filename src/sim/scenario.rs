@@ -9,7 +9,8 @@
 //!
 //! Settings: `nodes`, `seed`, `duration` (safety phase, simulated s), `liveness` (s), `plant`
 //! (a planted bug the scenario demonstrates), `controllers=yes` (the control-plane election
-//! workload). A scenario runs the real member code with every checker on; only its fault
+//! workload), `snapshot` (log entries between a member's snapshots, for a scenario whose
+//! lagging member must be sent one). A scenario runs the real member code with every checker on; only its fault
 //! schedule is fixed instead of drawn from the seed. A failing seed's shrunk schedule is saved
 //! in the same form (`render`), with the violation in its description.
 
@@ -29,6 +30,7 @@ pub struct Scenario {
     pub liveness_secs: u64,
     pub plant: Option<String>,
     pub controllers: bool,
+    pub snapshot_every_entries: Option<u64>,
     pub events: Vec<Event>,
 }
 
@@ -55,6 +57,7 @@ pub fn parse(name: &str, text: &str) -> Result<Scenario, String> {
         liveness_secs: 3,
         plant: None,
         controllers: false,
+        snapshot_every_entries: None,
         events: schedule::parse(text)?,
     };
     for line in text.lines().map(str::trim) {
@@ -77,6 +80,7 @@ pub fn parse(name: &str, text: &str) -> Result<Scenario, String> {
                     "liveness" => s.liveness_secs = v.parse().map_err(bad)?,
                     "plant" => s.plant = Some(v.to_string()),
                     "controllers" => s.controllers = v == "yes",
+                    "snapshot" => s.snapshot_every_entries = Some(v.parse().map_err(bad)?),
                     _ => return Err(format!("unknown setting {k:?}")),
                 }
             }
@@ -137,6 +141,9 @@ pub fn render(s: &Scenario) -> String {
     }
     if s.controllers {
         out.push_str(" controllers=yes");
+    }
+    if let Some(n) = s.snapshot_every_entries {
+        out.push_str(&format!(" snapshot={n}"));
     }
     out.push('\n');
     out.extend(s.events.iter().map(|e| format!("{e}\n")));

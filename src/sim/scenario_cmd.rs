@@ -121,6 +121,9 @@ fn run_scenario(
         liveness_ms: s.liveness_secs * 1000,
         controllers: s.controllers,
         warmup_ms: SCENARIO_WARMUP_MS,
+        snapshot_every_entries: s
+            .snapshot_every_entries
+            .unwrap_or(crate::sim::run::SNAPSHOT_EVERY_ENTRIES),
     };
     let wall = Instant::now();
     let report = run(&spec);

@@ -39,6 +39,8 @@ const CLIENTS: usize = 4;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
 /// How often the compactor compacts, ms.
 const COMPACT_EVERY_MS: std::ops::Range<u64> = 1_500..3_500;
+/// The key the compactor writes to pick its compaction revisions.
+const COMPACT_MARK: &str = "compact-mark";
 /// The compactor compacts at revisions at least this old.
 const COMPACT_LAG: Duration = Duration::from_secs(1);
 /// The TTL of the workload's lease.
@@ -314,29 +316,47 @@ fn revision(header: &Option<crate::proto::etcdserverpb::ResponseHeader>) -> i64 
     header.as_ref().map_or(0, |h| h.revision)
 }
 
-/// Compacts now and then, at a revision a member reported at least `COMPACT_LAG` earlier:
-/// old enough that the harness has recorded its events, recent enough that watchers resuming
-/// from old revisions meet compaction. Compactions interleave with whatever the schedule does
-/// (crashes and power loss included); an unanswered one is simply not retried.
+/// Compacts now and then, as Kubernetes does, at the revision of its own earlier write to a
+/// marker key (a put or a delete, in turn), made at least `COMPACT_LAG` before: old enough that
+/// the harness has recorded its events, recent enough that watchers relisting from old revisions
+/// meet compaction, and, half the time, a revision holding a DELETE (etcd #18089/#19179).
+/// Compactions interleave with whatever the schedule does (crashes and power loss included);
+/// an unanswered request is not retried.
 async fn compact_loop(kvs: Vec<KvClient<tonic::transport::Channel>>, seed: u64) {
     use crate::proto::etcdserverpb::CompactionRequest;
     let mut rng = SmallRng::seed_from_u64(seed ^ 0xc0_3ac7);
-    let mut seen: Vec<(tokio::time::Instant, i64)> = Vec::new();
+    let mut marks: Vec<(tokio::time::Instant, i64)> = Vec::new();
+    let mut delete = false;
     loop {
         tokio::time::sleep(Duration::from_millis(rng.random_range(COMPACT_EVERY_MS))).await;
         let mut kv = kvs[rng.random_range(0..kvs.len())].clone();
-        let read = kv.range(RangeRequest {
-            key: KEYS[0].as_bytes().to_vec(),
-            ..Default::default()
-        });
-        if let Ok(Ok(r)) = tokio::time::timeout(REQUEST_TIMEOUT, read).await {
-            seen.push((
-                tokio::time::Instant::now(),
-                revision(&r.into_inner().header),
-            ));
+        let key = COMPACT_MARK.as_bytes().to_vec();
+        let written = if delete {
+            let req = kv.delete_range(DeleteRangeRequest {
+                key,
+                ..Default::default()
+            });
+            match tokio::time::timeout(REQUEST_TIMEOUT, req).await {
+                Ok(Ok(r)) => Some(revision(&r.into_inner().header)),
+                _ => None,
+            }
+        } else {
+            let req = kv.put(PutRequest {
+                key,
+                value: b"mark".to_vec(),
+                ..Default::default()
+            });
+            match tokio::time::timeout(REQUEST_TIMEOUT, req).await {
+                Ok(Ok(r)) => Some(revision(&r.into_inner().header)),
+                _ => None,
+            }
+        };
+        if let Some(rev) = written {
+            marks.push((tokio::time::Instant::now(), rev));
+            delete = !delete;
         }
         let now = tokio::time::Instant::now();
-        let Some(at) = seen
+        let Some(at) = marks
             .iter()
             .rev()
             .find(|(t, _)| now.duration_since(*t) >= COMPACT_LAG)
@@ -344,7 +364,7 @@ async fn compact_loop(kvs: Vec<KvClient<tonic::transport::Channel>>, seed: u64) 
         else {
             continue;
         };
-        seen.retain(|(t, _)| now.duration_since(*t) < COMPACT_LAG);
+        marks.retain(|(t, _)| now.duration_since(*t) < COMPACT_LAG);
         let compact = kv.compact(CompactionRequest {
             revision: at,
             physical: false,
