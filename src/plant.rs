@@ -30,16 +30,13 @@ pub struct Plants {
     pub early_watch_progress: bool,
     /// etcd #15271: after a snapshot install, watchers replay revisions they already had.
     pub etcd_15271: bool,
-    /// etcd #17780: a restarted member takes its revision from the newest stored version,
-    /// which compaction may have removed (a tombstone at the compact revision).
-    pub etcd_17780: bool,
     /// etcd #19179 (and #18089): compaction drops a DELETE at exactly the compact revision, so
     /// a watch from that revision misses it.
     pub etcd_19179: bool,
 }
 
 impl Plants {
-    pub const NAMES: [&'static str; 13] = [
+    pub const NAMES: [&'static str; 12] = [
         "stale-read",
         "ack-before-sync",
         "lease-without-leadership",
@@ -50,7 +47,6 @@ impl Plants {
         "skip-watch-resume",
         "early-watch-progress",
         "etcd-15271",
-        "etcd-17780",
         "etcd-19179",
         // A 1-member cluster acknowledging before its log is synced (etcd #14370) is
         // `ack-before-sync` on one member; the name is kept for the scenario that shows it.
@@ -71,7 +67,6 @@ impl Plants {
             "skip-watch-resume" => p.skip_watch_resume = true,
             "early-watch-progress" => p.early_watch_progress = true,
             "etcd-15271" => p.etcd_15271 = true,
-            "etcd-17780" => p.etcd_17780 = true,
             "etcd-19179" => p.etcd_19179 = true,
             _ => return None,
         }

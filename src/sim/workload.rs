@@ -41,6 +41,8 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
 const COMPACT_EVERY_MS: std::ops::Range<u64> = 1_500..3_500;
 /// The key the compactor writes to pick its compaction revisions.
 const COMPACT_MARK: &str = "compact-mark";
+/// How often the compactor compacts at its delete at once rather than at an older mark.
+const COMPACT_AT_HEAD_PROBABILITY: f64 = 0.25;
 /// The compactor compacts at revisions at least this old.
 const COMPACT_LAG: Duration = Duration::from_secs(1);
 /// The TTL of the workload's lease.
@@ -356,12 +358,16 @@ async fn compact_loop(kvs: Vec<KvClient<tonic::transport::Channel>>, seed: u64) 
             delete = !delete;
         }
         let now = tokio::time::Instant::now();
-        let Some(at) = marks
-            .iter()
-            .rev()
-            .find(|(t, _)| now.duration_since(*t) >= COMPACT_LAG)
-            .map(|(_, r)| *r)
-        else {
+        // Now and then at the delete just made, likely still the newest revision: compaction
+        // of a tombstone at the head (what etcd #17780 needed), with crashes all around.
+        let at_head = written.filter(|_| !delete && rng.random_bool(COMPACT_AT_HEAD_PROBABILITY));
+        let Some(at) = at_head.or_else(|| {
+            marks
+                .iter()
+                .rev()
+                .find(|(t, _)| now.duration_since(*t) >= COMPACT_LAG)
+                .map(|(_, r)| *r)
+        }) else {
             continue;
         };
         marks.retain(|(t, _)| now.duration_since(*t) < COMPACT_LAG);

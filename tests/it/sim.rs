@@ -88,6 +88,12 @@ fn fixed_seeds_on_five_members_find_no_violation() {
 /// violation. A run failing only through other checkers does not count: those may be tripping
 /// over consequences of the bug, which proves nothing about the targeted checker.
 fn caught(plant: &str, checker: Checker, seeds: &[u64]) {
+    caught_naming(plant, checker, "", seeds, 15);
+}
+
+/// `caught`, where the violation must also contain `text` (the watch checker names the broken
+/// guarantee), over runs of `duration_secs`.
+fn caught_naming(plant: &str, checker: Checker, text: &str, seeds: &[u64], duration_secs: u64) {
     let tag = format!("VIOLATION [{}] ", checker.name());
     let mut others = Vec::new();
     for seed in seeds {
@@ -95,16 +101,16 @@ fn caught(plant: &str, checker: Checker, seeds: &[u64]) {
             "--seed",
             &seed.to_string(),
             "--duration",
-            "15",
+            &duration_secs.to_string(),
             "--plant",
             plant,
         ];
-        let (ok, summary, text) = run_full(&args);
-        if text.lines().any(|l| l.starts_with(&tag)) {
+        let (ok, summary, out) = run_full(&args);
+        if out.lines().any(|l| l.starts_with(&tag) && l.contains(text)) {
             assert!(!ok, "a violation must fail the run: {summary}");
             return;
         }
-        let mut fired: Vec<&str> = text
+        let mut fired: Vec<&str> = out
             .lines()
             .filter_map(|l| l.strip_prefix("VIOLATION ["))
             .filter_map(|l| l.split(']').next())
@@ -113,8 +119,8 @@ fn caught(plant: &str, checker: Checker, seeds: &[u64]) {
         others.push(format!("seed {seed}: {fired:?}"));
     }
     panic!(
-        "planted bug {plant} went unnoticed by the {} checker on seeds {seeds:?}; other \
-         checkers fired: {others:?}",
+        "planted bug {plant} went unnoticed by the {} checker ({text:?}) on seeds {seeds:?}; \
+         checkers that fired: {others:?}",
         checker.name()
     );
 }
@@ -139,9 +145,75 @@ fn planted_lease_without_leadership_is_caught() {
 }
 
 #[test]
-fn planted_drop_watch_event_is_caught() {
-    // Goal: a watch stream with a gap differs from the committed log.
-    caught("drop-watch-event", Checker::Watch, &[1, 2]);
+fn planted_drop_watch_event_is_caught_as_unreliable() {
+    // Goal: a watch stream with a gap between two delivered events breaks reliability.
+    caught_naming(
+        "drop-watch-event",
+        Checker::Watch,
+        ": reliable:",
+        &[2, 1],
+        10,
+    );
+}
+
+#[test]
+fn planted_split_watch_revision_is_caught_as_not_atomic() {
+    // Goal: a two-event revision sent as two responses breaks atomicity.
+    caught_naming(
+        "split-watch-revision",
+        Checker::Watch,
+        ": atomic:",
+        &[1, 2],
+        10,
+    );
+}
+
+#[test]
+fn planted_duplicate_watch_event_is_caught_as_not_unique() {
+    // Goal: a response sent twice breaks uniqueness.
+    caught_naming(
+        "duplicate-watch-event",
+        Checker::Watch,
+        ": unique:",
+        &[2, 1],
+        10,
+    );
+}
+
+#[test]
+fn planted_reorder_watch_events_is_caught_as_unordered() {
+    // Goal: catch-up history sent newest first breaks ordering.
+    caught_naming(
+        "reorder-watch-events",
+        Checker::Watch,
+        ": ordered:",
+        &[1, 2],
+        10,
+    );
+}
+
+#[test]
+fn planted_skip_watch_resume_is_caught_as_not_resumable() {
+    // Goal: a watch resumed from revision R that begins after R's event breaks resumability.
+    caught_naming(
+        "skip-watch-resume",
+        Checker::Watch,
+        ": resumable:",
+        &[1, 2],
+        10,
+    );
+}
+
+#[test]
+fn planted_early_watch_progress_is_caught_as_not_bookmarkable() {
+    // Goal: a progress notification before the catch-up it claims breaks bookmarkability.
+    caught_naming(
+        "early-watch-progress",
+        Checker::Watch,
+        ": bookmarkable:",
+        &[1, 2],
+        10,
+    );
 }
 
 #[test]
