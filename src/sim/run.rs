@@ -13,7 +13,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use crate::config::{ClusterState, Config};
 use crate::plant::Plants;
-use crate::storage::{MemoryBackend, SharedBackend};
+use crate::storage::{MemberStorage, MemoryBackend, SharedBackend};
 use crate::transport::Transport;
 use crate::Node;
 use turmoil::Sim;
@@ -215,7 +215,8 @@ fn add_members(
                 // Each start runs on a fresh runtime: bind the member's clock to it.
                 crate::clock::bind_to_current_runtime(clock);
                 let transport = Transport::new(Arc::new(TurmoilNetwork));
-                let node = Node::start_with_backend(config, backend, transport, seed)
+                let storage = MemberStorage::single(backend);
+                let node = Node::start_with_storage(config, storage, transport, seed)
                     .await
                     .map_err(|e| e.to_string())?;
                 slot.borrow_mut()[i] = Some(observe::server(&node));
