@@ -180,6 +180,32 @@ fn isolated_leader_serves_no_stale_read_but_the_planted_bug_does() {
     assert!(ok, "{text}");
     let (fault, _) = phase(&text, "isolate-leader");
     assert!(fault.contains("still believes it leads"), "{fault}");
+    // What the cut-off leader appended alone was never committed, and the new term replaces it
+    // once the heal lets the new leader reach it.
+    let old = fault
+        .split("isolate-leader (")
+        .nth(1)
+        .and_then(|r| r.split(')').next())
+        .expect("the fault names the leader it cut off");
+    let replaced = text
+        .lines()
+        .find(|l| l.contains("never committed, replaced by term"))
+        .unwrap_or_else(|| panic!("no replaced entry narrated:\n{text}"));
+    assert!(
+        replaced.contains(&format!("held by {old} (1 of 3)")),
+        "{replaced}"
+    );
+    let (heal, _) = phase(&text, "heal");
+    let at = |l: &str| l.split_whitespace().next().map(str::to_string);
+    let secs = |l: &str| {
+        at(l)
+            .and_then(|t| t.trim_end_matches('s').parse::<f64>().ok())
+            .unwrap_or_else(|| panic!("no time on {l}"))
+    };
+    assert!(
+        secs(replaced) >= secs(heal),
+        "replaced only after the heal: {replaced}"
+    );
     let (ok, planted) = scenario(&["run", "isolated-leader", "--plant", "stale-read"]);
     assert!(!ok, "the planted bug must fail the run:\n{planted}");
     assert!(planted.contains("linearizability  VIOLATED"), "{planted}");
