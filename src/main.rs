@@ -283,11 +283,13 @@ enum ClusterAction {
 
 #[derive(Parser)]
 struct FaultArgs {
-    /// kill | restart | partition (isolate the member) | heal (its links; `all` for every link)
-    #[arg(value_parser = ["kill", "restart", "partition", "heal"])]
+    /// kill | restart | pause (freeze, sockets open) | resume | partition (isolate the member) |
+    /// heal (its links; `all` for every link)
+    #[arg(value_parser = ["kill", "restart", "pause", "resume", "partition", "heal"])]
     kind: String,
-    /// Member name: n1, n2, ...
-    member: String,
+    /// Member names: n1, n2, ...; the fault is applied to each in turn.
+    #[arg(required = true)]
+    members: Vec<String>,
     /// The admin URL `quorum cluster` printed, e.g. http://127.0.0.1:2378.
     #[arg(long)]
     admin: String,
@@ -512,12 +514,14 @@ async fn serve(command: Cmd) -> anyhow::Result<()> {
             node.stop().await;
         }
         Cmd::Fault(args) => {
-            let path = format!("/api/fault/{}/{}", args.kind, args.member);
-            let (code, body) = quorum::admin::call(&args.admin, "POST", &path)
-                .await
-                .with_context(|| format!("reaching the admin API at {}", args.admin))?;
-            anyhow::ensure!(code == 200, "{body}");
-            println!("{body}");
+            for member in &args.members {
+                let path = format!("/api/fault/{}/{member}", args.kind);
+                let (code, body) = quorum::admin::call(&args.admin, "POST", &path)
+                    .await
+                    .with_context(|| format!("reaching the admin API at {}", args.admin))?;
+                anyhow::ensure!(code == 200, "{body}");
+                println!("{body}");
+            }
         }
         Cmd::Cluster(ClusterArgs {
             action: Some(ClusterAction::Status { admin }),
