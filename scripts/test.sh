@@ -8,6 +8,8 @@ need=()
 command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
 # The timeline test renders the HTML in a real headless browser.
 [ -x /usr/bin/chromium ] || need+=(chromium)
+# The admin-page click tests drive that chromium through WebDriver.
+[ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
 command -v etcdctl >/dev/null 2>&1 || need+=(etcd-client)
 command -v protoc >/dev/null 2>&1 || need+=(protobuf-compiler)
 # The etcd-client crate's protos import google/protobuf/*.proto, which Debian ships in

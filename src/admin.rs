@@ -3,11 +3,12 @@
 //!
 //! Routes: `GET /` (one self-contained HTML page, no network beyond this server),
 //! `GET /api/status` (JSON), `GET /api/events` (the same JSON as server-sent events, every
-//! `EVENT_INTERVAL_MS`), `POST /api/fault/{kill|restart|partition|heal}/{member}`. The page's
-//! buttons call the same fault routes the CLI does.
+//! `EVENT_INTERVAL_MS`), `POST /api/fault/{kill|restart|pause|resume|partition|heal}/{member}`.
+//! The page's buttons call the same fault routes the CLI does.
 //!
-//! There is no pause: `LocalCluster` has no way to freeze a member's runtime while keeping its
-//! sockets open, so pause is left out rather than faked with a kill.
+//! A status never waits on a member: it reads each one's last published Raft metrics. A paused
+//! member therefore cannot hang the page; it shows as `paused` with the term and indices it froze
+//! at, and its stale belief that it leads is not taken for the cluster's leader.
 //!
 //! **Boundary:** member names and fault kinds come from the network; an unknown one is a 404
 //! with a sentence, never a panic (indices into the cluster are checked before use).
@@ -51,7 +52,8 @@ const REPLY_BYTES_MAX: u64 = 1 << 20;
 pub struct MemberStatus {
     pub name: String,
     pub id: String,
-    /// `Leader`, `Follower`, `Candidate`, `Learner`, or `down` when killed.
+    /// `Leader`, `Follower`, `Candidate`, `Learner`; `down` when killed; `paused` when frozen
+    /// (then term and indices are those it froze with).
     pub role: String,
     pub term: u64,
     pub commit: u64,
@@ -97,13 +99,17 @@ pub fn status(cluster: &LocalCluster) -> ClusterStatus {
             },
             Some(node) => {
                 let m = node.server.metrics();
-                if node.server.is_leader() {
+                let paused = cluster.is_paused(i);
+                if node.server.is_leader() && !paused {
                     leader = Some(name.clone());
                 }
                 MemberStatus {
                     name: name.clone(),
                     id: format!("{:x}", ids[i]),
-                    role: format!("{:?}", m.state),
+                    role: match paused {
+                        true => "paused".into(),
+                        false => format!("{:?}", m.state),
+                    },
                     term: m.current_term,
                     commit: m.local_committed.map(|l| l.index).unwrap_or(0),
                     applied: m.last_applied.map(|l| l.index).unwrap_or(0),
@@ -221,6 +227,9 @@ async fn events(
 pub enum Fault {
     Kill,
     Restart,
+    /// Freeze the member with its sockets open.
+    Pause,
+    Resume,
     /// Isolate the member: cut its links to every other member.
     Partition,
     /// Restore the member's links (`all` heals every link).
@@ -232,6 +241,8 @@ impl Fault {
         match s {
             "kill" => Some(Fault::Kill),
             "restart" => Some(Fault::Restart),
+            "pause" => Some(Fault::Pause),
+            "resume" => Some(Fault::Resume),
             "partition" => Some(Fault::Partition),
             "heal" => Some(Fault::Heal),
             _ => None,
@@ -244,7 +255,9 @@ async fn fault(
     Path((kind, member)): Path<(String, String)>,
 ) -> Response {
     let Some(kind) = Fault::parse(&kind) else {
-        let msg = format!("unknown fault {kind:?}; faults are kill, restart, partition, heal");
+        let msg = format!(
+            "unknown fault {kind:?}; faults are kill, restart, pause, resume, partition, heal"
+        );
         return (StatusCode::NOT_FOUND, msg).into_response();
     };
     let mut c = cluster.lock().await;
@@ -260,6 +273,10 @@ async fn fault(
         );
         return (StatusCode::NOT_FOUND, msg).into_response();
     };
+    if matches!(kind, Fault::Pause | Fault::Resume) && c.node(i).is_none() {
+        let msg = format!("{member} is down; restart it first");
+        return (StatusCode::CONFLICT, msg).into_response();
+    }
     let done = match kind {
         Fault::Kill => {
             c.kill(i).await;
@@ -272,6 +289,14 @@ async fn fault(
                 return (StatusCode::INTERNAL_SERVER_ERROR, msg).into_response();
             }
         },
+        Fault::Pause => {
+            c.pause(i).await;
+            format!("paused {member}")
+        }
+        Fault::Resume => {
+            c.resume(i);
+            format!("resumed {member}")
+        }
         Fault::Partition => {
             c.isolate(i);
             format!("isolated {member}")
@@ -328,7 +353,7 @@ const PAGE: &str = r#"<!doctype html>
 <style>
 body{font-family:sans-serif;margin:1.5em}
 table{border-collapse:collapse}td,th{border:1px solid #999;padding:.3em .7em;text-align:left}
-tr.leader{background:#dfd}tr.down{color:#999;background:#eee}tr.isolated{background:#fdd}
+tr.leader{background:#dfd}tr.down{color:#999;background:#eee}tr.paused{background:#eef}tr.isolated{background:#fdd}
 #errors{color:#b00;white-space:pre}button{margin-right:.2em}
 </style></head>
 <body>
@@ -339,7 +364,8 @@ tr.leader{background:#dfd}tr.down{color:#999;background:#eee}tr.isolated{backgro
 <table><thead><tr><th>name</th><th>id</th><th>role</th><th>term</th><th>commit</th>
 <th>applied</th><th>believes leader</th><th>faults</th></tr></thead>
 <tbody id="members"></tbody></table>
-<p><small>Pause is not offered: the local cluster cannot freeze a member.</small></p>
+<p><small>pause freezes a member's every task and timer with its sockets open (as SIGSTOP or a
+long GC pause); resume lets it go on from where it stopped.</small></p>
 <script>
 "use strict";
 const errors = document.getElementById("errors");
@@ -357,14 +383,15 @@ function render(s) {
   body.textContent = "";
   for (const m of s.members) {
     const tr = document.createElement("tr");
-    tr.className = "member" + (m.name === s.leader ? " leader" : "") + (m.role === "down" ? " down" : "") + (m.isolated ? " isolated" : "");
+    tr.className = "member" + (m.name === s.leader ? " leader" : "") + (m.role === "down" ? " down" : "") + (m.role === "paused" ? " paused" : "") + (m.isolated ? " isolated" : "");
     tr.id = "member-" + m.name;
     cell(tr, m.name); cell(tr, m.id); cell(tr, m.role); cell(tr, m.term);
     cell(tr, m.commit); cell(tr, m.applied); cell(tr, m.leader || "-");
     const td = cell(tr, "");
-    for (const kind of ["kill", "restart", "partition", "heal"]) {
+    for (const kind of ["kill", "restart", "pause", "resume", "partition", "heal"]) {
       const b = document.createElement("button");
       b.textContent = kind;
+      b.id = kind + "-" + m.name;
       b.onclick = function () { fault(kind, m.name); };
       td.appendChild(b);
     }

@@ -20,6 +20,7 @@
 pub mod admin;
 pub mod api;
 pub mod auth;
+pub mod bench;
 pub mod clock;
 pub mod cluster;
 pub mod command;
@@ -27,7 +28,6 @@ pub mod config;
 pub mod error;
 pub mod leader_election;
 pub mod lease;
-pub mod loadgen;
 pub mod metrics;
 pub mod node;
 pub mod peer;

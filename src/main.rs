@@ -81,12 +81,18 @@ struct RestoreArgs {
 }
 
 #[derive(Parser)]
+#[command(args_conflicts_with_subcommands = true)]
 struct BenchArgs {
+    #[command(subcommand)]
+    command: Option<BenchCmd>,
     /// Comma-separated client URLs; clients are spread over them.
     #[arg(long, default_value = "http://127.0.0.1:2379")]
     endpoints: String,
     #[arg(long, default_value_t = 1)]
     clients: usize,
+    /// HTTP/2 connections the clients share (default: one per client).
+    #[arg(long)]
+    connections: Option<usize>,
     #[arg(long, default_value_t = 2000)]
     requests: usize,
     #[arg(long, default_value_t = 256)]
@@ -94,6 +100,46 @@ struct BenchArgs {
     /// put | get | get-serializable
     #[arg(long, default_value = "put", value_parser = ["put", "get", "get-serializable"])]
     workload: String,
+}
+
+#[derive(Subcommand)]
+enum BenchCmd {
+    /// Start a 3-member etcd and a 3-member Quorum here, one after the other, measure both
+    /// with every workload, and print (optionally write) the table and chart.
+    Compare {
+        /// Requests per load case (at least 5 per client).
+        #[arg(long, default_value_t = 4000)]
+        requests: usize,
+        /// Seconds of puts in the watch fan-out case.
+        #[arg(long, default_value_t = 3)]
+        fanout_secs: u64,
+        /// The etcd binary.
+        #[arg(long, default_value = "etcd")]
+        etcd: PathBuf,
+        /// Replace the results section of this Markdown file (e.g. docs/performance.md).
+        #[arg(long)]
+        markdown: Option<PathBuf>,
+        /// Write the chart here (e.g. docs/performance.svg).
+        #[arg(long)]
+        svg: Option<PathBuf>,
+        /// Only the cases whose name contains this text.
+        #[arg(long)]
+        only: Option<String>,
+    },
+    /// Watch fan-out: watchers on one prefix while puts arrive at a fixed rate; reports
+    /// events delivered and delivery latency.
+    Watch {
+        #[arg(long, default_value = "http://127.0.0.1:2379")]
+        endpoints: String,
+        #[arg(long, default_value_t = 1000)]
+        watchers: usize,
+        #[arg(long, default_value_t = 10)]
+        connections: usize,
+        #[arg(long, default_value_t = 1000)]
+        puts_per_sec: u64,
+        #[arg(long, default_value_t = 3)]
+        seconds: u64,
+    },
 }
 
 fn split(s: &str) -> Vec<String> {
@@ -237,11 +283,13 @@ enum ClusterAction {
 
 #[derive(Parser)]
 struct FaultArgs {
-    /// kill | restart | partition (isolate the member) | heal (its links; `all` for every link)
-    #[arg(value_parser = ["kill", "restart", "partition", "heal"])]
+    /// kill | restart | pause (freeze, sockets open) | resume | partition (isolate the member) |
+    /// heal (its links; `all` for every link)
+    #[arg(value_parser = ["kill", "restart", "pause", "resume", "partition", "heal"])]
     kind: String,
-    /// Member name: n1, n2, ...
-    member: String,
+    /// Member names: n1, n2, ...; the fault is applied to each in turn.
+    #[arg(required = true)]
+    members: Vec<String>,
     /// The admin URL `quorum cluster` printed, e.g. http://127.0.0.1:2378.
     #[arg(long)]
     admin: String,
@@ -384,24 +432,63 @@ fn run(command: Cmd) -> anyhow::Result<()> {
         .block_on(serve(command))
 }
 
-async fn serve(command: Cmd) -> anyhow::Result<()> {
-    match command {
-        Cmd::Sim(_) => unreachable!("handled before the runtime starts"),
-        Cmd::Bench(args) => {
-            use quorum::loadgen::{LoadSpec, Workload};
+async fn bench(args: BenchArgs) -> anyhow::Result<()> {
+    use quorum::bench::{compare, fanout, load};
+    match args.command {
+        Some(BenchCmd::Compare {
+            requests,
+            fanout_secs,
+            etcd,
+            markdown,
+            svg,
+            only,
+        }) => {
+            compare::run(compare::CompareSpec {
+                requests,
+                fanout_secs,
+                etcd,
+                quorum: std::env::current_exe().context("finding this binary")?,
+                markdown,
+                svg,
+                only,
+            })
+            .await?;
+        }
+        Some(BenchCmd::Watch {
+            endpoints,
+            watchers,
+            connections,
+            puts_per_sec,
+            seconds,
+        }) => {
+            let report = fanout::run(fanout::FanoutSpec {
+                endpoints: split(&endpoints),
+                watchers,
+                connections,
+                puts_per_sec,
+                duration: std::time::Duration::from_secs(seconds),
+                value_bytes: 256,
+                progress: true,
+            })
+            .await?;
+            println!("{} watchers={watchers}", report.summary());
+        }
+        None => {
             let workload = match args.workload.as_str() {
-                "get" => Workload::GetLinearizable,
-                "get-serializable" => Workload::GetSerializable,
-                _ => Workload::Put,
+                "get" => load::Workload::GetLinearizable,
+                "get-serializable" => load::Workload::GetSerializable,
+                _ => load::Workload::Put,
             };
-            let spec = LoadSpec {
+            let report = load::run(load::LoadSpec {
                 endpoints: split(&args.endpoints),
                 clients: args.clients,
+                connections: args.connections.unwrap_or(args.clients),
                 requests: args.requests,
                 value_bytes: args.value_bytes,
                 workload,
-            };
-            let report = quorum::loadgen::run(spec).await?;
+                progress: true,
+            })
+            .await?;
             println!(
                 "{} clients={} workload={}",
                 report.summary(),
@@ -409,6 +496,14 @@ async fn serve(command: Cmd) -> anyhow::Result<()> {
                 args.workload
             );
         }
+    }
+    Ok(())
+}
+
+async fn serve(command: Cmd) -> anyhow::Result<()> {
+    match command {
+        Cmd::Sim(_) => unreachable!("handled before the runtime starts"),
+        Cmd::Bench(args) => bench(args).await?,
         Cmd::Snapshot(cmd) => snapshot(cmd).await?,
         Cmd::Serve(args) => {
             let config = args.into_config()?;
@@ -419,12 +514,14 @@ async fn serve(command: Cmd) -> anyhow::Result<()> {
             node.stop().await;
         }
         Cmd::Fault(args) => {
-            let path = format!("/api/fault/{}/{}", args.kind, args.member);
-            let (code, body) = quorum::admin::call(&args.admin, "POST", &path)
-                .await
-                .with_context(|| format!("reaching the admin API at {}", args.admin))?;
-            anyhow::ensure!(code == 200, "{body}");
-            println!("{body}");
+            for member in &args.members {
+                let path = format!("/api/fault/{}/{member}", args.kind);
+                let (code, body) = quorum::admin::call(&args.admin, "POST", &path)
+                    .await
+                    .with_context(|| format!("reaching the admin API at {}", args.admin))?;
+                anyhow::ensure!(code == 200, "{body}");
+                println!("{body}");
+            }
         }
         Cmd::Cluster(ClusterArgs {
             action: Some(ClusterAction::Status { admin }),

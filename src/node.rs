@@ -32,7 +32,7 @@ use crate::raft::log_store::LogStore;
 use crate::raft::state_machine::StateMachine;
 use crate::raft::typ::{Raft, Runtime};
 use crate::server::Server;
-use crate::storage::{SharedBackend, SledBackend};
+use crate::storage::MemberStorage;
 use crate::transport::{AuthorityFix, Conn, Incoming, Transport};
 use crate::watch::WatchHub;
 use futures::{StreamExt, TryStreamExt};
@@ -122,17 +122,17 @@ async fn listen(
 }
 
 impl Node {
-    /// Starts a member on sled under `config.data_dir`.
+    /// Starts a member on its data directory (`config.data_dir`).
     pub async fn start(config: Config, transport: Transport) -> Result<Node, StartError> {
         config.validate()?;
-        let backend: SharedBackend = Arc::new(SledBackend::open(&config.data_dir)?);
-        Self::start_with_backend(config, backend, transport, rand::random()).await
+        let storage = MemberStorage::open(&config.data_dir)?;
+        Self::start_with_storage(config, storage, transport, rand::random()).await
     }
 
-    /// Starts a member on the given backend; `seed` drives Raft's election jitter.
-    pub async fn start_with_backend(
+    /// Starts a member on the given storage; `seed` drives Raft's election jitter.
+    pub async fn start_with_storage(
         config: Config,
-        backend: SharedBackend,
+        storage: MemberStorage,
         transport: Transport,
         seed: u64,
     ) -> Result<Node, StartError> {
@@ -146,12 +146,12 @@ impl Node {
         let lessor = Arc::new(Lessor::new());
         let metrics = Metrics::new();
         let sm = StateMachine::open(
-            backend.clone(),
+            storage.snapshots.clone(),
             hub,
             lessor.clone(),
             Some(metrics.backend_commit_seconds.clone()),
         )?;
-        let log = LogStore::new(backend.clone())
+        let log = LogStore::new(storage.log.clone())
             .with_ack_before_sync(config.plants.ack_before_sync)
             .with_fsync_histogram(metrics.wal_fsync_seconds.clone());
         let raft_config = openraft::Config {
@@ -198,7 +198,7 @@ impl Node {
             raft,
             sm,
             lessor,
-            backend,
+            storage,
             peers,
             metrics.clone(),
         ));

@@ -1,8 +1,15 @@
 //! Raft's log and vote over a `Backend`.
 //!
-//! Invariant: `save_vote` and `append` return (or signal) only after `Backend::sync`, so a vote
+//! Invariant: `save_vote` returns, and `append` signals, only after `Backend::sync`, so a vote
 //! or an entry Raft counts on is on disk first; IO is done in call order, never reordered.
 //! Entries are bincode-encoded under big-endian index keys so a scan is index order.
+//!
+//! `append` returns once the entries are written and leaves the sync to a flusher task, which
+//! signals openraft when they are durable. openraft starts replicating an entry only after its
+//! `append` returns: syncing inside `append` made the leader's fsync and the followers' run one
+//! after the other instead of at once, as etcd runs them. The flusher also folds appends that
+//! queue up behind one sync into that sync (group commit). Syncing out of line is safe because
+//! a sync makes every earlier write durable: the backend keeps writes in order.
 
 use std::fmt::Debug;
 use std::io;
@@ -12,6 +19,8 @@ use serde::de::DeserializeOwned;
 
 use openraft::storage::{IOFlushed, LogState, RaftLogReader, RaftLogStorage};
 use openraft::OptionalSend;
+
+use tokio::sync::mpsc;
 
 use super::codec::{decode, encode};
 use super::typ::{Entry, LogId, TypeConfig, Vote};
@@ -30,6 +39,8 @@ pub struct LogStore {
     ack_before_sync: bool,
     /// How long each log sync took (etcd's WAL fsync), when observed.
     fsync_seconds: Option<prometheus::Histogram>,
+    /// Appends waiting for their sync; the flusher task starts with the first append.
+    flusher: Option<mpsc::UnboundedSender<IOFlushed<TypeConfig>>>,
 }
 
 impl LogStore {
@@ -39,6 +50,7 @@ impl LogStore {
             restarting: true,
             ack_before_sync: false,
             fsync_seconds: None,
+            flusher: None,
         }
     }
 
@@ -59,6 +71,24 @@ impl LogStore {
             .get(Tree::RaftMeta, key)?
             .map(|b| decode(&b))
             .transpose()
+    }
+
+    /// Hands `callback` to the flusher task, starting it on first use (inside the runtime
+    /// Raft's storage task runs on, so in the simulator it is one more task of the member).
+    fn flush_later(&mut self, callback: IOFlushed<TypeConfig>) {
+        let tx = self.flusher.get_or_insert_with(|| {
+            let (tx, rx) = mpsc::unbounded_channel();
+            tokio::spawn(flusher(
+                self.backend.clone(),
+                rx,
+                self.fsync_seconds.clone(),
+            ));
+            tx
+        });
+        if let Err(mpsc::error::SendError(callback)) = tx.send(callback) {
+            // Only if the flusher panicked; never acknowledge without a sync.
+            callback.io_completed(Err(io::Error::other("log flusher stopped")));
+        }
     }
 
     fn last_log_id(&self) -> io::Result<Option<LogId>> {
@@ -165,23 +195,16 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         for entry in entries {
             batch.put(Tree::Log, log_key(entry.log_id.index), encode(&entry)?);
         }
-        let res = self.backend.write(batch).and_then(|_| {
-            if self.ack_before_sync {
-                return Ok(());
-            }
-            let started = crate::clock::now();
-            let synced = self.backend.sync();
-            if let Some(h) = &self.fsync_seconds {
-                h.observe(started.elapsed().as_secs_f64());
-            }
-            synced
-        });
-        let reported = res
-            .as_ref()
-            .map(|_| ())
-            .map_err(|e| io::Error::new(e.kind(), e.to_string()));
-        callback.io_completed(reported);
-        res
+        if let Err(e) = self.backend.write(batch) {
+            callback.io_completed(Err(io::Error::new(e.kind(), e.to_string())));
+            return Err(e);
+        }
+        if self.ack_before_sync {
+            callback.io_completed(Ok(()));
+        } else {
+            self.flush_later(callback);
+        }
+        Ok(())
     }
 
     async fn truncate_after(&mut self, last_log_id: Option<LogId>) -> Result<(), io::Error> {
@@ -205,5 +228,29 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             Some(log_key(log_id.index + 1).to_vec()),
         );
         self.backend.write(batch)
+    }
+}
+
+/// Syncs the backend for every batch of queued appends and then signals them, in order. A
+/// failed sync fails every append it covered; the backend refuses all IO after that.
+async fn flusher(
+    backend: SharedBackend,
+    mut rx: mpsc::UnboundedReceiver<IOFlushed<TypeConfig>>,
+    fsync_seconds: Option<prometheus::Histogram>,
+) {
+    let mut waiting = Vec::new();
+    while rx.recv_many(&mut waiting, usize::MAX).await > 0 {
+        let started = crate::clock::now();
+        let synced = backend.sync();
+        if let Some(h) = &fsync_seconds {
+            h.observe(started.elapsed().as_secs_f64());
+        }
+        for callback in waiting.drain(..) {
+            let result = match &synced {
+                Ok(()) => Ok(()),
+                Err(e) => Err(io::Error::new(e.kind(), e.to_string())),
+            };
+            callback.io_completed(result);
+        }
     }
 }

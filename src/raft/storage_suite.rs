@@ -10,47 +10,58 @@ use super::log_store::LogStore;
 use super::state_machine::StateMachine;
 use super::typ::{Runtime, TypeConfig};
 use crate::lease::Lessor;
-use crate::storage::{MemoryBackend, SharedBackend, SledBackend};
+use crate::storage::{MemberStorage, MemoryBackend, SharedBackend};
 use crate::watch::WatchHub;
 
+#[derive(Clone, Copy)]
+enum Kind {
+    Memory,
+    /// Production: the WAL for the log, sled for snapshots.
+    Disk,
+}
+
 struct Builder {
-    sled: bool,
+    kind: Kind,
 }
 
 impl StoreBuilder<TypeConfig, LogStore, StateMachine, Option<tempfile::TempDir>> for Builder {
     async fn build(
         &self,
     ) -> Result<(Option<tempfile::TempDir>, LogStore, StateMachine), StorageError<TypeConfig>> {
-        let (guard, backend): (_, SharedBackend) = if self.sled {
-            let dir = tempfile::tempdir().expect("temp dir");
-            let backend = SledBackend::open(dir.path()).expect("open sled");
-            (Some(dir), Arc::new(backend))
-        } else {
-            (None, Arc::new(MemoryBackend::new()))
+        let (guard, storage) = match self.kind {
+            Kind::Disk => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let storage = MemberStorage::open(dir.path()).expect("open data dir");
+                (Some(dir), storage)
+            }
+            Kind::Memory => {
+                let backend: SharedBackend = Arc::new(MemoryBackend::new());
+                (None, MemberStorage::single(backend))
+            }
         };
         let sm = StateMachine::open(
-            backend.clone(),
+            storage.snapshots.clone(),
             Arc::new(WatchHub::new()),
             Arc::new(Lessor::new()),
             None,
         )
         .expect("open state machine");
-        Ok((guard, LogStore::new(backend), sm))
+        Ok((guard, LogStore::new(storage.log), sm))
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_backend_passes_openraft_storage_suite() {
     // Goal: the simulator's storage honours openraft's storage contract.
-    Runtime::scope(1, Suite::test_all(Builder { sled: false }))
+    Runtime::scope(1, Suite::test_all(Builder { kind: Kind::Memory }))
         .await
         .expect("suite passes");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sled_backend_passes_openraft_storage_suite() {
-    // Goal: production storage honours openraft's storage contract.
-    Runtime::scope(1, Suite::test_all(Builder { sled: true }))
+async fn production_storage_passes_openraft_storage_suite() {
+    // Goal: production storage (WAL and sled) honours openraft's storage contract.
+    Runtime::scope(1, Suite::test_all(Builder { kind: Kind::Disk }))
         .await
         .expect("suite passes");
 }

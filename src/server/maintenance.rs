@@ -35,9 +35,13 @@ impl Server {
         }
     }
 
-    /// (bytes the backend holds on disk, bytes the key space needs).
+    /// (bytes the member holds on disk, bytes the key space needs). As with etcd's bbolt file,
+    /// the total is never below what is in use (the key space lives in memory and in
+    /// snapshots here, so the files alone can be smaller).
     pub fn db_size_bytes(&self) -> (u64, u64) {
-        (self.backend.size_bytes(), self.db_in_use_bytes())
+        let on_disk = self.storage.log.size_bytes() + self.storage.snapshots.size_bytes();
+        let in_use = self.db_in_use_bytes();
+        (on_disk.max(in_use), in_use)
     }
 
     /// Bytes the key space needs, history included; cheap (kept as it changes).

@@ -38,7 +38,7 @@ use crate::plant::Plants;
 use crate::proto::etcdserverpb::ResponseHeader;
 use crate::raft::state_machine::StateMachine;
 use crate::raft::typ::{Member, NodeId, Raft, RaftMetrics};
-use crate::storage::SharedBackend;
+use crate::storage::MemberStorage;
 
 pub use maintenance::{KvHash, RaftStatus};
 
@@ -55,7 +55,7 @@ pub struct Server {
     raft: Raft,
     sm: StateMachine,
     lessor: Arc<Lessor>,
-    backend: SharedBackend,
+    storage: MemberStorage,
     /// etcd's: 5 s plus two election timeouts.
     request_timeout: Duration,
     election_timeout: Duration,
@@ -75,7 +75,7 @@ impl Server {
         raft: Raft,
         sm: StateMachine,
         lessor: Arc<Lessor>,
-        backend: SharedBackend,
+        storage: MemberStorage,
         peers: Arc<PeerClients>,
         metrics: Arc<Metrics>,
     ) -> Self {
@@ -89,7 +89,7 @@ impl Server {
             raft,
             sm,
             lessor,
-            backend,
+            storage,
             request_timeout: Duration::from_secs(5) + 2 * election_timeout,
             election_timeout,
             peers,

@@ -30,6 +30,7 @@ pub mod history;
 pub mod lease_check;
 pub mod linearizability;
 pub mod log_check;
+pub mod log_watch;
 pub mod narrate;
 pub mod nemesis;
 pub mod net;

@@ -13,7 +13,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use crate::config::{ClusterState, Config};
 use crate::plant::Plants;
-use crate::storage::{MemoryBackend, SharedBackend};
+use crate::storage::{Backend, MemberStorage, MemoryBackend, SharedBackend};
 use crate::transport::Transport;
 use crate::Node;
 use turmoil::Sim;
@@ -22,6 +22,7 @@ use crate::sim::clocks::MemberClocks;
 use crate::sim::committed::Committed;
 use crate::sim::lease_check::LeaseChecker;
 use crate::sim::log_check::LogChecker;
+use crate::sim::log_watch::LogWatch;
 use crate::sim::nemesis::Nemesis;
 use crate::sim::net::TurmoilNetwork;
 use crate::sim::observe::{self, Servers};
@@ -97,6 +98,7 @@ pub fn run(spec: &RunSpec) -> Report {
     let mut checks = Invariants {
         raft: RaftChecker::new(ids.clone()),
         logs: LogChecker::new(spec.nodes),
+        log_watch: LogWatch::new(spec.nodes),
         leases: LeaseChecker::new(
             spec.nodes,
             LEASE_TTL,
@@ -226,7 +228,8 @@ fn add_members(
                 // Each start runs on a fresh runtime: bind the member's clock to it.
                 crate::clock::bind_to_current_runtime(clock);
                 let transport = Transport::new(Arc::new(TurmoilNetwork));
-                let node = Node::start_with_backend(config, backend, transport, seed)
+                let storage = MemberStorage::single(backend);
+                let node = Node::start_with_storage(config, storage, transport, seed)
                     .await
                     .map_err(|e| e.to_string())?;
                 slot.borrow_mut()[i] = Some(observe::server(&node));
@@ -279,6 +282,8 @@ fn step(sim: &mut Sim<'_>) -> Result<bool, Violation> {
 struct Invariants {
     raft: RaftChecker,
     logs: LogChecker,
+    /// Not a checker: notes on uncommitted entries for the narration.
+    log_watch: LogWatch,
     leases: LeaseChecker,
     /// Each member's storage, which the log checker reads.
     backends: Vec<Arc<MemoryBackend>>,
@@ -297,6 +302,9 @@ impl Invariants {
         let now = elapsed.as_millis() as u64;
         let mut violations = Vec::new();
         self.committed.observe(servers, |i| !nemesis.is_down(i));
+        let n = self.backends.len();
+        let mut watched: Vec<Option<u64>> = vec![None; n];
+        let mut leading: Vec<Option<u64>> = vec![None; n];
         for (i, s) in servers.borrow().iter().enumerate() {
             let Some(s) = s else { continue };
             if nemesis.is_down(i) {
@@ -328,8 +336,19 @@ impl Invariants {
                     observe::revision(s)
                 );
             }
+            watched[i] = Some(committed);
+            if m.state == openraft::ServerState::Leader {
+                leading[i] = Some(m.current_term);
+            }
             violations.extend(self.raft.observe(i, &m, now, log));
         }
+        let logs: Vec<Option<(&dyn Backend, u64)>> = watched
+            .iter()
+            .zip(&self.backends)
+            .map(|(c, b)| c.map(|c| (b.as_ref() as &dyn Backend, c)))
+            .collect();
+        let notes = self.log_watch.observe(&logs, &leading);
+        log.extend(notes.into_iter().map(|note| format!("t={now}ms {note}")));
         violations
     }
 }

@@ -401,6 +401,8 @@ pub fn build(report: &Report, seed: u64) -> Story {
             moments.push(note(t, "controller", rest));
         } else if rest.starts_with("lease ") {
             moments.push(note(t, "lease", rest));
+        } else if let Some(what) = rest.strip_prefix("log: ") {
+            moments.push(note(t, "log", what));
         } else {
             let words: Vec<&str> = rest.split_whitespace().collect();
             let Some(m) = words.first().and_then(|w| member_of(w)) else {

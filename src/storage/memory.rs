@@ -7,14 +7,11 @@
 //! models a crash that loses unsynced writes. Everything is `BTreeMap`, so iteration order is
 //! fixed.
 
-use std::collections::BTreeMap;
 use std::io;
-use std::ops::Bound;
 use std::sync::Mutex;
 
-use super::{Backend, Batch, Op, Tree};
-
-type Trees = BTreeMap<Tree, BTreeMap<Vec<u8>, Vec<u8>>>;
+use super::trees::Trees;
+use super::{Backend, Batch, Tree};
 
 #[derive(Debug, Default)]
 pub struct MemoryBackend {
@@ -49,11 +46,7 @@ impl MemoryBackend {
 
 impl Backend for MemoryBackend {
     fn get(&self, tree: Tree, key: &[u8]) -> io::Result<Option<Vec<u8>>> {
-        Ok(self
-            .lock()
-            .live
-            .get(&tree)
-            .and_then(|t| t.get(key).cloned()))
+        Ok(self.lock().live.get(tree, key))
     }
 
     fn scan(
@@ -63,32 +56,16 @@ impl Backend for MemoryBackend {
         to: Option<&[u8]>,
         limit: usize,
     ) -> io::Result<Vec<(Vec<u8>, Vec<u8>)>> {
-        let state = self.lock();
-        let Some(t) = state.live.get(&tree) else {
-            return Ok(Vec::new());
-        };
-        let upper = match to {
-            Some(to) => Bound::Excluded(to.to_vec()),
-            None => Bound::Unbounded,
-        };
-        Ok(t.range((Bound::Included(from.to_vec()), upper))
-            .take(limit)
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect())
+        Ok(self.lock().live.scan(tree, from, to, limit))
     }
 
     fn last(&self, tree: Tree) -> io::Result<Option<(Vec<u8>, Vec<u8>)>> {
-        let state = self.lock();
-        Ok(state
-            .live
-            .get(&tree)
-            .and_then(|t| t.iter().next_back())
-            .map(|(k, v)| (k.clone(), v.clone())))
+        Ok(self.lock().live.last(tree))
     }
 
     fn write(&self, batch: Batch) -> io::Result<()> {
         let mut state = self.lock();
-        apply(&mut state.live, batch.ops.iter().cloned());
+        state.live.apply(&batch.ops);
         state.unsynced.push(batch);
         Ok(())
     }
@@ -99,43 +76,13 @@ impl Backend for MemoryBackend {
             durable, unsynced, ..
         } = &mut *state;
         for batch in unsynced.drain(..) {
-            apply(durable, batch.ops.into_iter());
+            durable.apply(&batch.ops);
         }
         Ok(())
     }
 
     fn size_bytes(&self) -> u64 {
-        let state = self.lock();
-        state
-            .live
-            .values()
-            .flat_map(|t| t.iter())
-            .map(|(k, v)| (k.len() + v.len()) as u64)
-            .sum()
-    }
-}
-
-fn apply(trees: &mut Trees, ops: impl Iterator<Item = Op>) {
-    for op in ops {
-        match op {
-            Op::Put(tree, k, v) => {
-                trees.entry(tree).or_default().insert(k, v);
-            }
-            Op::Delete(tree, k) => {
-                trees.entry(tree).or_default().remove(&k);
-            }
-            Op::DeleteRange(tree, from, to) => {
-                let t = trees.entry(tree).or_default();
-                let doomed: Vec<Vec<u8>> = t
-                    .range(from..)
-                    .map(|(k, _)| k.clone())
-                    .take_while(|k| to.as_ref().is_none_or(|to| k < to))
-                    .collect();
-                for k in doomed {
-                    t.remove(&k);
-                }
-            }
-        }
+        self.lock().live.size_bytes()
     }
 }
 

@@ -9,16 +9,21 @@
 //! Invariant: writes from one `apply` call become visible together, in order.
 //! Boundary: callers never see sled; they see `Tree`, `Batch` and `io::Error`.
 
+mod member;
 mod memory;
 pub mod schema;
 mod sled_backend;
+mod trees;
+mod wal;
 
 use std::io;
 use std::sync::Arc;
 
+pub use member::MemberStorage;
 pub use memory::MemoryBackend;
 pub use schema::Tree;
 pub use sled_backend::SledBackend;
+pub use wal::WalBackend;
 
 /// One atomic group of writes across trees.
 #[derive(Debug, Default, Clone)]
@@ -26,7 +31,7 @@ pub struct Batch {
     pub(crate) ops: Vec<Op>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) enum Op {
     Put(Tree, Vec<u8>, Vec<u8>),
     Delete(Tree, Vec<u8>),
@@ -80,3 +85,15 @@ pub trait Backend: Send + Sync + 'static {
 }
 
 pub type SharedBackend = Arc<dyn Backend>;
+
+/// Runs a disk sync. On a multi-threaded tokio runtime it runs under `block_in_place`, so the
+/// worker's other tasks move elsewhere while the disk syncs; elsewhere (the simulator's
+/// current-thread runtimes, plain threads) it simply runs.
+pub(crate) fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
+}

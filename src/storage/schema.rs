@@ -1,7 +1,9 @@
 //! Tree names: the one list of what a member keeps on disk.
 
 /// A named keyspace inside a backend.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum Tree {
     /// Raft log entries keyed by big-endian index.
     Log,

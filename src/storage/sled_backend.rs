@@ -121,13 +121,7 @@ impl Backend for SledBackend {
     }
 
     fn sync(&self) -> io::Result<()> {
-        let flush = || self.db.flush().map(|_| ()).map_err(io_err);
-        match tokio::runtime::Handle::try_current() {
-            Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-                tokio::task::block_in_place(flush)
-            }
-            _ => flush(),
-        }
+        super::blocking(|| self.db.flush().map(|_| ()).map_err(io_err))
     }
 
     fn size_bytes(&self) -> u64 {

@@ -8,6 +8,7 @@ mod differential;
 mod embedded;
 mod etcdctl;
 mod failover;
+mod hostile;
 mod http;
 mod procs;
 mod quota;

@@ -180,6 +180,32 @@ fn isolated_leader_serves_no_stale_read_but_the_planted_bug_does() {
     assert!(ok, "{text}");
     let (fault, _) = phase(&text, "isolate-leader");
     assert!(fault.contains("still believes it leads"), "{fault}");
+    // What the cut-off leader appended alone was never committed, and the new term replaces it
+    // once the heal lets the new leader reach it.
+    let old = fault
+        .split("isolate-leader (")
+        .nth(1)
+        .and_then(|r| r.split(')').next())
+        .expect("the fault names the leader it cut off");
+    let replaced = text
+        .lines()
+        .find(|l| l.contains("never committed, replaced by term"))
+        .unwrap_or_else(|| panic!("no replaced entry narrated:\n{text}"));
+    assert!(
+        replaced.contains(&format!("held by {old} (1 of 3)")),
+        "{replaced}"
+    );
+    let (heal, _) = phase(&text, "heal");
+    let at = |l: &str| l.split_whitespace().next().map(str::to_string);
+    let secs = |l: &str| {
+        at(l)
+            .and_then(|t| t.trim_end_matches('s').parse::<f64>().ok())
+            .unwrap_or_else(|| panic!("no time on {l}"))
+    };
+    assert!(
+        secs(replaced) >= secs(heal),
+        "replaced only after the heal: {replaced}"
+    );
     let (ok, planted) = scenario(&["run", "isolated-leader", "--plant", "stale-read"]);
     assert!(!ok, "the planted bug must fail the run:\n{planted}");
     assert!(planted.contains("linearizability  VIOLATED"), "{planted}");
@@ -304,6 +330,68 @@ fn a_leader_with_a_fast_clock_expires_a_lease_early_within_the_clock_bound() {
         "the fast clock expires it early: {line}"
     );
     assert!(revoked_ms >= earliest_ms, "{line}");
+    assert!(text.contains("verdict: no violations"), "{text}");
+}
+
+#[test]
+fn a_partitioned_controller_steps_down_before_the_other_takes_over() {
+    // Goal: the HA guide's control-plane election (lease 15 s, renew 10 s, retry 2 s) when the
+    // member the holder talks through is cut off at 12 s: the holder steps down once its renew
+    // deadline passes, the other controller takes over through a member of the majority only
+    // after that, the two never overlap, and the majority side keeps taking writes meanwhile.
+    let (ok, text) = scenario(&["run", "elector-partition"]);
+    assert!(ok, "{text}");
+    let at = |needle: &str| -> (f64, &str) {
+        let line = text
+            .lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no {needle:?} in:\n{text}"));
+        let t = line
+            .split_whitespace()
+            .next()
+            .and_then(|t| t.trim_end_matches('s').parse::<f64>().ok())
+            .unwrap_or_else(|| panic!("no time on {line}"));
+        (t, line)
+    };
+    let (fault, _) = phase(&text, "isolate-holder");
+    let via = fault
+        .split(" via ")
+        .nth(1)
+        .and_then(|r| r.split(')').next())
+        .expect("the fault names the member the holder talks through");
+    let holder = fault
+        .split("isolate-holder (")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .expect("the fault names the holder");
+    let other = if holder == "c1" { "c2" } else { "c1" };
+
+    let (first_start, _) = at(&format!("{holder} starts leading via {via}"));
+    assert!(first_start < 12.0, "it leads before the cut:\n{text}");
+    let (stop, stop_line) = at(&format!("{holder} stops leading"));
+    assert!(stop_line.contains("renew deadline"), "{stop_line}");
+    assert!(
+        stop > 12.0 + 8.0,
+        "renewals fail from 12 s, so it steps down near the 10 s deadline, not at once:\n{text}"
+    );
+    let (take_over, take_line) = at(&format!("{other} starts leading via "));
+    assert!(
+        !take_line.contains(&format!("via {via} ")),
+        "the successor talks through the majority: {take_line}"
+    );
+    assert!(
+        take_over > stop,
+        "the old holder steps down before the successor starts:\n{text}"
+    );
+    assert!(
+        text.contains("never did two controllers believe they led at once"),
+        "{text}"
+    );
+    let (_, cut_summary) = phase(&text, "isolate-holder");
+    assert!(
+        writes_ok(cut_summary) > 0,
+        "the majority keeps writing: {cut_summary}"
+    );
     assert!(text.contains("verdict: no violations"), "{text}");
 }
 

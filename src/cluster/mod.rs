@@ -1,8 +1,11 @@
 //! A local cluster in one process: the embedding API for tests and `quorum cluster`.
 //!
-//! Members listen on loopback; `kill` drops a member abruptly (its peers see connections die),
-//! `restart` brings it back from its data directory, and `partition`/`heal` cut and restore
-//! links between members while they run.
+//! Members listen on loopback, each on its own thread and runtime (`runtime.rs`); `kill` drops a
+//! member abruptly (its peers see connections die), `restart` brings it back from its data
+//! directory, `pause`/`resume` freeze and thaw it with its sockets open, and `partition`/`heal`
+//! cut and restore links between members while they run.
+
+mod runtime;
 
 use std::path::PathBuf;
 
@@ -10,6 +13,38 @@ use crate::config::{ClusterState, Config, TlsConfig};
 use crate::node::{Node, StartError};
 use crate::tls::{PkiFiles, TestPki};
 use crate::transport::{Faults, Transport};
+
+pub use runtime::MemberRuntime;
+
+/// A running member and the thread it runs on.
+struct Member {
+    node: Node,
+    runtime: MemberRuntime,
+}
+
+impl Member {
+    async fn start(config: Config, faults: Faults) -> Result<Member, StartError> {
+        let runtime = MemberRuntime::start(&config.name)?;
+        let start = Node::start(config, Transport::with_faults(faults));
+        let node = runtime
+            .run(start)
+            .await
+            .ok_or_else(|| StartError::Raft("member runtime ended during start".into()))??;
+        Ok(Member { node, runtime })
+    }
+
+    /// Runs the node's own kill or stop on its thread (released first if paused: a stopped
+    /// process is killed all the same), then drops the runtime and whatever it still ran.
+    async fn end(self, crash: bool) {
+        let Member { node, mut runtime } = self;
+        runtime.resume();
+        let _ = match crash {
+            true => runtime.run(node.kill()).await,
+            false => runtime.run(node.stop()).await,
+        };
+        runtime.shut_down().await;
+    }
+}
 
 /// Ports of member i (0-based), in etcd's customary local layout: clients 2379, 22379, 32379,
 /// ...; peers 12380, 22380, 32380, ...
@@ -21,7 +56,7 @@ pub fn default_ports(i: usize) -> (u16, u16) {
 
 pub struct LocalCluster {
     configs: Vec<Config>,
-    nodes: Vec<Option<Node>>,
+    members: Vec<Option<Member>>,
     faults: Faults,
     /// The certificates members serve and clients present, when the cluster runs TLS.
     pki: Option<PkiFiles>,
@@ -121,15 +156,13 @@ impl LocalCluster {
             })
             .collect();
         let faults = Faults::default();
-        let mut nodes = Vec::new();
+        let mut members = Vec::new();
         for c in &configs {
-            nodes.push(Some(
-                Node::start(c.clone(), Transport::with_faults(faults.clone())).await?,
-            ));
+            members.push(Some(Member::start(c.clone(), faults.clone()).await?));
         }
         Ok(LocalCluster {
             configs,
-            nodes,
+            members,
             faults,
             pki,
             _temp: temp,
@@ -168,32 +201,61 @@ impl LocalCluster {
         self.configs.iter().map(|c| c.member_id()).collect()
     }
 
+    /// Member i, when it runs (paused or not).
     pub fn node(&self, i: usize) -> Option<&Node> {
-        self.nodes.get(i).and_then(|n| n.as_ref())
+        self.members
+            .get(i)
+            .and_then(|m| m.as_ref())
+            .map(|m| &m.node)
     }
 
-    /// Index of the member that currently leads, as running members see it.
+    /// Whether member i is paused now.
+    pub fn is_paused(&self, i: usize) -> bool {
+        self.members
+            .get(i)
+            .and_then(|m| m.as_ref())
+            .is_some_and(|m| m.runtime.is_paused())
+    }
+
+    /// Index of the member that currently leads, as running members see it. A paused member's
+    /// view is the one it froze with, so it is not asked.
     pub fn leader(&self) -> Option<usize> {
         let ids = self.member_ids();
-        self.nodes
+        self.members
             .iter()
             .flatten()
-            .find_map(|n| n.server.leader())
+            .filter(|m| !m.runtime.is_paused())
+            .find_map(|m| m.node.server.leader())
             .and_then(|l| ids.iter().position(|id| *id == l))
     }
 
     /// Stops member i abruptly, as a crash would: its listeners vanish first, then Raft stops
-    /// without handing anything over.
+    /// without handing anything over, then its runtime is dropped with every task left on it.
     pub async fn kill(&mut self, i: usize) {
-        if let Some(n) = self.nodes[i].take() {
-            n.kill().await;
+        if let Some(m) = self.members[i].take() {
+            m.end(true).await;
         }
     }
 
     /// Stops member i cleanly.
     pub async fn stop(&mut self, i: usize) {
-        if let Some(n) = self.nodes[i].take() {
-            n.stop().await;
+        if let Some(m) = self.members[i].take() {
+            m.end(false).await;
+        }
+    }
+
+    /// Freezes member i (every task and timer on its thread) with its sockets left open, as
+    /// SIGSTOP or a long GC pause would; returns once it is frozen. No-op when it is down.
+    pub async fn pause(&mut self, i: usize) {
+        if let Some(m) = self.members[i].as_mut() {
+            m.runtime.pause().await;
+        }
+    }
+
+    /// Lets a paused member i run again. No-op when it is not paused.
+    pub fn resume(&mut self, i: usize) {
+        if let Some(m) = self.members[i].as_mut() {
+            m.runtime.resume();
         }
     }
 
@@ -202,14 +264,9 @@ impl LocalCluster {
         self.stop(i).await;
         // The previous instance's storage handle may take a moment to be released.
         let mut attempt = 0;
-        let node = loop {
-            match Node::start(
-                self.configs[i].clone(),
-                Transport::with_faults(self.faults.clone()),
-            )
-            .await
-            {
-                Ok(n) => break n,
+        let member = loop {
+            match Member::start(self.configs[i].clone(), self.faults.clone()).await {
+                Ok(m) => break m,
                 Err(StartError::Storage(e)) if attempt < 50 => {
                     tracing::debug!(error = %e, "storage still held, retrying");
                     attempt += 1;
@@ -218,7 +275,7 @@ impl LocalCluster {
                 Err(e) => return Err(e),
             }
         };
-        self.nodes[i] = Some(node);
+        self.members[i] = Some(member);
         Ok(())
     }
 
@@ -261,7 +318,7 @@ impl LocalCluster {
     }
 
     pub async fn shutdown(mut self) {
-        for i in 0..self.nodes.len() {
+        for i in 0..self.members.len() {
             self.stop(i).await;
         }
     }

@@ -1,14 +1,12 @@
-//! A load generator that speaks etcd's gRPC API, so the same run can measure Quorum and etcd.
-//!
-//! `clients` concurrent connections each issue `requests / clients` sequential requests (puts of
-//! unique keys, or linearizable/serializable gets of a preloaded key) and record latencies; the
-//! report gives throughput and latency percentiles. Wall-clock time is fine here: this is a
-//! measuring tool, never part of a member or the simulator.
+//! The load generator: `clients` concurrent clients over `connections` HTTP/2 connections
+//! (etcd's benchmark `--clients` and `--conns`), each issuing sequential requests: puts of
+//! unique keys, or linearizable / serializable ranges of one preloaded key.
 
 use std::time::{Duration, Instant};
 
-use tonic::transport::Endpoint;
+use tonic::transport::{Channel, Endpoint};
 
+use super::Latencies;
 use crate::proto::etcdserverpb::kv_client::KvClient;
 use crate::proto::etcdserverpb::{PutRequest, RangeRequest};
 
@@ -19,13 +17,26 @@ pub enum Workload {
     GetSerializable,
 }
 
+impl Workload {
+    pub fn name(self) -> &'static str {
+        match self {
+            Workload::Put => "put",
+            Workload::GetLinearizable => "get",
+            Workload::GetSerializable => "get-serializable",
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct LoadSpec {
     pub endpoints: Vec<String>,
     pub clients: usize,
+    /// HTTP/2 connections the clients share (at most `clients`; spread over the endpoints).
+    pub connections: usize,
     pub requests: usize,
     pub value_bytes: usize,
     pub workload: Workload,
+    pub progress: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -33,7 +44,7 @@ pub struct LoadReport {
     pub requests_ok: usize,
     pub errors: usize,
     pub elapsed: Duration,
-    pub latencies_us: Vec<u64>,
+    pub latencies: Latencies,
 }
 
 impl LoadReport {
@@ -41,51 +52,53 @@ impl LoadReport {
         self.requests_ok as f64 / self.elapsed.as_secs_f64()
     }
 
-    pub fn percentile_us(&self, p: f64) -> u64 {
-        if self.latencies_us.is_empty() {
-            return 0;
-        }
-        let i = ((self.latencies_us.len() as f64 - 1.0) * p).round() as usize;
-        self.latencies_us[i]
-    }
-
     pub fn summary(&self) -> String {
         format!(
-            "ok={} errors={} elapsed={:.2}s throughput={:.0}/s p50={}us p99={}us max={}us",
+            "ok={} errors={} elapsed={:.2}s throughput={:.0}/s {}",
             self.requests_ok,
             self.errors,
             self.elapsed.as_secs_f64(),
             self.throughput(),
-            self.percentile_us(0.5),
-            self.percentile_us(0.99),
-            self.latencies_us.last().copied().unwrap_or(0),
+            self.latencies.summary(),
         )
     }
 }
 
+/// Opens `n` connections, round-robin over `endpoints`.
+pub async fn connect(endpoints: &[String], n: usize) -> anyhow::Result<Vec<Channel>> {
+    let mut channels = Vec::with_capacity(n);
+    for i in 0..n.max(1) {
+        let ep = &endpoints[i % endpoints.len()];
+        channels.push(Endpoint::from_shared(ep.clone())?.connect().await?);
+    }
+    Ok(channels)
+}
+
 pub async fn run(spec: LoadSpec) -> anyhow::Result<LoadReport> {
+    anyhow::ensure!(!spec.endpoints.is_empty(), "no endpoints");
+    let clients = spec.clients.max(1);
+    let channels = connect(&spec.endpoints, spec.connections.clamp(1, clients)).await?;
     let value = vec![b'v'; spec.value_bytes];
-    let mut setup = KvClient::new(
-        Endpoint::from_shared(spec.endpoints[0].clone())?
-            .connect()
-            .await?,
-    );
-    setup
+    KvClient::new(channels[0].clone())
         .put(PutRequest {
             key: b"bench/read".to_vec(),
             value: value.clone(),
             ..Default::default()
         })
         .await?;
-    let per_client = spec.requests.div_ceil(spec.clients.max(1));
+    let per_client = spec.requests.div_ceil(clients);
+    let bar = super::progress((per_client * clients) as u64, spec.workload.name());
+    if !spec.progress {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
     let start = Instant::now();
     let mut tasks = Vec::new();
-    for c in 0..spec.clients {
-        let ep = spec.endpoints[c % spec.endpoints.len()].clone();
+    for c in 0..clients {
+        let mut kv = KvClient::new(channels[c % channels.len()].clone());
         let value = value.clone();
         let workload = spec.workload;
+        let bar = bar.clone();
         tasks.push(tokio::spawn(async move {
-            let mut kv = KvClient::new(Endpoint::from_shared(ep)?.connect().await?);
             let mut lat = Vec::with_capacity(per_client);
             let mut errors = 0usize;
             for i in 0..per_client {
@@ -112,23 +125,24 @@ pub async fn run(spec: LoadSpec) -> anyhow::Result<LoadReport> {
                     Ok(()) => lat.push(t.elapsed().as_micros() as u64),
                     Err(_) => errors += 1,
                 }
+                bar.inc(1);
             }
-            anyhow::Ok((lat, errors))
+            (lat, errors)
         }));
     }
-    let mut latencies_us = Vec::new();
+    let mut samples = Vec::new();
     let mut errors = 0;
     for t in tasks {
-        let (lat, e) = t.await??;
-        latencies_us.extend(lat);
+        let (lat, e) = t.await?;
+        samples.extend(lat);
         errors += e;
     }
     let elapsed = start.elapsed();
-    latencies_us.sort_unstable();
+    bar.finish_and_clear();
     Ok(LoadReport {
-        requests_ok: latencies_us.len(),
+        requests_ok: samples.len(),
         errors,
         elapsed,
-        latencies_us,
+        latencies: Latencies::new(samples),
     })
 }
