@@ -241,6 +241,10 @@ async fn flusher(
     let mut waiting = Vec::new();
     while rx.recv_many(&mut waiting, usize::MAX).await > 0 {
         let started = crate::clock::now();
+        let delay = backend.sync_delay();
+        if !delay.is_zero() {
+            crate::clock::sleep(delay).await;
+        }
         let synced = backend.sync();
         if let Some(h) = &fsync_seconds {
             h.observe(started.elapsed().as_secs_f64());

@@ -29,6 +29,8 @@ pub struct Nemesis {
     healed: bool,
     /// Members crashed and not yet restarted.
     crashed: BTreeSet<usize>,
+    /// Members whose disk fails every IO (they stop by themselves; `restart` repairs).
+    failed_disks: BTreeSet<usize>,
     /// Per member: which life is running, bumped on every crash, so checkers see a restart
     /// even if their next sample finds a server again (never a pointer, which the allocator
     /// may reuse).
@@ -60,6 +62,7 @@ impl Nemesis {
             safety_ms,
             healed: false,
             crashed: BTreeSet::new(),
+            failed_disks: BTreeSet::new(),
             lives: vec![1; ids.len()],
             clocks,
             backends,
@@ -96,6 +99,9 @@ impl Nemesis {
             self.healed = true;
             heal_all(sim, self.nodes);
             self.clocks.heal(sim.elapsed());
+            for n in std::mem::take(&mut self.failed_disks) {
+                self.swap_disk(sim, n);
+            }
             for n in std::mem::take(&mut self.crashed) {
                 sim.bounce(name(n));
             }
@@ -106,6 +112,18 @@ impl Nemesis {
                 "t={now}ms liveness phase: all faults healed, crashed members restarted"
             ));
         }
+    }
+
+    /// Power-cuts a member whose disk failed and gives it back a working disk (holding what was
+    /// synced before the failure), crashed, for a restart to bring back.
+    fn swap_disk(&mut self, sim: &mut Sim<'_>, n: usize) {
+        if self.crashed.insert(n) {
+            self.lives[n] += 1;
+            sim.crash(name(n));
+            self.servers.borrow_mut()[n] = None;
+        }
+        self.backends[n].power_loss();
+        self.backends[n].repair_disk();
     }
 
     fn cut(sim: &mut Sim<'_>, a: &[usize], b: &[usize]) {
@@ -187,9 +205,33 @@ impl Nemesis {
                 }
             }
             Fault::Restart(n) => {
+                if self.failed_disks.remove(n) {
+                    self.swap_disk(sim, *n);
+                }
                 if self.crashed.remove(n) {
                     sim.bounce(name(*n));
                 }
+            }
+            Fault::TornPowerLoss(n) => {
+                if self.crashed.insert(*n) {
+                    self.lives[*n] += 1;
+                    sim.crash(name(*n));
+                    self.servers.borrow_mut()[*n] = None;
+                    self.backends[*n].torn_power_loss();
+                }
+            }
+            Fault::DiskFail(n) => {
+                if !self.crashed.contains(n) && self.failed_disks.insert(*n) {
+                    self.backends[*n].fail_disk();
+                }
+            }
+            Fault::DiskFailLeader => {
+                let Some(l) = leader else { return none() };
+                self.apply(sim, leader, &Fault::DiskFail(l));
+                return Some(name(l));
+            }
+            Fault::SlowDisk(n, ms) => {
+                self.backends[*n].slow_disk(std::time::Duration::from_millis(*ms));
             }
             Fault::PowerLossAll => {
                 for n in 0..nodes {
@@ -223,6 +265,9 @@ impl Nemesis {
             }
             Fault::Skew(n, ppm) => self.clocks.skew(*n, *ppm),
             Fault::RestartAll => {
+                for n in std::mem::take(&mut self.failed_disks) {
+                    self.swap_disk(sim, n);
+                }
                 for n in std::mem::take(&mut self.crashed) {
                     sim.bounce(name(n));
                 }

@@ -16,6 +16,12 @@
 //! repairs it). For the control-plane election workload (`elector`): `pause-holder` (a long GC
 //! pause of the controller that believes it leads), `resume-holders`, and `isolate-holder` (the
 //! member that controller talks through, cut from the other members).
+//!
+//! Disk faults: `torn-power-loss 2` (a power cut mid-write: the first half of 2's unsynced
+//! batches survive, the rest is lost), `disk-fail 2` / `disk-fail-leader` (every write and
+//! sync answers EIO from then on: the member must stop, never acknowledge; `restart 2` swaps
+//! the disk back in after a power cut), `slow-disk 2 40` (each of 2's log syncs takes 40 ms;
+//! `slow-disk 2 0` ends it).
 
 use std::fmt;
 
@@ -58,6 +64,13 @@ pub enum Fault {
     ResumeHolders,
     /// Cuts the member the election holder talks through from the other members.
     IsolateHolder,
+    /// Power loss mid-write: a prefix of the unsynced batches survives.
+    TornPowerLoss(usize),
+    /// Every write and sync of the member's disk fails (EIO) until `Restart`.
+    DiskFail(usize),
+    DiskFailLeader,
+    /// Each log sync of the member takes this many milliseconds.
+    SlowDisk(usize, u64),
 }
 
 /// The largest and smallest clock rates a generated schedule uses (±10%, far beyond real
@@ -115,6 +128,10 @@ impl fmt::Display for Event {
             Fault::PauseHolder => write!(f, "pause-holder"),
             Fault::ResumeHolders => write!(f, "resume-holders"),
             Fault::IsolateHolder => write!(f, "isolate-holder"),
+            Fault::TornPowerLoss(n) => write!(f, "torn-power-loss {}", n + 1),
+            Fault::DiskFail(n) => write!(f, "disk-fail {}", n + 1),
+            Fault::DiskFailLeader => write!(f, "disk-fail-leader"),
+            Fault::SlowDisk(n, ms) => write!(f, "slow-disk {} {}", n + 1, ms),
         }
     }
 }
@@ -218,7 +235,10 @@ pub fn highest_member(events: &[Event]) -> Option<usize> {
             | Fault::Delay(n, _)
             | Fault::Pause(n)
             | Fault::Resume(n)
-            | Fault::Skew(n, _) => vec![*n],
+            | Fault::Skew(n, _)
+            | Fault::TornPowerLoss(n)
+            | Fault::DiskFail(n)
+            | Fault::SlowDisk(n, _) => vec![*n],
             _ => Vec::new(),
         })
         .max()
@@ -289,6 +309,13 @@ pub fn parse(text: &str) -> Result<Vec<Event>, String> {
             Some("pause-holder") => Fault::PauseHolder,
             Some("resume-holders") => Fault::ResumeHolders,
             Some("isolate-holder") => Fault::IsolateHolder,
+            Some("torn-power-loss") => Fault::TornPowerLoss(node(arg(2)?)?),
+            Some("disk-fail") => Fault::DiskFail(node(arg(2)?)?),
+            Some("disk-fail-leader") => Fault::DiskFailLeader,
+            Some("slow-disk") => Fault::SlowDisk(
+                node(arg(2)?)?,
+                arg(3)?.parse().map_err(|_| "bad sync time")?,
+            ),
             Some("delay") => {
                 Fault::Delay(node(arg(2)?)?, arg(3)?.parse().map_err(|_| "bad delay")?)
             }

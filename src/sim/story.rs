@@ -212,10 +212,14 @@ impl Network {
             }
             Fault::IsolateClient => self.cut_between(&[n], &(0..n).collect::<Vec<_>>()),
             Fault::Heal => self.cut.clear(),
-            Fault::Crash(m) | Fault::PowerLoss(m) => {
+            // A member whose disk failed stops serving: for the quorum it is down.
+            Fault::Crash(m)
+            | Fault::PowerLoss(m)
+            | Fault::TornPowerLoss(m)
+            | Fault::DiskFail(m) => {
                 self.crashed.insert(*m);
             }
-            Fault::CrashLeader => self.crashed.extend(target),
+            Fault::CrashLeader | Fault::DiskFailLeader => self.crashed.extend(target),
             Fault::PowerLossAll => self.crashed.extend(0..n),
             Fault::Restart(m) => {
                 self.crashed.remove(m);
@@ -230,6 +234,7 @@ impl Network {
             }
             Fault::ResumeAll => self.paused.clear(),
             Fault::Delay(..)
+            | Fault::SlowDisk(..)
             | Fault::Skew(..)
             | Fault::SkewLeader(_)
             | Fault::PauseHolder

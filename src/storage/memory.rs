@@ -23,6 +23,10 @@ struct State {
     live: Trees,
     durable: Trees,
     unsynced: Vec<Batch>,
+    /// A failed disk: every write and sync answers EIO until `repair_disk`.
+    failed: bool,
+    /// How long each log sync takes (a slow disk), on the member's clock.
+    sync_delay: std::time::Duration,
 }
 
 impl MemoryBackend {
@@ -35,6 +39,37 @@ impl MemoryBackend {
         let mut state = self.lock();
         state.live = state.durable.clone();
         state.unsynced.clear();
+    }
+
+    /// A power cut in the middle of writing: the unsynced batches reached the disk only in
+    /// part, so the first half of them (rounded up) survives and the rest is lost. (The WAL
+    /// drops a torn frame, so what survives is always whole batches, in order.)
+    pub fn torn_power_loss(&self) {
+        let mut state = self.lock();
+        let keep = state.unsynced.len().div_ceil(2);
+        let State {
+            durable, unsynced, ..
+        } = &mut *state;
+        for batch in unsynced.drain(..keep) {
+            durable.apply(&batch.ops);
+        }
+        drop(state);
+        self.power_loss();
+    }
+
+    /// From now on every write and sync fails with EIO (a dying disk).
+    pub fn fail_disk(&self) {
+        self.lock().failed = true;
+    }
+
+    /// A replaced cable or disk: IO works again, with what was durable.
+    pub fn repair_disk(&self) {
+        self.lock().failed = false;
+    }
+
+    /// Each log sync takes `delay` from now on (zero: a healthy disk).
+    pub fn slow_disk(&self, delay: std::time::Duration) {
+        self.lock().sync_delay = delay;
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -65,6 +100,9 @@ impl Backend for MemoryBackend {
 
     fn write(&self, batch: Batch) -> io::Result<()> {
         let mut state = self.lock();
+        if state.failed {
+            return Err(eio());
+        }
         state.live.apply(&batch.ops);
         state.unsynced.push(batch);
         Ok(())
@@ -72,6 +110,9 @@ impl Backend for MemoryBackend {
 
     fn sync(&self) -> io::Result<()> {
         let mut state = self.lock();
+        if state.failed {
+            return Err(eio());
+        }
         let State {
             durable, unsynced, ..
         } = &mut *state;
@@ -84,6 +125,14 @@ impl Backend for MemoryBackend {
     fn size_bytes(&self) -> u64 {
         self.lock().live.size_bytes()
     }
+
+    fn sync_delay(&self) -> std::time::Duration {
+        self.lock().sync_delay
+    }
+}
+
+fn eio() -> io::Error {
+    io::Error::from_raw_os_error(5)
 }
 
 #[cfg(test)]
@@ -124,6 +173,42 @@ mod tests {
         b.power_loss();
         assert_eq!(b.scan(Tree::Log, b"", None, 10).unwrap(), before);
         assert_eq!(before, vec![(b"b".to_vec(), b"2".to_vec())]);
+    }
+
+    #[test]
+    fn a_torn_power_loss_keeps_the_first_half_of_the_unsynced_batches() {
+        // Goal: the simulator's torn write keeps whole batches, in order, never a later one
+        // without the earlier ones.
+        let b = MemoryBackend::new();
+        for k in [b"a", b"b", b"c"] {
+            let mut batch = Batch::default();
+            batch.put(Tree::Log, k.to_vec(), b"1".to_vec());
+            b.write(batch).unwrap();
+        }
+        b.torn_power_loss();
+        let left: Vec<_> = b.scan(Tree::Log, b"", None, 10).unwrap();
+        assert_eq!(
+            left,
+            vec![
+                (b"a".to_vec(), b"1".to_vec()),
+                (b"b".to_vec(), b"1".to_vec())
+            ]
+        );
+    }
+
+    #[test]
+    fn a_failed_disk_refuses_writes_and_syncs_until_repaired() {
+        // Goal: EIO reaches the caller (so Raft stops) and nothing is half-written.
+        let b = MemoryBackend::new();
+        b.fail_disk();
+        let mut batch = Batch::default();
+        batch.put(Tree::Log, b"a".to_vec(), b"1".to_vec());
+        assert_eq!(b.write(batch.clone()).unwrap_err().raw_os_error(), Some(5));
+        assert!(b.sync().is_err());
+        assert_eq!(b.get(Tree::Log, b"a").unwrap(), None);
+        b.repair_disk();
+        b.write(batch).unwrap();
+        b.sync().unwrap();
     }
 
     #[test]

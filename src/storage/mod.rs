@@ -82,6 +82,12 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Bytes on disk, for Maintenance.Status.
     fn size_bytes(&self) -> u64;
+
+    /// Extra time a log sync takes, waited on the member's clock before `sync`: how the
+    /// simulator models a slow disk. Real disks are slow by themselves.
+    fn sync_delay(&self) -> std::time::Duration {
+        std::time::Duration::ZERO
+    }
 }
 
 pub type SharedBackend = Arc<dyn Backend>;

@@ -441,3 +441,40 @@ fn etcd_19179_a_watch_from_the_compact_revision_sees_its_delete() {
         "watch",
     );
 }
+
+#[test]
+fn disk_faults_cost_no_acknowledged_write() {
+    // Goal: a slow follower disk does not stop writes; a torn power cut loses nothing that was
+    // acknowledged; a leader whose disk fails stops (the others elect a new leader and keep
+    // writing) and, power-cycled with a working disk, rejoins with the same history.
+    let (ok, text) = scenario(&["run", "disk-faults"]);
+    assert!(ok, "{text}");
+    let (_, slow) = phase(&text, "slow-disk 1 40");
+    assert!(
+        writes_ok(slow) > 0,
+        "writes go on beside a slow disk: {slow}"
+    );
+    let (fault, after) = phase(&text, "disk-fail-leader");
+    let failed = fault
+        .split("disk-fail-leader (")
+        .nth(1)
+        .and_then(|r| r.split(')').next())
+        .expect("the fault names the leader it hit");
+    assert!(fault.contains(&format!("down {failed}")), "{fault}");
+    let from = text.find(fault).expect("fault line in text");
+    let until = text
+        .find("fault: restart-all")
+        .expect("restart-all in text");
+    let elected = text[from..until]
+        .lines()
+        .find(|l| l.contains("is elected leader of term"))
+        .unwrap_or_else(|| panic!("no new leader after the disk failed:\n{text}"));
+    assert!(
+        !elected.contains(&format!("{failed} is elected")),
+        "{elected}"
+    );
+    assert!(writes_ok(after) > 0, "the new leader takes writes: {after}");
+    assert!(text.contains("linearizability  ok"), "{text}");
+    assert!(text.contains("convergence      ok"), "{text}");
+    assert!(text.contains("verdict: no violations"), "{text}");
+}
