@@ -468,7 +468,6 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
                 puts_per_sec,
                 duration: std::time::Duration::from_secs(seconds),
                 value_bytes: 256,
-                progress: true,
             })
             .await?;
             println!("{} watchers={watchers}", report.summary());
@@ -486,7 +485,6 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
                 requests: args.requests,
                 value_bytes: args.value_bytes,
                 workload,
-                progress: true,
             })
             .await?;
             println!(

@@ -283,7 +283,6 @@ async fn measure(
                     requests: spec.requests.max(5 * clients),
                     value_bytes: 256,
                     workload,
-                    progress: true,
                 })
                 .await?;
                 println!("{label:<7} {:<34} {}", case.name, report.summary());
@@ -301,7 +300,6 @@ async fn measure(
                     puts_per_sec,
                     duration: Duration::from_secs(spec.fanout_secs),
                     value_bytes: 256,
-                    progress: true,
                 })
                 .await?;
                 println!("{label:<7} {:<34} {}", case.name, report.summary());

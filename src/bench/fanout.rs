@@ -29,7 +29,6 @@ pub struct FanoutSpec {
     pub puts_per_sec: u64,
     pub duration: Duration,
     pub value_bytes: usize,
-    pub progress: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -119,9 +118,6 @@ pub async fn run(spec: FanoutSpec) -> anyhow::Result<FanoutReport> {
 
     let total_puts = (spec.puts_per_sec as f64 * spec.duration.as_secs_f64()).ceil() as u64;
     let bar = super::progress(total_puts, "watch fan-out");
-    if !spec.progress {
-        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-    }
     let puts_ok = Arc::new(AtomicU64::new(0));
     let put_errors = Arc::new(AtomicU64::new(0));
     let mut putters = Vec::new();

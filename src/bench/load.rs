@@ -36,7 +36,6 @@ pub struct LoadSpec {
     pub requests: usize,
     pub value_bytes: usize,
     pub workload: Workload,
-    pub progress: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -88,9 +87,6 @@ pub async fn run(spec: LoadSpec) -> anyhow::Result<LoadReport> {
         .await?;
     let per_client = spec.requests.div_ceil(clients);
     let bar = super::progress((per_client * clients) as u64, spec.workload.name());
-    if !spec.progress {
-        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-    }
     let start = Instant::now();
     let mut tasks = Vec::new();
     for c in 0..clients {
