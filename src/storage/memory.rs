@@ -51,7 +51,7 @@ impl MemoryBackend {
             durable, unsynced, ..
         } = &mut *state;
         for batch in unsynced.drain(..keep) {
-            durable.apply(&batch.ops);
+            durable.apply(batch.ops);
         }
         drop(state);
         self.power_loss();
@@ -103,7 +103,7 @@ impl Backend for MemoryBackend {
         if state.failed {
             return Err(eio());
         }
-        state.live.apply(&batch.ops);
+        state.live.apply(batch.ops.iter().cloned());
         state.unsynced.push(batch);
         Ok(())
     }
@@ -117,7 +117,7 @@ impl Backend for MemoryBackend {
             durable, unsynced, ..
         } = &mut *state;
         for batch in unsynced.drain(..) {
-            durable.apply(&batch.ops);
+            durable.apply(batch.ops);
         }
         Ok(())
     }

@@ -52,20 +52,18 @@ impl Trees {
             .sum()
     }
 
-    pub fn apply<'a>(&mut self, ops: impl IntoIterator<Item = &'a Op>) {
+    /// Applies `ops` in order, taking their keys and values (no copy).
+    pub fn apply(&mut self, ops: impl IntoIterator<Item = Op>) {
         for op in ops {
             match op {
                 Op::Put(tree, k, v) => {
-                    self.0
-                        .entry(*tree)
-                        .or_default()
-                        .insert(k.clone(), v.clone());
+                    self.0.entry(tree).or_default().insert(k, v);
                 }
                 Op::Delete(tree, k) => {
-                    self.0.entry(*tree).or_default().remove(k);
+                    self.0.entry(tree).or_default().remove(&k);
                 }
                 Op::DeleteRange(tree, from, to) => {
-                    let t = self.0.entry(*tree).or_default();
+                    let t = self.0.entry(tree).or_default();
                     // Split off [from, ..), then give back [to, ..): what stays split off is
                     // exactly the range, removed without a key-by-key walk.
                     let mut doomed = t.split_off(from.as_slice());

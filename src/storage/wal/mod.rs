@@ -106,7 +106,7 @@ impl WalBackend {
         };
         for record in records {
             match record {
-                Record::Batch(ops) => trees.apply(&ops),
+                Record::Batch(ops) => trees.apply(ops),
                 Record::Checkpoint(_) => return Err(corrupt("checkpoint inside a segment")),
             }
         }
@@ -245,7 +245,7 @@ impl Backend for WalBackend {
             Self::failed(&state)?;
             let State { trees, pending, .. } = &mut *state;
             frame::push(pending, &RecordRef::Batch(&batch.ops))?;
-            trees.apply(&batch.ops);
+            trees.apply(batch.ops);
             pending.len()
         };
         if pending > PENDING_MAX_BYTES {

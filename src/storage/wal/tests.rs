@@ -195,7 +195,7 @@ proptest! {
                 Step::Sync => {
                     w.sync().unwrap();
                     for ops in unsynced.drain(..) {
-                        model.apply(&ops);
+                        model.apply(ops);
                     }
                 }
                 Step::Crash(n) => {
@@ -209,7 +209,7 @@ proptest! {
                     let mut candidate = model.clone();
                     let mut matched = candidate == reopened;
                     for ops in unsynced.drain(..) {
-                        candidate.apply(&ops);
+                        candidate.apply(ops);
                         matched |= candidate == reopened;
                     }
                     prop_assert!(matched, "reopened to {:?}, last synced {:?}", reopened, model);
