@@ -99,6 +99,9 @@ impl Nemesis {
             self.healed = true;
             heal_all(sim, self.nodes);
             self.clocks.heal(sim.elapsed());
+            for b in &self.backends {
+                b.slow_disk(Duration::ZERO);
+            }
             for n in std::mem::take(&mut self.failed_disks) {
                 self.swap_disk(sim, n);
             }
