@@ -294,7 +294,7 @@ impl Node {
                 .collect();
             let poll = config.election_timeout() / 2;
             let ask = rejoin::check(id, &peers, &others, poll);
-            match crate::clock::timeout(2 * config.election_timeout(), ask).await {
+            match crate::clock::timeout(config.election_timeout(), ask).await {
                 Ok(Err(e)) => {
                     tracing::error!(error = %e, "refusing to start");
                     let _ = shutdown.send(true);

@@ -156,9 +156,14 @@ impl LocalCluster {
             })
             .collect();
         let faults = Faults::default();
+        // All at once, as `quorum serve` processes would be: a member on an empty data dir
+        // waits to hear from its peers before it takes part.
+        let starts = configs
+            .iter()
+            .map(|c| Member::start(c.clone(), faults.clone()));
         let mut members = Vec::new();
-        for c in &configs {
-            members.push(Some(Member::start(c.clone(), faults.clone()).await?));
+        for m in futures::future::join_all(starts).await {
+            members.push(Some(m?));
         }
         Ok(LocalCluster {
             configs,

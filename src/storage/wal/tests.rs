@@ -219,3 +219,19 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn size_follows_synced_bytes_and_survives_a_reopen() {
+    // Goal: `size_bytes` (read without the disk lock) counts what reached the segment: it grows
+    // at a sync, not at a write, and a reopened WAL reports the same.
+    let dir = tempfile::tempdir().unwrap();
+    let w = WalBackend::open(dir.path()).unwrap();
+    let empty = w.size_bytes();
+    w.write(put(b"k", &[7; 1000])).unwrap();
+    assert_eq!(w.size_bytes(), empty);
+    w.sync().unwrap();
+    let synced = w.size_bytes();
+    assert!(synced >= empty + 1000, "{empty} -> {synced}");
+    let w = crash_and_reopen(w, dir.path(), DEFAULT_SEGMENT_BYTES);
+    assert_eq!(w.size_bytes(), synced);
+}

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Scale, measured the same way for Quorum and etcd: load N keys of 256 bytes into a 3-member
+# cluster, then report each member's resident memory and data dir size, how long a member
+# takes from restart (SIGKILL, then start) to serving the last key from its own state, and how
+# long a new member takes from start to the same (it catches up by snapshot).
+# Usage: scripts/scale.sh quorum|etcd [N]   (etcd needs Debian's etcd-server and etcdctl)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+prog="${1:-quorum}"
+n="${2:-1000000}"
+cargo build --release --bin quorum -q
+quorum="$PWD/target/release/quorum"
+dir=$(mktemp -d)
+base=$((30000 + RANDOM % 20000))
+client() { echo "http://127.0.0.1:$((base + $1))"; }
+peer() { echo "http://127.0.0.1:$((base + 100 + $1))"; }
+initial="m0=$(peer 0),m1=$(peer 1),m2=$(peer 2)"
+declare -a pids
+cleanup() {
+  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+  rm -rf "$dir"
+}
+trap cleanup EXIT
+
+start() { # index state initial-cluster
+  local i=$1 cmd
+  if [ "$prog" = etcd ]; then cmd=(etcd); else cmd=("$quorum" serve); fi
+  "${cmd[@]}" --name "m$i" --data-dir "$dir/m$i" \
+    --listen-client-urls "$(client "$i")" --advertise-client-urls "$(client "$i")" \
+    --listen-peer-urls "$(peer "$i")" --initial-advertise-peer-urls "$(peer "$i")" \
+    --initial-cluster "$3" --initial-cluster-state "$2" --initial-cluster-token scale \
+    --snapshot-count 10000 >>"$dir/m$i.log" 2>&1 &
+  pids[$i]=$!
+}
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+# Waits until member i serves `key` from its own state (a serializable read).
+serves() {
+  until ETCDCTL_API=3 etcdctl --endpoints "$(client "$1")" --command-timeout=1s \
+    get --consistency=s --print-value-only "$2" 2>/dev/null | grep -q .; do
+    sleep 0.05
+  done
+}
+rss_mb() { echo $(($(ps -o rss= -p "$1") / 1024)); }
+dir_mb() { echo $(($(du -sb "$dir/m$1" | cut -f1) / 1048576)); }
+
+for i in 0 1 2; do start "$i" new "$initial"; done
+until ETCDCTL_API=3 etcdctl --endpoints "$(client 0)" put probe ok >/dev/null 2>&1; do sleep 0.1; done
+echo "# $prog: loading $n keys of 256 bytes (100 clients, 10 connections)"
+"$quorum" bench --endpoints "$(client 0),$(client 1),$(client 2)" \
+  --clients 100 --connections 10 --requests "$n" --value-bytes 256 | tail -3
+last="bench/0/$((n / 100 - 1))"
+serves 0 "$last"
+serves 1 "$last"
+serves 2 "$last"
+sleep 5
+data_mb=$(( n * (256 + 12) / 1048576 ))
+echo "data: ~${data_mb} MB of keys and values"
+for i in 0 1 2; do echo "m$i: rss $(rss_mb "${pids[$i]}") MB, data dir $(dir_mb "$i") MB"; done
+
+kill -9 "${pids[1]}"
+wait "${pids[1]}" 2>/dev/null || true
+t0=$(now_ms)
+start 1 new "$initial"
+serves 1 "$last"
+echo "restart to serving (m1): $(($(now_ms) - t0)) ms, rss after $(rss_mb "${pids[1]}") MB"
+
+ETCDCTL_API=3 etcdctl --endpoints "$(client 0)" member add m3 --peer-urls "$(peer 3)" >/dev/null
+t0=$(now_ms)
+start 3 existing "$initial,m3=$(peer 3)"
+serves 3 "$last"
+echo "new member caught up (m3): $(($(now_ms) - t0)) ms, rss $(rss_mb "${pids[3]}") MB, data dir $(dir_mb 3) MB"
