@@ -31,6 +31,7 @@ start() { # index state initial-cluster
     --initial-cluster "$3" --initial-cluster-state "$2" --initial-cluster-token scale \
     --snapshot-count 10000 >>"$dir/m$i.log" 2>&1 &
   pids[$i]=$!
+  disown "$!" # killed on purpose below: no job-control notices
 }
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 # Waits until member i serves `key` from its own state (a serializable read).
@@ -58,13 +59,15 @@ echo "data: ~${data_mb} MB of keys and values"
 for i in 0 1 2; do echo "m$i: rss $(rss_mb "${pids[$i]}") MB, data dir $(dir_mb "$i") MB"; done
 
 kill -9 "${pids[1]}"
-wait "${pids[1]}" 2>/dev/null || true
+while kill -0 "${pids[1]}" 2>/dev/null; do sleep 0.02; done
 t0=$(now_ms)
 start 1 new "$initial"
 serves 1 "$last"
 echo "restart to serving (m1): $(($(now_ms) - t0)) ms, rss after $(rss_mb "${pids[1]}") MB"
 
-ETCDCTL_API=3 etcdctl --endpoints "$(client 0)" member add m3 --peer-urls "$(peer 3)" >/dev/null
+# The restart may have cost the leader: retry until the cluster has one again.
+until ETCDCTL_API=3 etcdctl --endpoints "$(client 0),$(client 2)" member add m3 \
+  --peer-urls "$(peer 3)" >/dev/null 2>&1; do sleep 0.2; done
 t0=$(now_ms)
 start 3 existing "$initial,m3=$(peer 3)"
 serves 3 "$last"

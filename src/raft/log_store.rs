@@ -40,7 +40,8 @@ pub struct LogStore {
     /// How long each log sync took (etcd's WAL fsync), when observed.
     fsync_seconds: Option<prometheus::Histogram>,
     /// Appends waiting for their sync; the flusher task starts with the first append.
-    flusher: Option<mpsc::UnboundedSender<IOFlushed<TypeConfig>>>,
+    /// `None` asks for a sync when idle (see `flusher`).
+    flusher: Option<mpsc::UnboundedSender<Option<IOFlushed<TypeConfig>>>>,
 }
 
 impl LogStore {
@@ -75,7 +76,7 @@ impl LogStore {
 
     /// Hands `callback` to the flusher task, starting it on first use (inside the runtime
     /// Raft's storage task runs on, so in the simulator it is one more task of the member).
-    fn flush_later(&mut self, callback: IOFlushed<TypeConfig>) {
+    fn flush_later(&mut self, callback: Option<IOFlushed<TypeConfig>>) {
         let tx = self.flusher.get_or_insert_with(|| {
             let (tx, rx) = mpsc::unbounded_channel();
             tokio::spawn(flusher(
@@ -85,7 +86,7 @@ impl LogStore {
             ));
             tx
         });
-        if let Err(mpsc::error::SendError(callback)) = tx.send(callback) {
+        if let Err(mpsc::error::SendError(Some(callback))) = tx.send(callback) {
             // Only if the flusher panicked; never acknowledge without a sync.
             callback.io_completed(Err(io::Error::other("log flusher stopped")));
         }
@@ -169,11 +170,17 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), io::Error> {
-        // Not synced: losing it only makes a restarted member wait for the leader to tell it
-        // the commit index again.
+        // Not synced now: losing it only makes a restarted member wait for the leader to tell
+        // it the commit index again. The next append's sync carries it; when none comes (an
+        // idle cluster), the flusher syncs it shortly, so a member restarted after a quiet
+        // spell serves everything it had applied at once, as etcd's does.
         let mut batch = Batch::default();
         batch.put(Tree::RaftMeta, meta_keys::COMMITTED, encode(&committed)?);
-        self.backend.write(batch)
+        self.backend.write(batch)?;
+        if !self.ack_before_sync {
+            self.flush_later(None);
+        }
+        Ok(())
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId>, io::Error> {
@@ -202,7 +209,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         if self.ack_before_sync {
             callback.io_completed(Ok(()));
         } else {
-            self.flush_later(callback);
+            self.flush_later(Some(callback));
         }
         Ok(())
     }
@@ -231,15 +238,27 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 }
 
+/// How long a sync asked for when idle (the commit index) waits for an append to ride on.
+const IDLE_SYNC_AFTER: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// Syncs the backend for every batch of queued appends and then signals them, in order. A
-/// failed sync fails every append it covered; the backend refuses all IO after that.
+/// failed sync fails every append it covered; the backend refuses all IO after that. A batch
+/// of idle-sync requests alone waits `IDLE_SYNC_AFTER` for an append first: under load the
+/// commit index rides on append syncs and costs no fsync of its own.
 async fn flusher(
     backend: SharedBackend,
-    mut rx: mpsc::UnboundedReceiver<IOFlushed<TypeConfig>>,
+    mut rx: mpsc::UnboundedReceiver<Option<IOFlushed<TypeConfig>>>,
     fsync_seconds: Option<prometheus::Histogram>,
 ) {
     let mut waiting = Vec::new();
     while rx.recv_many(&mut waiting, usize::MAX).await > 0 {
+        if waiting.iter().all(Option::is_none) {
+            match crate::clock::timeout(IDLE_SYNC_AFTER, rx.recv()).await {
+                Ok(Some(next)) => waiting.push(next),
+                Ok(None) => return,
+                Err(_) => {}
+            }
+        }
         let started = crate::clock::now();
         let delay = backend.sync_delay();
         if !delay.is_zero() {
@@ -249,7 +268,7 @@ async fn flusher(
         if let Some(h) = &fsync_seconds {
             h.observe(started.elapsed().as_secs_f64());
         }
-        for callback in waiting.drain(..) {
+        for callback in waiting.drain(..).flatten() {
             let result = match &synced {
                 Ok(()) => Ok(()),
                 Err(e) => Err(io::Error::new(e.kind(), e.to_string())),

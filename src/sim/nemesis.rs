@@ -72,9 +72,11 @@ impl Nemesis {
         }
     }
 
-    /// Whether `member` is crashed (its server, if still visible, is not to be observed).
+    /// Whether `member` is crashed, or its disk failed (its server, if still visible, is not to
+    /// be observed: what it holds in memory after a failed write was never durable, and it
+    /// must stop). What it answered clients is still judged, by the history checkers.
     pub fn is_down(&self, member: usize) -> bool {
-        self.crashed.contains(&member)
+        self.crashed.contains(&member) || self.failed_disks.contains(&member)
     }
 
     /// Which life of `member` is running: 1, plus one per crash.
