@@ -23,7 +23,7 @@ use crate::raft::state_machine::Applied;
 use crate::raft::typ::{LogId, SnapshotMeta, StoredMembership};
 use crate::raft::Member;
 use crate::storage::schema::snapshot_keys;
-use crate::storage::{Backend, Batch, SledBackend, Tree};
+use crate::storage::{Backend, Batch, SnapshotFile, Tree};
 
 /// etcdctl's restore flags.
 #[derive(Debug, Clone)]
@@ -143,7 +143,7 @@ fn write_data_dir(dir: &Path, applied: &Applied) -> Result<()> {
         last_log_id: applied.last_applied,
         last_membership: applied.last_membership.clone(),
     };
-    let backend = SledBackend::open(dir).map_err(io)?;
+    let backend = SnapshotFile::open(dir).map_err(io)?;
     let mut batch = Batch::default();
     batch.put(
         Tree::Snapshot,

@@ -1,12 +1,14 @@
-//! Where one member keeps its bytes: Raft's log and vote in the WAL (`<data-dir>/wal`),
-//! state-machine snapshots in sled (`<data-dir>/sled`), as etcd keeps a WAL beside its bbolt
-//! backend. The simulator hands both roles to one memory backend.
+//! Where one member keeps its bytes: Raft's log and vote in the WAL (`<data-dir>/wal`), the
+//! latest state-machine snapshot in one file (`<data-dir>/snapshot`), as etcd keeps a WAL
+//! beside its bbolt backend. Data dirs from earlier versions kept both in sled
+//! (`<data-dir>/sled`); they move over at start. The simulator hands both roles to one memory
+//! backend.
 
 use std::io;
 use std::path::Path;
 use std::sync::Arc;
 
-use super::{Backend, Batch, SharedBackend, SledBackend, Tree, WalBackend};
+use super::{Backend, Batch, SharedBackend, SledBackend, SnapshotFile, Tree, WalBackend};
 
 #[derive(Clone)]
 pub struct MemberStorage {
@@ -32,19 +34,43 @@ impl MemberStorage {
             && self.snapshots.last(Tree::Snapshot)?.is_none())
     }
 
-    /// Opens a member's data directory, moving a log kept in sled by an earlier version into
-    /// the WAL first.
+    /// Opens a member's data directory, moving what an earlier version kept in sled into the
+    /// WAL and the snapshot file first.
     pub fn open(data_dir: &Path) -> io::Result<Self> {
-        let snapshots = SledBackend::open(data_dir)?;
+        let had_snapshot = SnapshotFile::exists(data_dir);
+        let snapshots = SnapshotFile::open(data_dir)?;
         let log = WalBackend::open(&data_dir.join("wal"))?;
-        if log.created() {
-            migrate_log(&snapshots, &log)?;
+        if data_dir.join("sled").exists() {
+            let sled = SledBackend::open(data_dir)?;
+            if log.created() {
+                migrate_log(&sled, &log)?;
+            }
+            if !had_snapshot {
+                migrate_snapshot(&sled, &snapshots)?;
+            }
+            drop(sled);
+            // Both moved and synced: sled's copy (and the blobs it never reclaimed) can go.
+            std::fs::remove_dir_all(data_dir.join("sled"))?;
         }
         Ok(MemberStorage {
             log: Arc::new(log),
             snapshots: Arc::new(snapshots),
         })
     }
+}
+
+/// Copies the latest snapshot from sled into the snapshot file, synced.
+fn migrate_snapshot(from: &SledBackend, to: &SnapshotFile) -> io::Result<()> {
+    let mut copy = Batch::default();
+    for (k, v) in from.scan(Tree::Snapshot, b"", None, usize::MAX)? {
+        copy.put(Tree::Snapshot, k, v);
+    }
+    if copy.is_empty() {
+        return Ok(());
+    }
+    tracing::info!("moving the snapshot from sled into its own file");
+    to.write(copy)?;
+    to.sync()
 }
 
 /// Copies Raft's trees from sled into a new WAL, syncs, and only then clears them in sled: a
@@ -76,8 +102,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_log_kept_in_sled_moves_into_the_wal_once() {
-        // Goal: a data dir written before the WAL existed restarts with its log and vote.
+    fn a_data_dir_kept_in_sled_moves_into_the_wal_and_snapshot_file_once() {
+        // Goal: a data dir written by an earlier version restarts with its log, vote and
+        // snapshot, and sled (with the blobs it never reclaimed) is gone afterwards.
         let dir = tempfile::tempdir().unwrap();
         {
             let sled = SledBackend::open(dir.path()).unwrap();
@@ -102,6 +129,7 @@ mod tests {
             storage.snapshots.get(Tree::Snapshot, b"meta").unwrap(),
             Some(b"s".to_vec())
         );
+        assert!(!dir.path().join("sled").exists());
         drop(storage);
         let storage = MemberStorage::open(dir.path()).unwrap();
         assert_eq!(

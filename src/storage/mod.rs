@@ -13,6 +13,7 @@ mod member;
 mod memory;
 pub mod schema;
 mod sled_backend;
+mod snapshot_file;
 mod trees;
 mod wal;
 
@@ -23,6 +24,7 @@ pub use member::MemberStorage;
 pub use memory::MemoryBackend;
 pub use schema::Tree;
 pub use sled_backend::SledBackend;
+pub use snapshot_file::SnapshotFile;
 pub use wal::WalBackend;
 
 /// One atomic group of writes across trees.
