@@ -188,6 +188,8 @@ struct Network {
     voters: BTreeSet<usize>,
     /// Hosts outside the cluster: spares not yet added, removed members.
     out: BTreeSet<usize>,
+    /// Why the operator's last attempt failed, told with the success that follows it.
+    last_failure: Option<String>,
 }
 
 impl Network {
@@ -204,7 +206,23 @@ impl Network {
     /// Follows the operator's log lines (`member n4 promoted to voter`, `n2 stopped: ...`);
     /// returns the moment to tell, if the line is one of them.
     fn membership(&mut self, t: u64, rest: &str) -> Option<Moment> {
+        if let Some(note) = rest.strip_prefix("operator: ") {
+            if let Some((_, why)) = note.split_once(" failed: ") {
+                self.last_failure = Some(why.to_string());
+            }
+            return None;
+        }
         let words: Vec<&str> = rest.split_whitespace().collect();
+        // `..., after 3 failed attempts)`: told with the last refusal, which says why.
+        let retried = rest
+            .split_once(", after ")
+            .and_then(|(_, r)| r.strip_suffix(')'))
+            .filter(|_| words.first() == Some(&"member"))
+            .map(|r| {
+                let why = self.last_failure.take().unwrap_or_default();
+                format!(", after {r} (the last: {why})")
+            })
+            .unwrap_or_default();
         let (kind, text) = match words.as_slice() {
             ["member", m, "added", ..] => {
                 let _ = member_of(m)?;
@@ -248,7 +266,7 @@ impl Network {
             ["operator", "gives", ..] => ("member", rest.to_string()),
             _ => return None,
         };
-        Some(note(t, kind, &text))
+        Some(note(t, kind, &format!("{text}{retried}")))
     }
 
     fn talk(&self, a: usize, b: usize) -> bool {
@@ -396,6 +414,7 @@ pub fn build(report: &Report, seed: u64) -> Story {
         paused: BTreeSet::new(),
         voters: (0..members).collect(),
         out: (members..nodes).collect(),
+        last_failure: None,
     };
     let mut moments = Vec::new();
     let mut roles = Vec::new();
@@ -514,8 +533,6 @@ pub fn build(report: &Report, seed: u64) -> Story {
             moments.push(note(t, "lease", rest));
         } else if let Some(what) = rest.strip_prefix("log: ") {
             moments.push(note(t, "log", what));
-        } else if rest.starts_with("operator: ") {
-            // The operator's requests and failed attempts: the narration tells the outcome.
         } else if let Some(moment) = {
             let before = (net.crashed.clone(), net.paused.clone());
             let moment = net.membership(t, rest);

@@ -573,3 +573,20 @@ fn a_lost_data_dir_is_replaced_and_serves_every_write_again() {
     assert!(text.contains("convergence      ok"), "{text}");
     assert!(text.contains("verdict: no violations"), "{text}");
 }
+
+#[test]
+fn a_learner_is_promoted_only_once_it_caught_up() {
+    // Goal: etcd's rule that a learner is promoted only in sync with the leader: while the
+    // learner is cut off the leader refuses, the operator retries, and the promotion goes
+    // through only after the heal, naming the refusal it met.
+    let (ok, text) = scenario(&["run", "learner-catches-up"]);
+    assert!(ok, "{text}");
+    let (heal, _) = phase(&text, "heal");
+    let promoted = line_with(&text, "n4 promoted to voter (voters 4: majority 3)");
+    assert!(at_secs(promoted) >= at_secs(heal), "{promoted}\n{text}");
+    assert!(
+        promoted.contains("which is in sync with leader"),
+        "{promoted}"
+    );
+    assert!(text.contains("verdict: no violations"), "{text}");
+}
