@@ -4,16 +4,20 @@
 //! follower that cannot reach the leader fails, MoveLeader is refused by a non-leader) until
 //! one succeeds or the desk closes.
 //!
-//! An answer that says the change is already made counts as success: a call that timed out may
-//! still have committed, and an admin retrying it is told "already exists" or "not found".
-//! Runs on simulated time inside the client host; no wall clock, no hash map.
+//! An answer that says the change is already made ("already exists", "not found") counts as
+//! success only once a linearizable member list from the same member confirms it: a call
+//! that timed out may still have committed, but a cut-off member that still believes it leads
+//! answers from a stale membership (seed 48 on 5 members with `--membership` met one that
+//! still listed a member removed in a later term). Runs on simulated time inside the client
+//! host; no wall clock, no hash map.
 
 use std::time::Duration;
 
 use crate::proto::etcdserverpb::cluster_client::ClusterClient;
 use crate::proto::etcdserverpb::maintenance_client::MaintenanceClient;
 use crate::proto::etcdserverpb::{
-    MemberAddRequest, MemberPromoteRequest, MemberRemoveRequest, MoveLeaderRequest,
+    MemberAddRequest, MemberListRequest, MemberPromoteRequest, MemberRemoveRequest,
+    MoveLeaderRequest,
 };
 use crate::transport::Network;
 use tonic::transport::Channel;
@@ -61,10 +65,26 @@ pub async fn admin_loop(desk: DeskLink, ids: Vec<u64>) {
             let Some(channel) = channels[member].clone() else {
                 continue;
             };
-            let attempt = tokio::time::timeout(ATTEMPT_TIMEOUT, make(channel, &call, &ids));
+            let attempt = tokio::time::timeout(ATTEMPT_TIMEOUT, make(channel.clone(), &call, &ids));
             let outcome = match attempt.await {
                 Ok(Ok(())) => Ok(()),
-                Ok(Err(status)) if already_done(&call, status.message()) => Ok(()),
+                Ok(Err(status)) if already_done(&call, status.message()) => {
+                    let check =
+                        tokio::time::timeout(ATTEMPT_TIMEOUT, confirm(channel, &call, &ids));
+                    match check.await {
+                        Ok(Ok(true)) => Ok(()),
+                        Ok(Ok(false)) => Err(format!(
+                            "{}, but its linearizable member list disagrees",
+                            status.message()
+                        )),
+                        Ok(Err(e)) => Err(format!(
+                            "{}, unconfirmed: {}",
+                            status.message(),
+                            e.message()
+                        )),
+                        Err(_) => Err(format!("{}, unconfirmed in time", status.message())),
+                    }
+                }
                 Ok(Err(status)) => Err(status.message().to_string()),
                 Err(_) => Err("no answer in time".to_string()),
             };
@@ -96,6 +116,24 @@ fn already_done(call: &Call, message: &str) -> bool {
         Call::Promote(_) => message.ends_with("can only promote a learner member"),
         Call::MoveLeader(_) => false,
     }
+}
+
+/// Whether a linearizable member list through `channel` shows `call`'s change made.
+async fn confirm(channel: Channel, call: &Call, ids: &[u64]) -> Result<bool, tonic::Status> {
+    let id = ids[call.member()];
+    let members = ClusterClient::new(channel)
+        .member_list(MemberListRequest { linearizable: true })
+        .await?
+        .into_inner()
+        .members;
+    let member = members.iter().find(|m| m.id == id);
+    Ok(match call {
+        // Added as a learner: listed, and still a learner (a voter there is an older life).
+        Call::AddLearner(_) => member.is_some_and(|m| m.is_learner),
+        Call::Remove(_) => member.is_none(),
+        Call::Promote(_) => member.is_some_and(|m| !m.is_learner),
+        Call::MoveLeader(_) => false,
+    })
 }
 
 async fn make(channel: Channel, call: &Call, ids: &[u64]) -> Result<(), tonic::Status> {
