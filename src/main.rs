@@ -508,8 +508,13 @@ async fn serve(command: Cmd) -> anyhow::Result<()> {
             let node = Node::start(config, Transport::default())
                 .await
                 .context("starting member")?;
-            ctrl_c().await;
-            node.stop().await;
+            tokio::select! {
+                _ = ctrl_c() => node.stop().await,
+                why = node.refused() => {
+                    node.stop().await;
+                    anyhow::bail!("member stopped: {why}");
+                }
+            }
         }
         Cmd::Fault(args) => {
             for member in &args.members {

@@ -4,6 +4,7 @@
 //! still be electing. `Node::stop` shuts Raft down and closes the listeners; dropping a `Node`
 //! without stopping it aborts its tasks (what a crash looks like to its peers).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use openraft::SnapshotPolicy;
@@ -14,7 +15,7 @@ use crate::api::cluster::ClusterService;
 use crate::api::kv::KvService;
 use crate::api::lease::LeaseService;
 use crate::api::maintenance::MaintenanceService;
-use crate::api::{auth, election, http, lock, watch as watch_api, MAX_GRPC_RECV_BYTES};
+use crate::api::{auth, election, http, lock, too_large, watch as watch_api, MAX_GRPC_RECV_BYTES};
 use crate::config::{ClusterState, Config};
 use crate::lease::Lessor;
 use crate::metrics::{Counted, Metrics};
@@ -28,7 +29,9 @@ use crate::proto::etcdserverpb::watch_server::WatchServer;
 use crate::proto::peer::peer_server::PeerServer;
 use crate::proto::v3electionpb::election_server::ElectionServer;
 use crate::proto::v3lockpb::lock_server::LockServer;
+use crate::raft::heard::HeardFrom;
 use crate::raft::log_store::LogStore;
+use crate::raft::rejoin::{self, Admission};
 use crate::raft::state_machine::StateMachine;
 use crate::raft::typ::{Raft, Runtime};
 use crate::server::Server;
@@ -42,6 +45,53 @@ pub struct Node {
     pub config: Config,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    /// Set when the member refuses to take part after it started (`refused`).
+    refused: watch::Receiver<Option<String>>,
+}
+
+/// The rest of a start on an empty data dir, when its peers had not answered in time.
+struct Later {
+    raft: Raft,
+    server: Arc<Server>,
+    peers: Arc<PeerClients>,
+    config: Config,
+    admission: Arc<Admission>,
+    refused: watch::Sender<Option<String>>,
+}
+
+impl Later {
+    async fn admit(self, others: BTreeMap<u64, crate::raft::Member>, poll: std::time::Duration) {
+        let id = self.config.member_id();
+        match rejoin::check(id, &self.peers, &others, poll).await {
+            Ok(()) => {
+                self.admission.admit();
+                if let Err(e) = initialize(&self.raft, &self.config).await {
+                    tracing::error!(error = %e, "initialize failed");
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "refusing to go on");
+                self.server.shutdown().await;
+                let _ = self.refused.send(Some(e.to_string()));
+            }
+        }
+    }
+}
+
+/// Every initial member initializes with the same membership; openraft allows that and the
+/// vote decides one leader. Only once admitted: a member refused later must leave its data
+/// dir as empty as it found it.
+async fn initialize(raft: &Raft, config: &Config) -> Result<(), StartError> {
+    let initialized = raft
+        .is_initialized()
+        .await
+        .map_err(|e| StartError::Raft(e.to_string()))?;
+    if config.initial_cluster_state == ClusterState::New && !initialized {
+        if let Err(e) = raft.initialize(config.initial_members()).await {
+            tracing::info!(error = %e, "initialize skipped");
+        }
+    }
+    Ok(())
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +102,8 @@ pub enum StartError {
     Storage(#[from] std::io::Error),
     #[error("raft: {0}")]
     Raft(String),
+    #[error(transparent)]
+    DataDirLost(#[from] crate::raft::rejoin::DataDirLost),
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
 }
@@ -148,7 +200,7 @@ impl Node {
         let sm = StateMachine::open(
             storage.snapshots.clone(),
             hub,
-            lessor.clone(),
+            lessor,
             Some(metrics.backend_commit_seconds.clone()),
         )?;
         let log = LogStore::new(storage.log.clone())
@@ -170,8 +222,18 @@ impl Node {
         }
         .validate()
         .map_err(|e| StartError::Raft(e.to_string()))?;
+        let fresh = storage.is_empty()?;
+        let admission = Arc::new(Admission::new(
+            HeardFrom::open(storage.log.clone())?,
+            !fresh,
+        ));
         let peers = Arc::new(PeerClients::new(id, transport.clone()));
-        let network = NetworkFactory::new(id, peers.clone(), config.election_timeout());
+        let network = NetworkFactory::new(
+            id,
+            peers.clone(),
+            config.election_timeout(),
+            admission.clone(),
+        );
         // Raft's tasks inherit this seed; see `raft::typ::Runtime`.
         let raft: Raft = Runtime::scope(
             seed,
@@ -180,27 +242,14 @@ impl Node {
         .await
         .map_err(|e| StartError::Raft(e.to_string()))?;
 
-        if config.initial_cluster_state == ClusterState::New
-            && !raft
-                .is_initialized()
-                .await
-                .map_err(|e| StartError::Raft(e.to_string()))?
-        {
-            // Every initial member initializes with the same membership; openraft allows that
-            // and the vote decides one leader.
-            if let Err(e) = raft.initialize(config.initial_members()).await {
-                tracing::info!(error = %e, "initialize skipped");
-            }
-        }
-
         let server = Arc::new(Server::new(
             &config,
-            raft,
+            raft.clone(),
             sm,
-            lessor,
             storage,
-            peers,
+            peers.clone(),
             metrics.clone(),
+            admission.clone(),
         ));
 
         let (shutdown, _) = watch::channel(false);
@@ -235,7 +284,47 @@ impl Node {
                 shutdown.subscribe(),
             )));
         }
+        let (refused_tx, refused) = watch::channel(None);
+        if fresh {
+            // Listening already, so peers starting at the same time can answer each other.
+            let others: BTreeMap<_, _> = config
+                .initial_members()
+                .into_iter()
+                .filter(|(peer, _)| *peer != id)
+                .collect();
+            let poll = config.election_timeout() / 2;
+            let ask = rejoin::check(id, &peers, &others, poll);
+            match crate::clock::timeout(2 * config.election_timeout(), ask).await {
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "refusing to start");
+                    let _ = shutdown.send(true);
+                    server.shutdown().await;
+                    tasks.iter().for_each(|t| t.abort());
+                    return Err(e.into());
+                }
+                Ok(Ok(())) => {
+                    admission.admit();
+                    initialize(&raft, &config).await?;
+                }
+                Err(_) => {
+                    // Undecided while fewer than a majority run: keep asking in the background,
+                    // so members started one after another do not wait on each other.
+                    let later = Later {
+                        raft: raft.clone(),
+                        server: server.clone(),
+                        peers: peers.clone(),
+                        config: config.clone(),
+                        admission: admission.clone(),
+                        refused: refused_tx,
+                    };
+                    tasks.push(tokio::spawn(later.admit(others, poll)));
+                }
+            }
+        } else {
+            initialize(&raft, &config).await?;
+        }
         tasks.push(tokio::spawn(server.clone().lessor_loop()));
+        tasks.push(tokio::spawn(server.clone().forget_removed_loop()));
         tasks.push(tokio::spawn(server.clone().leader_changes_loop()));
         tasks.push(tokio::spawn(
             server
@@ -248,7 +337,22 @@ impl Node {
             config,
             shutdown,
             tasks,
+            refused,
         })
+    }
+
+    /// Waits until the member refuses to go on (its data dir was lost; see `raft::rejoin`)
+    /// and says why. A member that never refuses never returns from this.
+    pub async fn refused(&self) -> String {
+        let mut rx = self.refused.clone();
+        loop {
+            if let Some(why) = rx.borrow_and_update().clone() {
+                return why;
+            }
+            if rx.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
     }
 
     pub fn id(&self) -> u64 {
@@ -303,29 +407,51 @@ async fn serve_clients(server: Arc<Server>, incoming: Incoming, shutdown: watch:
     })
     .max_decoding_message_size(MAX_GRPC_RECV_BYTES);
     let routes = tonic::service::Routes::new(kv)
-        .add_service(WatchServer::new(watch_api::WatchService {
-            server: server.clone(),
-        }))
-        .add_service(LeaseServer::new(LeaseService {
-            server: server.clone(),
-        }))
-        .add_service(ClusterServer::new(ClusterService {
-            server: server.clone(),
-        }))
-        .add_service(MaintenanceServer::new(MaintenanceService {
-            server: server.clone(),
-        }))
-        .add_service(AuthServer::new(auth::AuthService {
-            server: server.clone(),
-        }))
-        .add_service(ElectionServer::new(election::ElectionService {
-            server: server.clone(),
-        }))
-        .add_service(LockServer::new(lock::LockService {
-            server: server.clone(),
-        }));
+        .add_service(
+            WatchServer::new(watch_api::WatchService {
+                server: server.clone(),
+            })
+            .max_decoding_message_size(MAX_GRPC_RECV_BYTES),
+        )
+        .add_service(
+            LeaseServer::new(LeaseService {
+                server: server.clone(),
+            })
+            .max_decoding_message_size(MAX_GRPC_RECV_BYTES),
+        )
+        .add_service(
+            ClusterServer::new(ClusterService {
+                server: server.clone(),
+            })
+            .max_decoding_message_size(MAX_GRPC_RECV_BYTES),
+        )
+        .add_service(
+            MaintenanceServer::new(MaintenanceService {
+                server: server.clone(),
+            })
+            .max_decoding_message_size(MAX_GRPC_RECV_BYTES),
+        )
+        .add_service(
+            AuthServer::new(auth::AuthService {
+                server: server.clone(),
+            })
+            .max_decoding_message_size(MAX_GRPC_RECV_BYTES),
+        )
+        .add_service(
+            ElectionServer::new(election::ElectionService {
+                server: server.clone(),
+            })
+            .max_decoding_message_size(MAX_GRPC_RECV_BYTES),
+        )
+        .add_service(
+            LockServer::new(lock::LockService {
+                server: server.clone(),
+            })
+            .max_decoding_message_size(MAX_GRPC_RECV_BYTES),
+        );
     let router = routes
         .into_axum_router()
+        .layer(axum::middleware::map_response(too_large::as_grpc_go))
         .merge(http::client_routes(server.clone()));
     let res = tonic::transport::Server::builder()
         .accept_http1(true)

@@ -11,6 +11,7 @@ pub mod lock;
 pub mod maintenance;
 pub mod queue;
 pub mod status;
+pub mod too_large;
 pub mod watch;
 
 /// Who a request says it is from: the `token` metadata (the gateway's `authorization` header

@@ -1,9 +1,10 @@
-//! A follower's calls to its leader: forwarded writes, the read index, lease calls.
+//! A follower's calls to its leader (forwarded writes, the read index, lease calls), and the
+//! question a member starting on an empty data dir asks every peer.
 //!
 //! Each returns what the leader said, or why it could not be asked; deciding whether to retry
 //! is the caller's. A failed call forgets the channel, so the next one redials.
 
-use super::{LeaseCall, LeaseReply, PeerClients, ReadLogId, Refusal};
+use super::{HeardReply, LeaseCall, LeaseReply, PeerClients, ReadLogId, Refusal};
 use crate::command::{Command, CommandResult};
 use crate::proto::peer::Payload;
 use crate::raft::codec::{decode, encode};
@@ -61,6 +62,21 @@ impl PeerClients {
         let data = encode(call).ok()?;
         match client.lease_keep_alive(Payload { data }).await {
             Ok(resp) => decode::<LeaseReply>(&resp.into_inner().data).ok(),
+            Err(_) => {
+                self.forget(member);
+                None
+            }
+        }
+    }
+}
+
+impl PeerClients {
+    /// Whether `peer` has heard from `from` before (see `raft::rejoin`); `None` if unanswered.
+    pub async fn heard(&self, peer: NodeId, member: &Member, from: NodeId) -> Option<HeardReply> {
+        let mut client = self.client(peer, member).ok()?;
+        let data = encode(&from).ok()?;
+        match client.heard(Payload { data }).await {
+            Ok(resp) => decode::<HeardReply>(&resp.into_inner().data).ok(),
             Err(_) => {
                 self.forget(member);
                 None

@@ -36,3 +36,13 @@ pub enum LeaseReply {
     /// The lease expired and its revoke is in flight; the caller waits for it.
     Expiring,
 }
+
+/// A peer's answer to a member starting on an empty data dir (`raft::rejoin`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeardReply {
+    /// The peer has had a Raft answer from the asking member before: that member's vote and
+    /// log are lost, not new.
+    pub heard: bool,
+    /// The peer holds log entries past its bootstrap: the cluster is past forming.
+    pub has_log: bool,
+}

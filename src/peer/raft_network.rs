@@ -26,6 +26,7 @@ use super::PeerClients;
 use crate::proto::peer::peer_client::PeerClient;
 use crate::proto::peer::Payload;
 use crate::raft::codec::{decode, encode};
+use crate::raft::rejoin::Admission;
 use crate::raft::typ::{Member, NodeId, Snapshot, TypeConfig, Vote};
 
 /// Snapshot chunks stay well under gRPC's message limit.
@@ -35,6 +36,7 @@ pub struct NetworkFactory {
     self_id: NodeId,
     clients: Arc<PeerClients>,
     rpc_timeout_min: Duration,
+    admission: Arc<Admission>,
 }
 
 impl NetworkFactory {
@@ -47,11 +49,13 @@ impl NetworkFactory {
         self_id: NodeId,
         clients: Arc<PeerClients>,
         rpc_timeout_min: Duration,
+        admission: Arc<Admission>,
     ) -> NetworkFactory {
         NetworkFactory {
             self_id,
             clients,
             rpc_timeout_min,
+            admission,
         }
     }
 }
@@ -66,6 +70,7 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
             member: node.clone(),
             clients: self.clients.clone(),
             rpc_timeout_min: self.rpc_timeout_min,
+            admission: self.admission.clone(),
         }
     }
 }
@@ -76,6 +81,7 @@ pub struct PeerConnection {
     member: Member,
     clients: Arc<PeerClients>,
     rpc_timeout_min: Duration,
+    admission: Arc<Admission>,
 }
 
 fn unreachable(msg: impl ToString) -> RPCError<TypeConfig> {
@@ -131,7 +137,16 @@ impl PeerConnection {
             }
             Ok(Ok(resp)) => resp.into_inner(),
         };
-        decode(&resp.data).map_err(|e| RPCError::Network(NetworkError::new(&e)))
+        let resp = decode(&resp.data).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        self.note_heard()
+            .map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        Ok(resp)
+    }
+
+    /// Records on disk that the target answered, before Raft may count the answer (see
+    /// `raft::heard`).
+    fn note_heard(&self) -> io::Result<()> {
+        self.admission.heard.note(self.target)
     }
 }
 
@@ -211,7 +226,11 @@ impl RaftNetworkV2<TypeConfig> for PeerConnection {
             }
             Ok(Ok(r)) => r.into_inner(),
         };
-        decode(&resp.data).map_err(|e| StreamingError::Network(NetworkError::new(&e)))
+        let resp =
+            decode(&resp.data).map_err(|e| StreamingError::Network(NetworkError::new(&e)))?;
+        self.note_heard()
+            .map_err(|e| StreamingError::Network(NetworkError::new(&e)))?;
+        Ok(resp)
     }
 }
 

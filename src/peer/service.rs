@@ -7,14 +7,14 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tonic::{Request, Response, Status, Streaming};
 
-use super::{LeaseCall, LeaseReply, ReadLogId, Refusal};
+use super::{HeardReply, LeaseCall, LeaseReply, ReadLogId, Refusal};
 use crate::command::{Command, CommandResult};
 use crate::error::Error;
 use crate::proto::peer::peer_server::Peer;
 use crate::proto::peer::Payload;
 use crate::raft::codec::{decode, encode};
 use crate::raft::typ::{Snapshot, SnapshotMeta, TypeConfig, Vote};
-use crate::raft::Raft;
+use crate::raft::{NodeId, Raft};
 
 /// A snapshot larger than this is refused rather than buffered without bound.
 const SNAPSHOT_MAX_BYTES: usize = 8 << 30;
@@ -32,6 +32,12 @@ pub trait PeerHandler: Send + Sync + 'static {
     async fn read_index(&self) -> Option<ReadLogId>;
     /// Answers a lease call with this member's lessor, if it leads.
     async fn lease_call(&self, call: LeaseCall) -> LeaseReply;
+    /// Whether this member has heard from `from` before, and holds a log.
+    fn heard(&self, from: NodeId) -> HeardReply;
+    /// False while a member started on an empty data dir waits to learn whether it may take
+    /// part in Raft at all: until then it answers no Raft message (it would vote and
+    /// acknowledge with a vote and log it may have lost).
+    fn admitted(&self) -> bool;
 }
 
 pub struct PeerService<H> {
@@ -53,6 +59,12 @@ fn reply<T: Serialize>(v: &T) -> Result<Response<Payload>, Status> {
     Ok(Response::new(Payload { data }))
 }
 
+/// A Raft message reached a member not yet admitted: the sender retries, as after a refused
+/// connection.
+fn not_admitted() -> Status {
+    Status::unavailable("member starting: checking its empty data dir with its peers")
+}
+
 fn stopped(e: impl std::fmt::Display) -> Status {
     tracing::debug!(error = %e, "peer call refused: raft stopped");
     Error::Stopped.into()
@@ -61,6 +73,7 @@ fn stopped(e: impl std::fmt::Display) -> Status {
 #[tonic::async_trait]
 impl<H: PeerHandler> Peer for PeerService<H> {
     async fn append_entries(&self, req: Request<Payload>) -> Result<Response<Payload>, Status> {
+        self.admitted()?;
         let rpc: AppendEntriesRequest<TypeConfig> = request(req)?;
         self.handler.leader_contact();
         reply(
@@ -74,11 +87,13 @@ impl<H: PeerHandler> Peer for PeerService<H> {
     }
 
     async fn vote(&self, req: Request<Payload>) -> Result<Response<Payload>, Status> {
+        self.admitted()?;
         let rpc: VoteRequest<TypeConfig> = request(req)?;
         reply(&self.handler.raft().vote(rpc).await.map_err(stopped)?)
     }
 
     async fn pre_vote(&self, req: Request<Payload>) -> Result<Response<Payload>, Status> {
+        self.admitted()?;
         let rpc: VoteRequest<TypeConfig> = request(req)?;
         reply(&self.handler.raft().pre_vote(rpc).await.map_err(stopped)?)
     }
@@ -87,6 +102,7 @@ impl<H: PeerHandler> Peer for PeerService<H> {
         &self,
         req: Request<Streaming<Payload>>,
     ) -> Result<Response<Payload>, Status> {
+        self.admitted()?;
         let mut stream = req.into_inner();
         let head = stream
             .next()
@@ -116,6 +132,7 @@ impl<H: PeerHandler> Peer for PeerService<H> {
     }
 
     async fn transfer_leader(&self, req: Request<Payload>) -> Result<Response<Payload>, Status> {
+        self.admitted()?;
         let rpc: TransferLeaderRequest<TypeConfig> = request(req)?;
         let raft = self.handler.raft();
         reply(&raft.handle_transfer_leader(rpc).await.map_err(stopped)?)
@@ -133,5 +150,19 @@ impl<H: PeerHandler> Peer for PeerService<H> {
     async fn lease_keep_alive(&self, req: Request<Payload>) -> Result<Response<Payload>, Status> {
         let call: LeaseCall = request(req)?;
         reply(&self.handler.lease_call(call).await)
+    }
+
+    async fn heard(&self, req: Request<Payload>) -> Result<Response<Payload>, Status> {
+        let from: NodeId = request(req)?;
+        reply(&self.handler.heard(from))
+    }
+}
+
+impl<H: PeerHandler> PeerService<H> {
+    fn admitted(&self) -> Result<(), Status> {
+        match self.handler.admitted() {
+            true => Ok(()),
+            false => Err(not_admitted()),
+        }
     }
 }

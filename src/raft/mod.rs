@@ -3,7 +3,9 @@
 //! Raft's network included, lives in `peer`.
 
 pub mod codec;
+pub mod heard;
 pub mod log_store;
+pub mod rejoin;
 pub mod runtime;
 pub mod state_machine;
 #[cfg(test)]

@@ -138,6 +138,10 @@ impl StateMachine {
         self.shared.hub.notify(revision, events);
     }
 
+    pub fn lessor(&self) -> &Arc<Lessor> {
+        &self.shared.lessor
+    }
+
     pub fn hub(&self) -> &Arc<WatchHub> {
         &self.shared.hub
     }

@@ -173,6 +173,39 @@ impl Server {
     }
 
     /// Publishes this member's name and client URLs once a leader exists, as etcd does at start.
+    /// Forgets having heard from members whose removal is applied, so that a removed member
+    /// added back on an empty data dir may start (see `raft::heard`). Only an applied
+    /// membership counts: an uncommitted removal can still be undone by a new leader.
+    pub async fn forget_removed_loop(self: Arc<Self>) {
+        let mut rx = self.raft.metrics();
+        // The membership last acted on: metrics change on every apply, memberships rarely.
+        let mut done = None;
+        loop {
+            let members = {
+                let m = rx.borrow_watched();
+                let config = &m.membership_config;
+                let at = config.log_id().map(|l| l.index);
+                let applied = m.last_applied.map(|l| l.index);
+                (at.is_some() && at != done && at <= applied).then(|| {
+                    done = at;
+                    config
+                        .membership()
+                        .nodes()
+                        .map(|(id, _)| *id)
+                        .collect::<BTreeSet<_>>()
+                })
+            };
+            if let Some(members) = members {
+                if let Err(e) = self.admission.heard.keep_only(&members) {
+                    tracing::warn!(error = %e, "cannot forget removed members");
+                }
+            }
+            if rx.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+
     pub async fn publish_loop(self: Arc<Self>, client_urls: Vec<String>) {
         loop {
             let published = self

@@ -33,9 +33,12 @@ use crate::config::{AuthConfig, Config};
 use crate::error::Error;
 use crate::lease::Lessor;
 use crate::metrics::Metrics;
-use crate::peer::{LeaseCall, LeaseReply, PeerClients, PeerHandler, ReadLogId, Refusal};
+use crate::peer::{
+    HeardReply, LeaseCall, LeaseReply, PeerClients, PeerHandler, ReadLogId, Refusal,
+};
 use crate::plant::Plants;
 use crate::proto::etcdserverpb::ResponseHeader;
+use crate::raft::rejoin::Admission;
 use crate::raft::state_machine::StateMachine;
 use crate::raft::typ::{Member, NodeId, Raft, RaftMetrics};
 use crate::storage::MemberStorage;
@@ -67,6 +70,8 @@ pub struct Server {
     leader_contact: Mutex<Option<LocalInstant>>,
     /// Token TTL and bcrypt cost.
     auth: AuthConfig,
+    /// Whether Raft messages are answered yet, and whom this member has heard from.
+    admission: Arc<Admission>,
 }
 
 impl Server {
@@ -74,10 +79,10 @@ impl Server {
         config: &Config,
         raft: Raft,
         sm: StateMachine,
-        lessor: Arc<Lessor>,
         storage: MemberStorage,
         peers: Arc<PeerClients>,
         metrics: Arc<Metrics>,
+        admission: Arc<Admission>,
     ) -> Self {
         let election_timeout = config.election_timeout();
         Self {
@@ -87,8 +92,8 @@ impl Server {
             cluster_token: config.initial_cluster_token.clone(),
             name: config.name.clone(),
             raft,
+            lessor: sm.lessor().clone(),
             sm,
-            lessor,
             storage,
             request_timeout: Duration::from_secs(5) + 2 * election_timeout,
             election_timeout,
@@ -97,6 +102,7 @@ impl Server {
             quota_bytes: config.quota_backend_bytes,
             leader_contact: Mutex::new(None),
             auth: config.auth,
+            admission,
         }
     }
 
@@ -257,5 +263,22 @@ impl PeerHandler for Server {
 
     async fn lease_call(&self, call: LeaseCall) -> LeaseReply {
         self.lease_call_as_leader(&call).await
+    }
+
+    fn heard(&self, from: NodeId) -> HeardReply {
+        HeardReply {
+            heard: self.admission.heard.contains(from),
+            has_log: self
+                .raft
+                .metrics()
+                .borrow_watched()
+                .last_log_index
+                .unwrap_or(0)
+                > 0,
+        }
+    }
+
+    fn admitted(&self) -> bool {
+        self.admission.admitted()
     }
 }

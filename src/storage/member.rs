@@ -25,6 +25,13 @@ impl MemberStorage {
         }
     }
 
+    /// Nothing stored at all: no vote, no log, no snapshot. A new member, or a lost disk.
+    pub fn is_empty(&self) -> io::Result<bool> {
+        Ok(self.log.last(Tree::Log)?.is_none()
+            && self.log.last(Tree::RaftMeta)?.is_none()
+            && self.snapshots.last(Tree::Snapshot)?.is_none())
+    }
+
     /// Opens a member's data directory, moving a log kept in sled by an earlier version into
     /// the WAL first.
     pub fn open(data_dir: &Path) -> io::Result<Self> {

@@ -87,3 +87,86 @@ async fn killing_the_leader_loses_no_acknowledged_write_and_the_member_catches_u
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_member_whose_data_dir_was_lost_refuses_to_rejoin_until_removed_and_added_back() {
+    // Goal: a member that lost its disk must not come back under its old id (it forgot its
+    // vote and log), and etcd's runbook (member remove, member add, start with `existing`)
+    // brings it back with every write. Method: kill a follower, delete its data dir, restart
+    // it: it must exit with the data-dir-lost error; then remove and re-add it through etcdctl
+    // and restart it with `existing`: it must serve every key from its own state.
+    let mut c = ProcCluster::start(Program::Quorum, 3);
+    let leader = leader_index(&c).await;
+    let lost = (leader + 1) % 3;
+    let other = c.members[(leader + 2) % 3].client_url.clone();
+    let mut cli = Client::connect([c.members[leader].client_url.as_str()], None)
+        .await
+        .unwrap();
+    for i in 0..20 {
+        cli.put(format!("lost/{i:02}"), "v", None).await.unwrap();
+    }
+    let id = cli
+        .member_list()
+        .await
+        .unwrap()
+        .members()
+        .iter()
+        .find(|m| m.name() == c.members[lost].name)
+        .map(|m| m.id())
+        .expect("the member is listed");
+
+    let member = &mut c.members[lost];
+    member.kill();
+    std::fs::remove_dir_all(member.arg("--data-dir").unwrap()).unwrap();
+    member.restart();
+    let status = member.wait_exit(Duration::from_secs(20));
+    assert!(
+        status.is_some_and(|s| !s.success()),
+        "the member refuses to start on an empty data dir\n{}",
+        member.log_tail()
+    );
+    assert!(
+        member.log_tail().contains("has heard from this member"),
+        "the error says why\n{}",
+        member.log_tail()
+    );
+
+    let peer_url = member
+        .arg("--initial-advertise-peer-urls")
+        .unwrap()
+        .to_string();
+    let hex = format!("{id:x}");
+    let out = super::procs::etcdctl(&other, &["member", "remove", &hex], None);
+    assert!(out.status.success(), "member remove: {out:?}");
+    let add = [
+        "member",
+        "add",
+        &member.name,
+        &format!("--peer-urls={peer_url}"),
+    ];
+    let out = super::procs::etcdctl(&other, &add, None);
+    assert!(out.status.success(), "member add: {out:?}");
+    member.set_arg("--initial-cluster-state", "existing");
+    member.restart();
+
+    let mut back = Client::connect([member.client_url.as_str()], None)
+        .await
+        .unwrap();
+    let mut have = 0;
+    for _ in 0..100 {
+        let opts = GetOptions::new().with_prefix().with_serializable();
+        if let Ok(r) = back.get("lost/", Some(opts)).await {
+            have = r.kvs().len();
+            if have == 20 {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        have,
+        20,
+        "the re-added member serves every write\n{}",
+        member.log_tail()
+    );
+}

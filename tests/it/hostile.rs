@@ -277,6 +277,19 @@ async fn oversized_and_deeply_nested_requests_are_refused_with_etcds_errors() {
     let big = vec![b'x'; 1600 * 1024];
     let err = cli.put("big", big, None).await.expect_err("1.6 MiB put");
     assert!(err.to_string().contains("request is too large"), "{err}");
+    // Past gRPC's receive limit: grpc-go's code and words, as etcd answers.
+    let huge = vec![b'x'; 3 << 20];
+    match cli.put("huge", huge, None).await.expect_err("3 MiB put") {
+        etcd_client::Error::GRpcStatus(s) => {
+            assert_eq!(s.code(), tonic::Code::ResourceExhausted, "{s:?}");
+            assert!(
+                s.message()
+                    .starts_with("grpc: received message larger than max ("),
+                "{s:?}"
+            );
+        }
+        other => panic!("a gRPC status, not {other:?}"),
+    }
     let ops: Vec<etcd_client::TxnOp> = (0..129)
         .map(|i| etcd_client::TxnOp::put(format!("t{i}"), "v", None))
         .collect();

@@ -80,6 +80,32 @@ impl Member {
         self.spawn();
     }
 
+    /// The value after `flag` in this member's arguments.
+    pub fn arg(&self, flag: &str) -> Option<&str> {
+        let i = self.args.iter().position(|a| a == flag)?;
+        self.args.get(i + 1).map(String::as_str)
+    }
+
+    /// Sets the value after `flag` (for a restart with other flags).
+    pub fn set_arg(&mut self, flag: &str, value: &str) {
+        let i = self.args.iter().position(|a| a == flag).expect("flag");
+        self.args[i + 1] = value.to_string();
+    }
+
+    /// Waits up to `limit` for the process to exit by itself.
+    pub fn wait_exit(&mut self, limit: std::time::Duration) -> Option<std::process::ExitStatus> {
+        let child = self.child.as_mut()?;
+        let start = std::time::Instant::now();
+        while start.elapsed() < limit {
+            if let Ok(Some(status)) = child.try_wait() {
+                self.child = None;
+                return Some(status);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        None
+    }
+
     pub fn log_tail(&self) -> String {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();

@@ -159,7 +159,7 @@ fn planted_stale_read_is_caught() {
 fn planted_ack_before_sync_is_caught() {
     // Goal: acknowledging unsynced log entries lets a power loss take back entries a member
     // had reported committed, which the log checker sees as committed entries changing.
-    caught("ack-before-sync", Checker::Log, &[6, 13, 17]);
+    caught("ack-before-sync", Checker::Log, &[19, 25, 29]);
 }
 
 #[test]
