@@ -3,8 +3,8 @@
 //! `--initial-cluster-state new`; a spare host (a member number beyond them) stays empty until
 //! the operator adds it, then starts with `existing`, as a member added to a live cluster does.
 //!
-//! A member that refuses to start (`Node::start_with_storage` returns an error: a wiped member
-//! that its peers remember, say) is a fact of the run, not a harness failure: the host records
+//! A member that refuses to start (`Node::start_with_storage` returns an error, or the started
+//! node later reports `refused`: a wiped member that its peers remember) is a fact of the run, not a harness failure: the host records
 //! the refusal and stays down, and the nemesis logs it and counts the member as down.
 
 use std::cell::RefCell;
@@ -117,6 +117,11 @@ pub fn add_hosts(
                 match Node::start_with_storage(config, storage, transport, seed).await {
                     Ok(node) => {
                         slot.borrow_mut()[i] = Some(observe::server(&node));
+                        // A start whose peers had not all answered goes on asking, and may
+                        // still refuse once one says it heard from this member before.
+                        let why = node.refused().await;
+                        slot.borrow_mut()[i] = None;
+                        refusals.borrow_mut().push((i, why));
                         std::future::pending::<()>().await;
                         drop(node);
                     }

@@ -12,7 +12,7 @@
 //! `out`: no fault crashes or restarts it, and no checker expects it to run. A member that
 //! refused to start is down until something starts it again.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,6 +27,9 @@ use crate::sim::observe::{self, Servers};
 use crate::sim::operator::{HostStep, Operator};
 use crate::sim::run::name;
 use crate::sim::schedule::{Event, Fault};
+
+/// How long after a refused start the nemesis starts an operator-added member again.
+const START_RETRY_MS: u64 = 1_000;
 
 pub struct Nemesis {
     /// Hosts: the run's members, then the spares.
@@ -55,6 +58,8 @@ pub struct Nemesis {
     out: BTreeSet<usize>,
     /// Members whose last start failed (`nK refused to start`).
     refused: BTreeSet<usize>,
+    /// Members the operator started that refused, and when their start is tried again.
+    retry_start: BTreeMap<usize, u64>,
     /// Members whose disk was wiped since the run last asked (their checkers start afresh).
     wiped: Vec<usize>,
     /// The run's initial members (`nodes` counts the spares too).
@@ -78,6 +83,7 @@ impl Nemesis {
         Nemesis {
             out: BTreeSet::new(),
             refused: BTreeSet::new(),
+            retry_start: BTreeMap::new(),
             wiped: Vec::new(),
             members: ids.len(),
             hosts: HostLink::default(),
@@ -124,6 +130,17 @@ impl Nemesis {
             .collect()
     }
 
+    /// Members the operator added (started with `existing`) that still refuse to start: after
+    /// the liveness phase that is a finding, since the runbook was followed.
+    pub fn added_but_refused(&self) -> Vec<usize> {
+        let plans = self.hosts.plans.borrow();
+        self.refused
+            .iter()
+            .copied()
+            .filter(|m| plans[*m].state == ClusterState::Existing && !self.out.contains(m))
+            .collect()
+    }
+
     /// Members whose disk was wiped since the last call.
     pub fn take_wiped(&mut self) -> Vec<usize> {
         std::mem::take(&mut self.wiped)
@@ -144,6 +161,25 @@ impl Nemesis {
             log.push(format!("t={now}ms {} refused to start: {why}", name(m)));
             self.refused.insert(m);
             self.servers.borrow_mut()[m] = None;
+            // A member the operator added is started again, as a service manager restarts a
+            // failed unit: a peer that has not yet applied its removal refuses it for now.
+            if self.hosts.plans.borrow()[m].state == ClusterState::Existing {
+                self.retry_start.insert(m, now + START_RETRY_MS);
+            }
+        }
+        let due: Vec<usize> = self
+            .retry_start
+            .iter()
+            .filter(|(_, at)| **at <= now)
+            .map(|(m, _)| *m)
+            .collect();
+        for m in due {
+            self.retry_start.remove(&m);
+            if self.refused.remove(&m) {
+                self.lives[m] += 1;
+                sim.bounce(name(m));
+                log.push(format!("t={now}ms {} start tried again", name(m)));
+            }
         }
         while self.pending.last().is_some_and(|e| e.at_ms <= now) && !self.healed {
             let e = self.pending.pop().expect("checked non-empty");
@@ -196,6 +232,7 @@ impl Nemesis {
                 self.stop(sim, n);
                 self.crashed.remove(&n);
                 self.refused.remove(&n);
+                self.retry_start.remove(&n);
                 self.failed_disks.remove(&n);
                 self.out.insert(n);
                 self.hosts.plans.borrow_mut()[n].run = false;

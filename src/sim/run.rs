@@ -159,6 +159,16 @@ pub fn run(spec: &RunSpec) -> Report {
     };
 
     // Judge.
+    for m in nemesis.added_but_refused() {
+        violations.push(Violation::new(
+            Checker::Liveness,
+            format!(
+                "{} was removed and added back by the runbook but still refuses to start at \
+                 the end: a peer still remembers its earlier life",
+                name(m)
+            ),
+        ));
+    }
     let expected = nemesis.members_expected_up();
     violations.extend(verdict::settle(
         &mut sim, &servers, &ids, &expected, panicked,

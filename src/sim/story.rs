@@ -258,6 +258,10 @@ impl Network {
                 self.crashed.remove(&m);
                 return None;
             }
+            [m, "start", "tried", "again"] => {
+                self.crashed.remove(&member_of(m)?);
+                return None;
+            }
             [_, "data", "dir", "wiped"] => ("member", rest.to_string()),
             [m, "refused", "to", "start:", ..] => {
                 self.crashed.insert(member_of(m)?);
