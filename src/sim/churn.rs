@@ -49,7 +49,10 @@ pub fn mix(events: Vec<Event>, seed: u64, nodes: usize, safety_ms: u64) -> Vec<E
                     outside.push(voter);
                 }
                 2 => push(t, Fault::Replace(voter)),
-                3 if !data_lost => {
+                // Only with a voter to spare: a replace still under way may have taken one out,
+                // and a lost disk on top must leave a majority (2 of 3 voters losing one
+                // would be an outage by the operator's hand, not a finding).
+                3 if !data_lost && voters.len() > nodes => {
                     data_lost = true;
                     push(t, Fault::LoseData(voter));
                     push(t + rng.random_range(500..2_000), Fault::Replace(voter));
