@@ -44,6 +44,8 @@ pub enum Error {
     PeerUrlExists,
     #[error("etcdserver: can only promote a learner member")]
     NotLearner,
+    #[error("etcdserver: can only promote a learner member which is in sync with leader")]
+    LearnerNotReady,
     #[error("etcdserver: re-configuration failed: {0}")]
     Reconfiguration(String),
     /// A deposed election leader tried to act (v3election's own words).

@@ -227,6 +227,7 @@ impl Node {
             HeardFrom::open(storage.log.clone())?,
             !fresh,
         ));
+        sm.forget_removed_into(admission.clone());
         let peers = Arc::new(PeerClients::new(id, transport.clone()));
         let network = NetworkFactory::new(
             id,
@@ -324,7 +325,6 @@ impl Node {
             initialize(&raft, &config).await?;
         }
         tasks.push(tokio::spawn(server.clone().lessor_loop()));
-        tasks.push(tokio::spawn(server.clone().forget_removed_loop()));
         tasks.push(tokio::spawn(server.clone().leader_changes_loop()));
         tasks.push(tokio::spawn(
             server

@@ -115,8 +115,13 @@ impl Cluster for ClusterService {
 
     async fn member_list(
         &self,
-        _r: Request<MemberListRequest>,
+        r: Request<MemberListRequest>,
     ) -> Result<Response<MemberListResponse>, Status> {
+        // etcd 3.5's `linearizable`: the list reflects every change committed before the call
+        // (a cut-off member that still believes it leads cannot answer it).
+        if r.into_inner().linearizable {
+            self.server.read_barrier().await?;
+        }
         Ok(Response::new(MemberListResponse {
             header: self.header(),
             members: self.server.members(),

@@ -48,6 +48,7 @@ pub fn to_status(e: Error) -> Status {
         | Error::BadLeaderTransferee
         | Error::PeerUrlExists
         | Error::NotLearner
+        | Error::LearnerNotReady
         | Error::Reconfiguration(_) => Code::FailedPrecondition,
         Error::LeaseTtlTooLarge => Code::OutOfRange,
         Error::RequestTooLarge | Error::InvalidPeerUrls | Error::PeerMessage(_) => {

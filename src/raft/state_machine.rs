@@ -27,6 +27,7 @@ use crate::proto::etcdserverpb::{
     LeaseRevokeResponse, ResponseHeader, TxnRequest,
 };
 use crate::proto::mvccpb::Event;
+use crate::raft::rejoin::Admission;
 use crate::storage::schema::snapshot_keys;
 use crate::storage::{Batch, SharedBackend, Tree};
 use crate::store::{KeyRange, Store, StoreError};
@@ -70,6 +71,8 @@ struct Shared {
     commit_seconds: Option<prometheus::Histogram>,
     /// This member's simple tokens, fed by applied Authenticate (not replicated state).
     tokens: Arc<TokenTable>,
+    /// Told of every applied membership (see `raft::heard`), once the member wires it.
+    heard: std::sync::OnceLock<Arc<Admission>>,
 }
 
 /// Cheap to clone; every clone is the same state machine.
@@ -116,6 +119,7 @@ impl StateMachine {
                 lessor,
                 commit_seconds,
                 tokens: Arc::new(TokenTable::default()),
+                heard: std::sync::OnceLock::new(),
             }),
         })
     }
@@ -136,6 +140,13 @@ impl StateMachine {
             (events, state.store.revision())
         };
         self.shared.hub.notify(revision, events);
+    }
+
+    /// Every applied membership drops the heard-from records of members it leaves out: a
+    /// member removed and added back while this one was down or lagging is forgotten as it
+    /// replays the removal, not only if it happened to see the removal as current.
+    pub fn forget_removed_into(&self, admission: Arc<Admission>) {
+        let _ = self.shared.heard.set(admission);
     }
 
     pub fn lessor(&self) -> &Arc<Lessor> {
@@ -410,6 +421,10 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                     EntryPayload::Blank => (CommandResult::Done, Vec::new()),
                     EntryPayload::Normal(cmd) => apply_command(&mut state, cmd, log_id.index),
                     EntryPayload::Membership(m) => {
+                        if let Some(admission) = self.shared.heard.get() {
+                            let members = m.nodes().map(|(id, _)| *id).collect();
+                            admission.heard.keep_only(&members)?;
+                        }
                         state.last_membership = StoredMembership::new(Some(log_id), m);
                         (CommandResult::Done, Vec::new())
                     }

@@ -20,6 +20,11 @@ use crate::raft::typ::Member as RaftMember;
 
 /// How long a membership change may take before the caller hears "request timed out".
 const CHANGE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A learner is promoted only once it holds at least this share (in tenths) of the leader's
+/// log, as etcd's `isLearnerReady` requires (90%): a promoted voter counts toward every
+/// majority at once, so promoting one far behind would stall commits while it catches up, or
+/// stop them outright if another voter is down.
+const LEARNER_READY_TENTHS: u64 = 9;
 
 impl Server {
     /// Every member, voters and learners, with the name and client URLs each published.
@@ -114,8 +119,27 @@ impl Server {
         if is_voter {
             return Err(Error::NotLearner);
         }
+        self.check_learner_ready(id)?;
         self.change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])))
             .await
+    }
+
+    /// On the leader: whether learner `id` caught up (`LEARNER_READY_TENTHS`). A learner the
+    /// leader does not replicate to yet passes, as in etcd.
+    fn check_learner_ready(&self, id: u64) -> Result<()> {
+        let m = self.raft.metrics().borrow_watched().clone();
+        let Some(replication) = &m.replication else {
+            return Err(Error::NotLeader);
+        };
+        let Some(matched) = replication.get(&id) else {
+            return Ok(());
+        };
+        let learner = matched.as_ref().map_or(0, |l| l.index);
+        let leader = m.last_log_index.unwrap_or(0);
+        if u128::from(learner) * 10 < u128::from(leader) * u128::from(LEARNER_READY_TENTHS) {
+            return Err(Error::LearnerNotReady);
+        }
+        Ok(())
     }
 
     async fn change_membership(&self, change: ChangeMembers<u64, RaftMember>) -> Result<()> {
@@ -149,39 +173,6 @@ impl Server {
     }
 
     /// Publishes this member's name and client URLs once a leader exists, as etcd does at start.
-    /// Forgets having heard from members whose removal is applied, so that a removed member
-    /// added back on an empty data dir may start (see `raft::heard`). Only an applied
-    /// membership counts: an uncommitted removal can still be undone by a new leader.
-    pub async fn forget_removed_loop(self: Arc<Self>) {
-        let mut rx = self.raft.metrics();
-        // The membership last acted on: metrics change on every apply, memberships rarely.
-        let mut done = None;
-        loop {
-            let members = {
-                let m = rx.borrow_watched();
-                let config = &m.membership_config;
-                let at = config.log_id().map(|l| l.index);
-                let applied = m.last_applied.map(|l| l.index);
-                (at.is_some() && at != done && at <= applied).then(|| {
-                    done = at;
-                    config
-                        .membership()
-                        .nodes()
-                        .map(|(id, _)| *id)
-                        .collect::<BTreeSet<_>>()
-                })
-            };
-            if let Some(members) = members {
-                if let Err(e) = self.admission.heard.keep_only(&members) {
-                    tracing::warn!(error = %e, "cannot forget removed members");
-                }
-            }
-            if rx.changed().await.is_err() {
-                return;
-            }
-        }
-    }
-
     pub async fn publish_loop(self: Arc<Self>, client_urls: Vec<String>) {
         loop {
             let published = self

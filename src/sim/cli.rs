@@ -39,6 +39,10 @@ pub enum SimCmd {
         /// Length of the liveness phase (all healed), in simulated seconds.
         #[arg(long, default_value_t = crate::sim::run::LIVENESS_MS / 1000)]
         liveness: u64,
+        /// Mix membership changes (add a learner, promote, remove, replace, move the leader,
+        /// lose a data dir) into the seed's schedule, from a stream of their own.
+        #[arg(long)]
+        membership: bool,
     },
     /// Named, narrated scenarios (`sim/schedules/`).
     Scenario {
@@ -66,6 +70,9 @@ pub enum SimCmd {
         /// Write this shard's findings as JSON, for `quorum sim merge`.
         #[arg(long)]
         summary: Option<std::path::PathBuf>,
+        /// Mix membership changes into every seed's schedule (see `run --membership`).
+        #[arg(long)]
+        membership: bool,
     },
     /// Join shards' JSON summaries: totals, and each failing seed with its replay command.
     Merge { summaries: Vec<std::path::PathBuf> },
@@ -143,6 +150,7 @@ pub fn main(command: SimCmd) -> anyhow::Result<()> {
             verbose,
             no_shrink,
             liveness,
+            membership,
         } => {
             let schedule = match schedule {
                 Some(path) => Some(
@@ -165,6 +173,7 @@ pub fn main(command: SimCmd) -> anyhow::Result<()> {
                 controllers: false,
                 warmup_ms: 0,
                 snapshot_every_entries: crate::sim::run::SNAPSHOT_EVERY_ENTRIES,
+                membership,
             };
             let wall = Instant::now();
             let report = run(&spec);
@@ -268,6 +277,7 @@ pub fn main(command: SimCmd) -> anyhow::Result<()> {
             shard,
             jobs,
             summary,
+            membership,
         } => {
             let (a, b) = seeds
                 .split_once("..")
@@ -278,6 +288,7 @@ pub fn main(command: SimCmd) -> anyhow::Result<()> {
                 nodes,
                 duration_secs: duration,
                 plant,
+                membership,
                 shard,
                 jobs: jobs
                     .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),

@@ -67,6 +67,12 @@ impl LogWatch {
         }
     }
 
+    /// Forgets member `m`'s log: its disk was wiped, so what it held was lost, not replaced.
+    pub fn forget(&mut self, m: usize) {
+        self.pending[m].clear();
+        self.committed[m] = 0;
+    }
+
     /// Looks at every running member's log (`logs[i]` is `None` for one down) and returns the
     /// notes to log: replaced uncommitted entries, grouped into runs, and a leader's commits
     /// that carry earlier terms' entries. `leading[i]` is the term member i leads, if it does.

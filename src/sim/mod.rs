@@ -5,7 +5,10 @@
 //! Codemap: `cli` (`quorum sim run|sweep|merge`), `sweep` (many seeds, sharded, with JSON
 //! summaries), `run` (one seed: build, step, observe, judge; only wiring), `net` (turmoil behind
 //! `crate::transport::Network`), `schedule` (faults as data, drawn from the seed or read from a
-//! file), `nemesis` (applies the schedule to the simulation), `clocks` (each member's skewable,
+//! file), `churn` (membership changes mixed into a generated schedule, `--membership`),
+//! `nemesis` (applies the schedule to the simulation), `host` (a member's turmoil host: how
+//! it starts, spare hosts, refusals to start), `operator` (membership runbooks, one job at a
+//! time) with `admin` (the client-host side making the Cluster/Maintenance calls), `clocks` (each member's skewable,
 //! pausable clock), `workload` (the client host: register clients, lease keeper, watcher),
 //! `history` (client operations as recorded), `observe` (the only door into a member's
 //! `Server`), the checkers run after every step — `raft_check` (one leader per term, terms and
@@ -22,11 +25,14 @@
 //! gaps, cut links, operations, quorum arithmetic), `narrate` (the story as text), `picture`
 //! (the story as SVG) and `timeline` (the story as one self-contained HTML page).
 
+pub mod admin;
+pub mod churn;
 pub mod cli;
 pub mod clocks;
 pub mod committed;
 pub mod elector;
 pub mod history;
+pub mod host;
 pub mod lease_check;
 pub mod linearizability;
 pub mod log_check;
@@ -35,6 +41,7 @@ pub mod narrate;
 pub mod nemesis;
 pub mod net;
 pub mod observe;
+pub mod operator;
 pub mod picture;
 pub mod raft_check;
 pub mod revision_check;

@@ -21,8 +21,9 @@ fn plural(n: usize, one: &str, many: &str) -> String {
 }
 
 /// The quorum arithmetic in one sentence, e.g. "3 of 5 reachable: majority 3 holds, writes
-/// continue".
-pub fn quorum_text(q: &Quorum, nodes: usize) -> String {
+/// continue". It counts voters: a learner holds data but no vote.
+pub fn quorum_text(q: &Quorum) -> String {
+    let nodes = q.voters;
     let mut s = String::new();
     let groups: Vec<String> = q
         .groups
@@ -166,12 +167,18 @@ pub fn narrate(story: &Story, title: &str, description: &[String]) -> String {
     for d in description {
         let _ = writeln!(out, "   {d}");
     }
+    let members = story.members;
+    let spares: Vec<String> = (members..n).map(|m| format!("n{}", m + 1)).collect();
+    let spares = match spares.len() {
+        0 => String::new(),
+        _ => format!("; spare {} (no member until added)", spares.join(",")),
+    };
     let _ = writeln!(
         out,
-        "cluster: {} (a majority is {}, so it survives {}); seed {}",
-        plural(n, "member", "members"),
+        "cluster: {} (a majority is {}, so it survives {}){spares}; seed {}",
+        plural(members, "member", "members"),
         story.majority,
-        plural(n - story.majority, "failure", "failures"),
+        plural(members - story.majority, "failure", "failures"),
         story.seed
     );
     let _ = writeln!(out, "schedule: {}", story.schedule.join("; "));
@@ -179,7 +186,11 @@ pub fn narrate(story: &Story, title: &str, description: &[String]) -> String {
     let line = |out: &mut String, t: u64, text: &str| {
         let _ = writeln!(out, "{:>9}  {text}", secs(t));
     };
-    line(&mut out, 0, &format!("start: all {n} members connected"));
+    line(
+        &mut out,
+        0,
+        &format!("start: all {members} members connected"),
+    );
     let mut phase_from = 0;
     let mut leaders_in_phase: Vec<String> = Vec::new();
     let mut candidacies: BTreeMap<String, (usize, String)> = BTreeMap::new();
@@ -243,11 +254,7 @@ pub fn narrate(story: &Story, title: &str, description: &[String]) -> String {
                 } else {
                     format!("liveness phase: {}", m.text)
                 };
-                let q = m
-                    .quorum
-                    .as_ref()
-                    .map(|q| quorum_text(q, n))
-                    .unwrap_or_default();
+                let q = m.quorum.as_ref().map(quorum_text).unwrap_or_default();
                 line(&mut out, m.t_ms, &format!("{what} → {q}"));
             }
             "candidate" => {

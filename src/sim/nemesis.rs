@@ -6,21 +6,33 @@
 //! A new fault is a `Fault` variant in `schedule` and an arm in `apply`; nothing else changes.
 //! Faults are data from the seed, applied after a step in schedule order, so a run stays a pure
 //! function of its seed.
+//!
+//! Membership: operator actions go to the `Operator`, whose host steps (stop, wipe, start) the
+//! nemesis carries out. A host outside the cluster (a spare not yet added, a removed member) is
+//! `out`: no fault crashes or restarts it, and no checker expects it to run. A member that
+//! refused to start is down until something starts it again.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::storage::MemoryBackend;
 use turmoil::Sim;
 
+use crate::config::ClusterState;
 use crate::sim::clocks::MemberClocks;
 use crate::sim::elector::Controllers;
+use crate::sim::host::HostLink;
 use crate::sim::observe::{self, Servers};
+use crate::sim::operator::{HostStep, Operator};
 use crate::sim::run::name;
 use crate::sim::schedule::{Event, Fault};
 
+/// How long after a refused start the nemesis starts an operator-added member again.
+const START_RETRY_MS: u64 = 1_000;
+
 pub struct Nemesis {
+    /// Hosts: the run's members, then the spares.
     nodes: usize,
     /// The schedule's events not yet applied, the next one last.
     pending: Vec<Event>,
@@ -42,6 +54,18 @@ pub struct Nemesis {
     ids: Vec<u64>,
     /// The control-plane controllers, when the workload runs them (`pause-holder` aims at one).
     controllers: Option<Controllers>,
+    /// Hosts outside the cluster on purpose: spares not yet added, removed members.
+    out: BTreeSet<usize>,
+    /// Members whose last start failed (`nK refused to start`).
+    refused: BTreeSet<usize>,
+    /// Members the operator started that refused, and when their start is tried again.
+    retry_start: BTreeMap<usize, u64>,
+    /// Members whose disk was wiped since the run last asked (their checkers start afresh).
+    wiped: Vec<usize>,
+    /// The run's initial members (`nodes` counts the spares too).
+    members: usize,
+    hosts: HostLink,
+    operator: Option<Operator>,
 }
 
 impl Nemesis {
@@ -57,6 +81,13 @@ impl Nemesis {
         let mut pending = schedule.to_vec();
         pending.reverse();
         Nemesis {
+            out: BTreeSet::new(),
+            refused: BTreeSet::new(),
+            retry_start: BTreeMap::new(),
+            wiped: Vec::new(),
+            members: ids.len(),
+            hosts: HostLink::default(),
+            operator: None,
             nodes: ids.len(),
             pending,
             safety_ms,
@@ -72,11 +103,50 @@ impl Nemesis {
         }
     }
 
-    /// Whether `member` is crashed, or its disk failed (its server, if still visible, is not to
-    /// be observed: what it holds in memory after a failed write was never durable, and it
-    /// must stop). What it answered clients is still judged, by the history checkers.
+    /// Takes over the hosts' plans (spare hosts start outside the cluster) and their refusals
+    /// to start, and the operator that makes membership changes, if the schedule has any.
+    pub fn with_hosts(mut self, hosts: HostLink, operator: Option<Operator>) -> Nemesis {
+        let plans = hosts.plans.borrow().clone();
+        self.out = (0..plans.len()).filter(|i| !plans[*i].run).collect();
+        self.members = plans.iter().filter(|p| p.run).count();
+        self.hosts = hosts;
+        self.operator = operator;
+        self
+    }
+
+    /// Whether `member` is crashed, refused to start, outside the cluster, or its disk failed
+    /// (its server, if still visible, is not to be observed: what it holds in memory after a
+    /// failed write was never durable, and it must stop). What it answered clients is still
+    /// judged, by the history checkers.
     pub fn is_down(&self, member: usize) -> bool {
-        self.crashed.contains(&member) || self.failed_disks.contains(&member)
+        self.crashed.contains(&member)
+            || self.out.contains(&member)
+            || self.refused.contains(&member)
+            || self.failed_disks.contains(&member)
+    }
+
+    /// The members that should be running and agree at the end: every host in the cluster
+    /// except those that refused to start.
+    pub fn members_expected_up(&self) -> Vec<usize> {
+        (0..self.nodes)
+            .filter(|m| !self.out.contains(m) && !self.refused.contains(m))
+            .collect()
+    }
+
+    /// Members the operator added (started with `existing`) that still refuse to start: after
+    /// the liveness phase that is a finding, since the runbook was followed.
+    pub fn added_but_refused(&self) -> Vec<usize> {
+        let plans = self.hosts.plans.borrow();
+        self.refused
+            .iter()
+            .copied()
+            .filter(|m| plans[*m].state == ClusterState::Existing && !self.out.contains(m))
+            .collect()
+    }
+
+    /// Members whose disk was wiped since the last call.
+    pub fn take_wiped(&mut self) -> Vec<usize> {
+        std::mem::take(&mut self.wiped)
     }
 
     /// Which life of `member` is running: 1, plus one per crash.
@@ -89,6 +159,31 @@ impl Nemesis {
     pub fn act(&mut self, sim: &mut Sim<'_>, log: &mut Vec<String>) {
         let now = sim.elapsed().as_millis() as u64;
         self.clocks.advance(sim.elapsed());
+        let refusals = std::mem::take(&mut *self.hosts.refusals.borrow_mut());
+        for (m, why) in refusals {
+            log.push(format!("t={now}ms {} refused to start: {why}", name(m)));
+            self.refused.insert(m);
+            self.servers.borrow_mut()[m] = None;
+            // A member the operator added is started again, as a service manager restarts a
+            // failed unit: a peer that has not yet applied its removal refuses it for now.
+            if self.hosts.plans.borrow()[m].state == ClusterState::Existing {
+                self.retry_start.insert(m, now + START_RETRY_MS);
+            }
+        }
+        let due: Vec<usize> = self
+            .retry_start
+            .iter()
+            .filter(|(_, at)| **at <= now)
+            .map(|(m, _)| *m)
+            .collect();
+        for m in due {
+            self.retry_start.remove(&m);
+            if self.refused.remove(&m) {
+                self.lives[m] += 1;
+                sim.bounce(name(m));
+                log.push(format!("t={now}ms {} start tried again", name(m)));
+            }
+        }
         while self.pending.last().is_some_and(|e| e.at_ms <= now) && !self.healed {
             let e = self.pending.pop().expect("checked non-empty");
             let leader = observe::current_leader(&self.servers, &self.ids);
@@ -96,6 +191,20 @@ impl Nemesis {
             let target = self.apply(sim, leader, &e.fault);
             let target = target.map(|t| format!(" ({t})")).unwrap_or_default();
             log.push(format!("t={now}ms apply {}{target}", e.fault_text()));
+            if let Some(op) = self.operator.as_mut().filter(|_| e.fault.is_operator()) {
+                op.submit(&e.fault, e.fault_text());
+            }
+        }
+        if let Some(mut op) = self.operator.take() {
+            for step in op.poll(now, log) {
+                self.host_step(sim, step, now, log);
+            }
+            if !self.healed && now >= self.safety_ms {
+                op.close(now, log);
+            }
+            let reader = (0..self.members).find(|m| !self.out.contains(m));
+            op.desk().borrow_mut().final_reader = reader.unwrap_or(0);
+            self.operator = Some(op);
         }
         if !self.healed && now >= self.safety_ms {
             self.healed = true;
@@ -117,6 +226,56 @@ impl Nemesis {
                 "t={now}ms liveness phase: all faults healed, crashed members restarted"
             ));
         }
+    }
+
+    /// Carries out an operator's host step; logs it.
+    fn host_step(&mut self, sim: &mut Sim<'_>, step: HostStep, now: u64, log: &mut Vec<String>) {
+        match step {
+            HostStep::Stop(n) => {
+                self.stop(sim, n);
+                self.crashed.remove(&n);
+                self.refused.remove(&n);
+                self.retry_start.remove(&n);
+                self.failed_disks.remove(&n);
+                self.out.insert(n);
+                self.hosts.plans.borrow_mut()[n].run = false;
+                log.push(format!("t={now}ms {} stopped: no longer a member", name(n)));
+            }
+            HostStep::Wipe(n) => {
+                self.wipe(n);
+                log.push(format!("t={now}ms {} data dir wiped", name(n)));
+            }
+            HostStep::Start(n) => {
+                self.out.remove(&n);
+                self.crashed.remove(&n);
+                self.refused.remove(&n);
+                self.hosts.plans.borrow_mut()[n] = crate::sim::host::Plan {
+                    run: true,
+                    state: ClusterState::Existing,
+                };
+                self.lives[n] += 1;
+                sim.bounce(name(n));
+                log.push(format!(
+                    "t={now}ms {} starts with --initial-cluster-state existing",
+                    name(n)
+                ));
+            }
+        }
+    }
+
+    /// Stops a running member's process (a crash, as far as its peers can tell).
+    fn stop(&mut self, sim: &mut Sim<'_>, n: usize) {
+        if !self.crashed.contains(&n) && !self.out.contains(&n) {
+            self.lives[n] += 1;
+            sim.crash(name(n));
+        }
+        self.servers.borrow_mut()[n] = None;
+    }
+
+    /// The member's data dir is gone; its checkers start its history afresh.
+    fn wipe(&mut self, n: usize) {
+        self.backends[n].wipe();
+        self.wiped.push(n);
     }
 
     /// Power-cuts a member whose disk failed and gives it back a working disk (holding what was
@@ -144,6 +303,19 @@ impl Nemesis {
     fn apply(&mut self, sim: &mut Sim<'_>, leader: Option<usize>, fault: &Fault) -> Option<String> {
         let nodes = self.nodes;
         let none = || Some("none".to_string());
+        // A host outside the cluster runs no member: nothing to crash, cut power to or restart.
+        let host_fault = match fault {
+            Fault::Crash(n)
+            | Fault::PowerLoss(n)
+            | Fault::TornPowerLoss(n)
+            | Fault::DiskFail(n)
+            | Fault::Restart(n)
+            | Fault::LoseData(n) => Some(*n),
+            _ => None,
+        };
+        if let Some(n) = host_fault.filter(|n| self.out.contains(n)) {
+            return Some(format!("{} is no member: nothing done", name(n)));
+        }
         match fault {
             Fault::Partition(a, b) => Self::cut(sim, a, b),
             Fault::IsolateLeader => {
@@ -213,10 +385,26 @@ impl Nemesis {
                 if self.failed_disks.remove(n) {
                     self.swap_disk(sim, *n);
                 }
-                if self.crashed.remove(n) {
+                // A member that refused to start is tried again, as an admin would.
+                if self.crashed.remove(n) | self.refused.remove(n) {
                     sim.bounce(name(*n));
                 }
             }
+            Fault::LoseData(n) => {
+                self.failed_disks.remove(n);
+                if self.crashed.insert(*n) {
+                    self.lives[*n] += 1;
+                    sim.crash(name(*n));
+                    self.servers.borrow_mut()[*n] = None;
+                }
+                self.wipe(*n);
+            }
+            // The operator's: queued by `act`, applied through the member APIs.
+            Fault::AddLearner(_)
+            | Fault::Promote(_)
+            | Fault::Remove(_)
+            | Fault::Replace(_)
+            | Fault::MoveLeader(_) => {}
             Fault::TornPowerLoss(n) => {
                 if self.crashed.insert(*n) {
                     self.lives[*n] += 1;
@@ -239,6 +427,7 @@ impl Nemesis {
                 self.backends[*n].slow_disk(std::time::Duration::from_millis(*ms));
             }
             Fault::PowerLossAll => {
+                // A host outside the cluster is passed over by `apply`.
                 for n in 0..nodes {
                     self.apply(sim, leader, &Fault::PowerLoss(n));
                 }

@@ -43,6 +43,16 @@ impl RaftChecker {
         }
     }
 
+    /// Forgets what member `i` remembered: its disk was wiped, so its term and vote start from
+    /// nothing again. Leaders already seen per term stay: a wiped member that votes a second
+    /// time in a term and so lets two leaders be elected is still caught.
+    pub fn forget(&mut self, i: usize) {
+        self.terms[i] = 0;
+        self.votes[i] = None;
+        self.granted[i] = None;
+        self.states[i] = None;
+    }
+
     /// The member index of Raft node `id`.
     pub fn member_of(&self, id: u64) -> Option<usize> {
         self.ids.iter().position(|x| *x == id)
@@ -171,6 +181,29 @@ mod tests {
         assert!(
             log.contains(&"t=10ms n1 leads term 3".to_string()),
             "{log:?}"
+        );
+    }
+
+    #[test]
+    fn a_wiped_member_starts_afresh_but_still_cannot_lead_a_term_twice() {
+        // Goal: after a lost data dir, term and vote may start from zero (the operator's doing),
+        // but a second leader in a term already led is still a violation.
+        let mut c = RaftChecker::new(vec![11, 12, 13, 14]);
+        let mut log = Vec::new();
+        let lead = |id, term| metrics(id, term, ServerState::Leader, Vote::new_committed(term, id));
+        assert!(c.observe(1, &lead(12, 4), 10, &mut log).is_empty());
+        c.forget(1);
+        let fresh = metrics(12, 0, ServerState::Learner, Vote::new(0, 0));
+        assert!(
+            c.observe(1, &fresh, 20, &mut log).is_empty(),
+            "no regression"
+        );
+        let spare = c.observe(3, &lead(14, 4), 30, &mut log);
+        assert!(
+            spare
+                .iter()
+                .any(|v| v.text.contains("two leaders in term 4: n2 and n4")),
+            "{spare:?}"
         );
     }
 

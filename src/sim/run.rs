@@ -6,26 +6,23 @@
 //! Everything that reaches the event log (and so the trace hash) is a simulated fact stamped
 //! with simulated time.
 
-use std::cell::RefCell;
-use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
-use crate::config::{ClusterState, Config};
 use crate::plant::Plants;
-use crate::storage::{Backend, MemberStorage, MemoryBackend, SharedBackend};
-use crate::transport::Transport;
-use crate::Node;
+use crate::storage::{Backend, MemoryBackend};
 use turmoil::Sim;
 
+use crate::sim::churn;
 use crate::sim::clocks::MemberClocks;
 use crate::sim::committed::Committed;
+use crate::sim::host::{self, member_config};
 use crate::sim::lease_check::LeaseChecker;
 use crate::sim::log_check::LogChecker;
 use crate::sim::log_watch::LogWatch;
 use crate::sim::nemesis::Nemesis;
-use crate::sim::net::TurmoilNetwork;
 use crate::sim::observe::{self, Servers};
+use crate::sim::operator::{DeskLink, Operator};
 use crate::sim::raft_check::RaftChecker;
 use crate::sim::schedule::{self, Event, Fault};
 use crate::sim::verdict::{self, Checker, Report, Violation};
@@ -59,6 +56,8 @@ pub struct RunSpec {
     /// Log entries between a member's snapshots (`SNAPSHOT_EVERY_ENTRIES` unless a scenario
     /// wants a lagging member to need a snapshot sooner).
     pub snapshot_every_entries: u64,
+    /// Mix membership changes into the seed's generated schedule (`churn`).
+    pub membership: bool,
 }
 
 /// Log entries between snapshots in a seed run.
@@ -72,18 +71,27 @@ pub fn name(i: usize) -> String {
 pub fn run(spec: &RunSpec) -> Report {
     let safety_ms = spec.duration_secs * 1000;
     let end_ms = safety_ms + spec.liveness_ms;
-    let schedule = spec
-        .schedule
-        .clone()
-        .unwrap_or_else(|| schedule::generate(spec.seed, spec.nodes, safety_ms));
+    let schedule = spec.schedule.clone().unwrap_or_else(|| {
+        let plain = schedule::generate(spec.seed, spec.nodes, safety_ms);
+        match spec.membership {
+            true => churn::mix(plain, spec.seed, spec.nodes, safety_ms),
+            false => plain,
+        }
+    });
+    // The run's members, then a spare host for each member the schedule adds beyond them.
+    let hosts = schedule::hosts(&schedule, spec.nodes);
 
     // Build.
     let mut sim = new_sim(spec.seed, end_ms);
-    let clocks = MemberClocks::new(spec.nodes);
-    let backends: Vec<Arc<MemoryBackend>> = (0..spec.nodes)
-        .map(|_| Arc::new(MemoryBackend::new()))
+    let clocks = MemberClocks::new(hosts);
+    let backends: Vec<Arc<MemoryBackend>> =
+        (0..hosts).map(|_| Arc::new(MemoryBackend::new())).collect();
+    let (servers, host_link) = host::add_hosts(&mut sim, spec, &clocks, &backends);
+    let ids: Vec<u64> = (0..hosts)
+        .map(|i| member_config(i, spec).member_id())
         .collect();
-    let servers = add_members(&mut sim, spec, &clocks, &backends);
+    let operated = schedule.iter().any(|e| e.fault.is_operator());
+    let desk = operated.then(DeskLink::default);
     let workload = workload::start(
         &mut sim,
         spec.nodes,
@@ -91,16 +99,14 @@ pub fn run(spec: &RunSpec) -> Report {
         end_ms,
         spec.controllers,
         Duration::from_millis(spec.warmup_ms),
+        desk.clone().map(|d| (d, ids.clone())),
     );
-    let ids: Vec<u64> = (0..spec.nodes)
-        .map(|i| member_config(i, spec).member_id())
-        .collect();
     let mut checks = Invariants {
         raft: RaftChecker::new(ids.clone()),
-        logs: LogChecker::new(spec.nodes),
-        log_watch: LogWatch::new(spec.nodes),
+        logs: LogChecker::new(hosts),
+        log_watch: LogWatch::new(hosts),
         leases: LeaseChecker::new(
-            spec.nodes,
+            hosts,
             LEASE_TTL,
             max_rate_ppm(&schedule),
             workload.alive.clone(),
@@ -116,7 +122,8 @@ pub fn run(spec: &RunSpec) -> Report {
         servers.clone(),
         ids.clone(),
         workload.controllers.clone(),
-    );
+    )
+    .with_hosts(host_link, desk.map(Operator::new));
     let mut log: Vec<String> = schedule.iter().map(|e| format!("schedule: {e}")).collect();
     let mut violations = Vec::new();
 
@@ -137,6 +144,9 @@ pub fn run(spec: &RunSpec) -> Report {
             log.extend(events.into_iter().map(|(t, e)| format!("t={t}ms {e}")));
         }
         nemesis.act(&mut sim, &mut log);
+        for wiped in nemesis.take_wiped() {
+            checks.forget(wiped);
+        }
         if now >= last_observe + OBSERVE_EVERY_MS {
             last_observe = now;
             let elapsed = sim.elapsed();
@@ -149,7 +159,20 @@ pub fn run(spec: &RunSpec) -> Report {
     };
 
     // Judge.
-    violations.extend(verdict::settle(&mut sim, &servers, &ids, panicked));
+    for m in nemesis.added_but_refused() {
+        violations.push(Violation::new(
+            Checker::Liveness,
+            format!(
+                "{} was removed and added back by the runbook but still refuses to start at \
+                 the end: a peer still remembers its earlier life",
+                name(m)
+            ),
+        ));
+    }
+    let expected = nemesis.members_expected_up();
+    violations.extend(verdict::settle(
+        &mut sim, &servers, &ids, &expected, panicked,
+    ));
     checks.committed.observe(&servers, |_| true);
     let (history, judged) =
         verdict::judge_history(&workload, &servers, &checks.committed, safety_ms, &mut log);
@@ -161,7 +184,8 @@ pub fn run(spec: &RunSpec) -> Report {
         violations,
         history,
         simulated: sim.elapsed(),
-        nodes: spec.nodes,
+        nodes: hosts,
+        members: spec.nodes,
         safety_ms,
         end_ms,
     }
@@ -177,69 +201,6 @@ fn new_sim<'a>(seed: u64, end_ms: u64) -> Sim<'a> {
         .tick_duration(Duration::from_millis(2))
         .tcp_capacity(1 << 16)
         .build()
-}
-
-fn member_config(i: usize, spec: &RunSpec) -> Config {
-    let nodes = spec.nodes;
-    let peer = |j: usize| format!("http://{}:2380", name(j));
-    let client = format!("http://{}:2379", name(i));
-    Config {
-        name: name(i),
-        data_dir: std::path::PathBuf::from("/nonexistent"),
-        listen_client_urls: vec![client.clone()],
-        advertise_client_urls: vec![client],
-        listen_peer_urls: vec![peer(i)],
-        listen_metrics_urls: Vec::new(),
-        initial_advertise_peer_urls: vec![peer(i)],
-        initial_cluster: (0..nodes).map(|j| (name(j), vec![peer(j)])).collect(),
-        initial_cluster_state: ClusterState::New,
-        initial_cluster_token: "sim".into(),
-        heartbeat_interval_ms: 50,
-        election_timeout_ms: 500,
-        snapshot_every_entries: spec.snapshot_every_entries,
-        quota_backend_bytes: crate::config::DEFAULT_QUOTA_BACKEND_BYTES,
-        plants: spec.plants,
-        tls: Default::default(),
-        auth: Default::default(),
-    }
-}
-
-/// Adds one host per member, each starting the unmodified `Node` on its own clock and storage;
-/// a started member's server appears in its slot of the returned `Servers`.
-fn add_members(
-    sim: &mut Sim<'_>,
-    spec: &RunSpec,
-    clocks: &MemberClocks,
-    backends: &[Arc<MemoryBackend>],
-) -> Servers {
-    let servers: Servers = Rc::new(RefCell::new(vec![None; spec.nodes]));
-    for (i, backend) in backends.iter().enumerate() {
-        let config = member_config(i, spec);
-        let backend: SharedBackend = backend.clone();
-        let slot = servers.clone();
-        let seed = spec.seed.wrapping_mul(31).wrapping_add(i as u64 + 1);
-        let clock = clocks.clock(i);
-        sim.host(name(i), move || {
-            let config = config.clone();
-            let backend = backend.clone();
-            let slot = slot.clone();
-            let clock = clock.clone();
-            async move {
-                // Each start runs on a fresh runtime: bind the member's clock to it.
-                crate::clock::bind_to_current_runtime(clock);
-                let transport = Transport::new(Arc::new(TurmoilNetwork));
-                let storage = MemberStorage::single(backend);
-                let node = Node::start_with_storage(config, storage, transport, seed)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                slot.borrow_mut()[i] = Some(observe::server(&node));
-                std::future::pending::<()>().await;
-                drop(node);
-                Ok(())
-            }
-        });
-    }
-    servers
 }
 
 /// The fastest member clock the schedule sets, which bounds how early a lease may expire.
@@ -292,6 +253,14 @@ struct Invariants {
 }
 
 impl Invariants {
+    /// A member's disk was wiped: what it remembered (term, vote, log) is gone by the
+    /// operator's hand, not Raft's, so the checkers start its history afresh. Global facts (one
+    /// leader per term, the committed entries) still bind it.
+    fn forget(&mut self, member: usize) {
+        self.raft.forget(member);
+        self.log_watch.forget(member);
+    }
+
     fn observe(
         &mut self,
         servers: &Servers,

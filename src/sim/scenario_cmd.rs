@@ -100,8 +100,9 @@ fn run_scenario(
 ) -> anyhow::Result<bool> {
     if let Some(m) = crate::sim::schedule::highest_member(&s.events) {
         anyhow::ensure!(
-            m < s.nodes,
-            "scenario {} names member n{} but runs with {} members",
+            m < crate::sim::schedule::hosts(&s.events, s.nodes),
+            "scenario {} names member n{} but runs with {} members (a member beyond them \
+             must be added with add-learner first)",
             s.name,
             m + 1,
             s.nodes
@@ -124,6 +125,7 @@ fn run_scenario(
         snapshot_every_entries: s
             .snapshot_every_entries
             .unwrap_or(crate::sim::run::SNAPSHOT_EVERY_ENTRIES),
+        membership: false,
     };
     let wall = Instant::now();
     let report = run(&spec);

@@ -22,6 +22,16 @@
 //! sync answers EIO from then on: the member must stop, never acknowledge; `restart 2` swaps
 //! the disk back in after a power cut), `slow-disk 2 40` (each of 2's log syncs takes 40 ms;
 //! `slow-disk 2 0` ends it).
+//!
+//! Membership, applied by the operator (`operator`) through the Cluster and Maintenance APIs as
+//! an etcd admin would, each retried on another member until it succeeds or the safety phase
+//! ends: `add-learner 4` (MemberAdd as a learner, then host 4 starts with
+//! `--initial-cluster-state existing` on an empty disk; a member number beyond the run's
+//! members names a spare host that is no member until added), `promote 4`, `remove 2` (its
+//! host stops), `replace 2` (the runbook for a lost or broken member: remove it, wipe its
+//! disk, add it back as a learner, start it, promote it), `move-leader 2`, and `lose-data 2`
+//! (2 crashes and its data dir is lost; a later `restart 2` starts it on the empty disk with
+//! its old id and `new` state).
 
 use std::fmt;
 
@@ -71,6 +81,32 @@ pub enum Fault {
     DiskFailLeader,
     /// Each log sync of the member takes this many milliseconds.
     SlowDisk(usize, u64),
+    /// The member crashes and its data dir is lost (everything, synced or not).
+    LoseData(usize),
+    /// Operator: MemberAdd as a learner, then the host starts on an empty disk.
+    AddLearner(usize),
+    /// Operator: MemberPromote.
+    Promote(usize),
+    /// Operator: MemberRemove, then the host stops.
+    Remove(usize),
+    /// Operator: remove, wipe, add back as a learner, start, promote.
+    Replace(usize),
+    /// Operator: MoveLeader to the member.
+    MoveLeader(usize),
+}
+
+impl Fault {
+    /// Whether the operator applies it through the member APIs (not the nemesis directly).
+    pub fn is_operator(&self) -> bool {
+        matches!(
+            self,
+            Fault::AddLearner(_)
+                | Fault::Promote(_)
+                | Fault::Remove(_)
+                | Fault::Replace(_)
+                | Fault::MoveLeader(_)
+        )
+    }
 }
 
 /// The largest and smallest clock rates a generated schedule uses (±10%, far beyond real
@@ -132,6 +168,12 @@ impl fmt::Display for Event {
             Fault::DiskFail(n) => write!(f, "disk-fail {}", n + 1),
             Fault::DiskFailLeader => write!(f, "disk-fail-leader"),
             Fault::SlowDisk(n, ms) => write!(f, "slow-disk {} {}", n + 1, ms),
+            Fault::LoseData(n) => write!(f, "lose-data {}", n + 1),
+            Fault::AddLearner(n) => write!(f, "add-learner {}", n + 1),
+            Fault::Promote(n) => write!(f, "promote {}", n + 1),
+            Fault::Remove(n) => write!(f, "remove {}", n + 1),
+            Fault::Replace(n) => write!(f, "replace {}", n + 1),
+            Fault::MoveLeader(n) => write!(f, "move-leader {}", n + 1),
         }
     }
 }
@@ -257,10 +299,28 @@ pub fn highest_member(events: &[Event]) -> Option<usize> {
             | Fault::Skew(n, _)
             | Fault::TornPowerLoss(n)
             | Fault::DiskFail(n)
-            | Fault::SlowDisk(n, _) => vec![*n],
+            | Fault::SlowDisk(n, _)
+            | Fault::LoseData(n)
+            | Fault::AddLearner(n)
+            | Fault::Promote(n)
+            | Fault::Remove(n)
+            | Fault::Replace(n)
+            | Fault::MoveLeader(n) => vec![*n],
             _ => Vec::new(),
         })
         .max()
+}
+
+/// How many hosts a run of `nodes` members needs for `events`: one more, a spare outside the
+/// cluster until then, for every member number beyond `nodes` that an `add-learner` names.
+pub fn hosts(events: &[Event], nodes: usize) -> usize {
+    events
+        .iter()
+        .filter_map(|e| match e.fault {
+            Fault::AddLearner(n) => Some(n + 1),
+            _ => None,
+        })
+        .fold(nodes, usize::max)
 }
 
 /// Parses a hand-written schedule; blank lines and `#` comments are ignored.
@@ -335,6 +395,12 @@ pub fn parse(text: &str) -> Result<Vec<Event>, String> {
                 node(arg(2)?)?,
                 arg(3)?.parse().map_err(|_| "bad sync time")?,
             ),
+            Some("lose-data") => Fault::LoseData(node(arg(2)?)?),
+            Some("add-learner") => Fault::AddLearner(node(arg(2)?)?),
+            Some("promote") => Fault::Promote(node(arg(2)?)?),
+            Some("remove") => Fault::Remove(node(arg(2)?)?),
+            Some("replace") => Fault::Replace(node(arg(2)?)?),
+            Some("move-leader") => Fault::MoveLeader(node(arg(2)?)?),
             Some("delay") => {
                 Fault::Delay(node(arg(2)?)?, arg(3)?.parse().map_err(|_| "bad delay")?)
             }
@@ -399,5 +465,20 @@ mod tests {
     fn highest_member_names_the_largest_member_number_used() {
         let events = parse("1 partition 1,2|3,4\n2 crash 5\n3 heal\n").unwrap();
         assert_eq!(highest_member(&events), Some(4));
+    }
+
+    #[test]
+    fn membership_actions_round_trip_and_an_added_member_gets_a_spare_host() {
+        // Goal: the operator's actions print as they parse; `add-learner 4` in a 3-member run
+        // asks for a fourth host, a crash of member 4 alone does not.
+        let text = "100 add-learner 4\n200 promote 4\n300 remove 1\n400 replace 2\n\
+                    500 move-leader 3\n600 lose-data 2\n";
+        let events = parse(text).unwrap();
+        let printed: String = events.iter().map(|e| format!("{e}\n")).collect();
+        assert_eq!(printed, text);
+        assert_eq!(hosts(&events, 3), 4);
+        assert_eq!(hosts(&parse("1 crash 4\n").unwrap(), 3), 3);
+        assert!(events[..5].iter().all(|e| e.fault.is_operator()));
+        assert!(!events[5].fault.is_operator(), "lose-data is the nemesis's");
     }
 }

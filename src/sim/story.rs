@@ -26,7 +26,8 @@ pub struct Segment {
     pub term: u64,
 }
 
-/// A member not running (`crash`, `power-loss`) or stopped (`pause`).
+/// A member not running (`crash`, `power-loss`), stopped (`pause`), or a host outside the
+/// cluster (`out`: a spare not yet added, a removed member).
 #[derive(Debug, Clone, Serialize)]
 pub struct Gap {
     pub member: usize,
@@ -74,8 +75,10 @@ pub struct Quorum {
     pub groups: Vec<Vec<usize>>,
     /// Members crashed or paused.
     pub down: Vec<usize>,
-    /// The most members any one running member reaches, itself included.
+    /// The most voters any one running member reaches, itself included.
     pub reachable: usize,
+    /// Voters in the cluster's configuration (learners do not count toward a majority).
+    pub voters: usize,
     pub majority: usize,
     /// Members believed to lead that reach fewer than a majority.
     pub stranded_leaders: Vec<(usize, u64)>,
@@ -85,7 +88,8 @@ pub struct Quorum {
 #[derive(Debug, Clone, Serialize)]
 pub struct Moment {
     pub t_ms: u64,
-    /// `fault`, `leader`, `candidate`, `step-down`, `controller`, `lease`, `liveness`.
+    /// `fault`, `leader`, `candidate`, `step-down`, `controller`, `lease`, `liveness`,
+    /// `member` (a membership change or an operator's host step), `refused`.
     pub kind: String,
     pub text: String,
     /// For a fault: whom a leader-relative fault hit (`n2`, `c1`).
@@ -104,7 +108,10 @@ pub struct Conclusion {
 #[derive(Debug, Clone, Serialize)]
 pub struct Story {
     pub seed: u64,
+    /// Hosts, one lane each: the run's members, then spare hosts.
     pub nodes: usize,
+    /// The run's initial members (voters).
+    pub members: usize,
     pub majority: usize,
     pub safety_ms: u64,
     pub end_ms: u64,
@@ -177,11 +184,93 @@ struct Network {
     cut: BTreeSet<(usize, usize)>,
     crashed: BTreeSet<usize>,
     paused: BTreeSet<usize>,
+    /// The voters of the cluster's configuration, as the operator's changes left them.
+    voters: BTreeSet<usize>,
+    /// Hosts outside the cluster: spares not yet added, removed members.
+    out: BTreeSet<usize>,
+    /// Why the operator's last attempt failed, told with the success that follows it.
+    last_failure: Option<String>,
 }
 
 impl Network {
     fn running(&self, m: usize) -> bool {
-        !self.crashed.contains(&m) && !self.paused.contains(&m)
+        !self.crashed.contains(&m) && !self.paused.contains(&m) && !self.out.contains(&m)
+    }
+
+    /// `voters 4: majority 3`.
+    fn voters_text(&self) -> String {
+        let v = self.voters.len();
+        format!("voters {v}: majority {}", v / 2 + 1)
+    }
+
+    /// Follows the operator's log lines (`member n4 promoted to voter`, `n2 stopped: ...`);
+    /// returns the moment to tell, if the line is one of them.
+    fn membership(&mut self, t: u64, rest: &str) -> Option<Moment> {
+        if let Some(note) = rest.strip_prefix("operator: ") {
+            if let Some((_, why)) = note.split_once(" failed: ") {
+                self.last_failure = Some(why.to_string());
+            }
+            return None;
+        }
+        let words: Vec<&str> = rest.split_whitespace().collect();
+        // `..., after 3 failed attempts)`: told with the last refusal, which says why.
+        let retried = rest
+            .split_once(", after ")
+            .and_then(|(_, r)| r.strip_suffix(')'))
+            .filter(|_| words.first() == Some(&"member"))
+            .map(|r| {
+                let why = self.last_failure.take().unwrap_or_default();
+                format!(", after {r} (the last: {why})")
+            })
+            .unwrap_or_default();
+        let (kind, text) = match words.as_slice() {
+            ["member", m, "added", ..] => {
+                let _ = member_of(m)?;
+                (
+                    "member",
+                    format!("{m} joins as a learner ({})", self.voters_text()),
+                )
+            }
+            ["member", m, "promoted", ..] => {
+                self.voters.insert(member_of(m)?);
+                (
+                    "member",
+                    format!("{m} promoted to voter ({})", self.voters_text()),
+                )
+            }
+            ["member", m, "removed", ..] => {
+                self.voters.remove(&member_of(m)?);
+                (
+                    "member",
+                    format!("{m} removed from the cluster ({})", self.voters_text()),
+                )
+            }
+            ["member", m, "handed", ..] => ("member", format!("{m} takes over the leadership")),
+            [m, "stopped:", ..] => {
+                let m = member_of(m)?;
+                self.out.insert(m);
+                self.crashed.remove(&m);
+                return None;
+            }
+            [m, "starts", "with", ..] => {
+                let m = member_of(m)?;
+                self.out.remove(&m);
+                self.crashed.remove(&m);
+                return None;
+            }
+            [m, "start", "tried", "again"] => {
+                self.crashed.remove(&member_of(m)?);
+                return None;
+            }
+            [_, "data", "dir", "wiped"] => ("member", rest.to_string()),
+            [m, "refused", "to", "start:", ..] => {
+                self.crashed.insert(member_of(m)?);
+                ("refused", rest.to_string())
+            }
+            ["operator", "gives", ..] => ("member", rest.to_string()),
+            _ => return None,
+        };
+        Some(note(t, kind, &format!("{text}{retried}")))
     }
 
     fn talk(&self, a: usize, b: usize) -> bool {
@@ -212,18 +301,36 @@ impl Network {
             }
             Fault::IsolateClient => self.cut_between(&[n], &(0..n).collect::<Vec<_>>()),
             Fault::Heal => self.cut.clear(),
+            // A host outside the cluster runs no member: the nemesis leaves it alone.
+            Fault::Crash(m)
+            | Fault::PowerLoss(m)
+            | Fault::TornPowerLoss(m)
+            | Fault::DiskFail(m)
+            | Fault::LoseData(m)
+            | Fault::Restart(m)
+                if self.out.contains(m) => {}
             // A member whose disk failed stops serving: for the quorum it is down.
             Fault::Crash(m)
             | Fault::PowerLoss(m)
             | Fault::TornPowerLoss(m)
-            | Fault::DiskFail(m) => {
+            | Fault::DiskFail(m)
+            | Fault::LoseData(m) => {
                 self.crashed.insert(*m);
             }
             Fault::CrashLeader | Fault::DiskFailLeader => self.crashed.extend(target),
-            Fault::PowerLossAll => self.crashed.extend(0..n),
+            Fault::PowerLossAll => {
+                let running: Vec<usize> = (0..n).filter(|m| !self.out.contains(m)).collect();
+                self.crashed.extend(running);
+            }
             Fault::Restart(m) => {
                 self.crashed.remove(m);
             }
+            // The operator's changes show in its log lines (`membership`), when they succeed.
+            Fault::AddLearner(_)
+            | Fault::Promote(_)
+            | Fault::Remove(_)
+            | Fault::Replace(_)
+            | Fault::MoveLeader(_) => {}
             Fault::RestartAll => self.crashed.clear(),
             Fault::Pause(m) => {
                 self.paused.insert(*m);
@@ -246,6 +353,7 @@ impl Network {
         let n = self.nodes;
         let reach = |m: usize| {
             (0..n)
+                .filter(|y| self.voters.contains(y))
                 .filter(|y| self.running(*y) && (*y == m || self.talk(m, *y)))
                 .count()
         };
@@ -270,13 +378,14 @@ impl Network {
             group.sort();
             groups.push(group.into_iter().map(|m| m + 1).collect());
         }
-        let majority = n / 2 + 1;
+        let majority = self.voters.len() / 2 + 1;
         Quorum {
             groups,
             down: (0..n)
-                .filter(|m| !self.running(*m))
+                .filter(|m| !self.running(*m) && !self.out.contains(m))
                 .map(|m| m + 1)
                 .collect(),
+            voters: self.voters.len(),
             reachable: (0..n)
                 .filter(|m| self.running(*m))
                 .map(reach)
@@ -295,12 +404,21 @@ impl Network {
 /// Builds the story of a finished run.
 pub fn build(report: &Report, seed: u64) -> Story {
     let nodes = report.nodes;
+    // A report of an older form names no members: then every host is one.
+    let members = if report.members == 0 {
+        nodes
+    } else {
+        report.members
+    };
     let end = report.simulated.as_millis() as u64;
     let mut net = Network {
         nodes,
         cut: BTreeSet::new(),
         crashed: BTreeSet::new(),
         paused: BTreeSet::new(),
+        voters: (0..members).collect(),
+        out: (members..nodes).collect(),
+        last_failure: None,
     };
     let mut moments = Vec::new();
     let mut roles = Vec::new();
@@ -344,6 +462,17 @@ pub fn build(report: &Report, seed: u64) -> Story {
             .filter_map(|(m, s)| s.as_ref().filter(|s| s.1 == "Leader").map(|s| (m, s.2)))
             .collect()
     };
+    // Spare hosts start outside the cluster.
+    let before = (BTreeSet::new(), BTreeSet::new());
+    track_gaps(
+        &net,
+        &before,
+        0,
+        &mut gaps,
+        &mut open_gap,
+        &mut open,
+        &mut roles,
+    );
     for line in &report.log {
         let Some((t, rest)) = split_time(line) else {
             continue;
@@ -408,6 +537,21 @@ pub fn build(report: &Report, seed: u64) -> Story {
             moments.push(note(t, "lease", rest));
         } else if let Some(what) = rest.strip_prefix("log: ") {
             moments.push(note(t, "log", what));
+        } else if let Some(moment) = {
+            let before = (net.crashed.clone(), net.paused.clone());
+            let moment = net.membership(t, rest);
+            track_gaps(
+                &net,
+                &before,
+                t,
+                &mut gaps,
+                &mut open_gap,
+                &mut open,
+                &mut roles,
+            );
+            moment
+        } {
+            moments.push(moment);
         } else {
             let words: Vec<&str> = rest.split_whitespace().collect();
             let Some(m) = words.first().and_then(|w| member_of(w)) else {
@@ -544,7 +688,8 @@ pub fn build(report: &Report, seed: u64) -> Story {
     Story {
         seed,
         nodes,
-        majority: nodes / 2 + 1,
+        members,
+        majority: members / 2 + 1,
         safety_ms: report.safety_ms,
         end_ms: end,
         schedule: report.schedule.iter().map(|e| e.to_string()).collect(),
@@ -582,7 +727,9 @@ fn track_gaps(
     roles: &mut Vec<Segment>,
 ) {
     for m in 0..net.nodes {
-        let now = if net.crashed.contains(&m) {
+        let now = if net.out.contains(&m) {
+            Some("out")
+        } else if net.crashed.contains(&m) {
             Some("crash")
         } else if net.paused.contains(&m) {
             Some("pause")
@@ -603,7 +750,7 @@ fn track_gaps(
         }
         if let Some(kind) = now {
             open_gap[m] = Some((t, kind.to_string()));
-            if kind == "crash" {
+            if kind != "pause" {
                 if let Some((from, role, term)) = open[m].take() {
                     if t > from {
                         roles.push(Segment {
@@ -616,7 +763,7 @@ fn track_gaps(
                     }
                 }
             }
-        } else if before.0.contains(&m) {
+        } else if before.0.contains(&m) || was.as_deref() == Some("out") {
             let term = roles
                 .iter()
                 .rev()

@@ -20,6 +20,8 @@ pub struct SweepSpec {
     pub nodes: u64,
     pub duration_secs: u64,
     pub plant: Option<String>,
+    /// Membership changes mixed into every seed's schedule (`--membership`).
+    pub membership: bool,
     pub shard: Shard,
     /// Seeds run at once.
     pub jobs: usize,
@@ -86,8 +88,9 @@ impl SweepSpec {
             .as_ref()
             .map(|p| format!(" --plant {p}"))
             .unwrap_or_default();
+        let membership = if self.membership { " --membership" } else { "" };
         format!(
-            "quorum sim run --seed {seed} --nodes {} --duration {}{plant}",
+            "quorum sim run --seed {seed} --nodes {} --duration {}{plant}{membership}",
             self.nodes, self.duration_secs
         )
     }
@@ -101,6 +104,9 @@ impl SweepSpec {
             .stderr(Stdio::null());
         if let Some(p) = &self.plant {
             cmd.args(["--plant", p]);
+        }
+        if self.membership {
+            cmd.arg("--membership");
         }
         cmd
     }

@@ -97,31 +97,34 @@ pub struct Report {
     pub history: Vec<Op>,
     pub simulated: Duration,
     pub trace: u64,
-    /// Members in the run.
+    /// Hosts in the run: its members, then spare hosts the operator may add.
     pub nodes: usize,
+    /// The run's initial members (voters).
+    pub members: usize,
     /// When the safety phase ended (faults healed) and when the run was planned to end, ms.
     pub safety_ms: u64,
     pub end_ms: u64,
 }
 
-/// Steps the simulation until every member reports the same applied index and store hash, or
-/// `SETTLE_STEPS_MAX` steps pass; then a leader must exist. Skipped after a panic, since the
-/// simulation cannot step again.
+/// Steps the simulation until every `expected` member (the members of the cluster, running
+/// at the end) reports the same applied index and store hash, or `SETTLE_STEPS_MAX` steps
+/// pass; then a leader must exist. Skipped after a panic, since the simulation cannot step
+/// again.
 pub fn settle(
     sim: &mut turmoil::Sim<'_>,
     servers: &Servers,
     ids: &[u64],
+    expected: &[usize],
     panicked: bool,
 ) -> Vec<Violation> {
     let mut converged = panicked;
     for _ in 0..if panicked { 0 } else { SETTLE_STEPS_MAX } {
-        let states: Vec<(u64, u32)> = servers
-            .borrow()
+        let states: Vec<(u64, u32)> = expected
             .iter()
-            .flatten()
-            .map(|s| (observe::applied(s), observe::store_hash(s)))
+            .filter_map(|i| servers.borrow()[*i].clone())
+            .map(|s| (observe::applied(&s), observe::store_hash(&s)))
             .collect();
-        if states.len() == ids.len() && states.windows(2).all(|w| w[0] == w[1]) {
+        if states.len() == expected.len() && states.windows(2).all(|w| w[0] == w[1]) {
             converged = true;
             break;
         }

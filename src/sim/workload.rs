@@ -24,10 +24,12 @@ use crate::transport::Network;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
+use crate::sim::admin;
 use crate::sim::elector::{self, Controllers};
 use crate::sim::history::{Call, Op, Outcome};
 use crate::sim::lease_check::AliveLog;
 use crate::sim::net::TurmoilNetwork;
+use crate::sim::operator::DeskLink;
 use crate::sim::run::name;
 use crate::sim::watchers::{self, WatchLog};
 
@@ -69,7 +71,9 @@ pub struct Workload {
 /// Adds the client host to `sim`: the register clients until `end_ms` less a margin, then one
 /// final read of every key (after the liveness phase healed everything: what every member must
 /// agree on, and what a lost write would contradict). With `controllers`, two control-plane
-/// controllers also campaign for one leadership (`elector`).
+/// controllers also campaign for one leadership (`elector`). With `admin` (the operator's desk
+/// and every host's member id), the client host also runs the admin that makes the operator's
+/// membership changes (`admin`).
 pub fn start(
     sim: &mut turmoil::Sim<'_>,
     nodes: usize,
@@ -77,6 +81,7 @@ pub fn start(
     end_ms: u64,
     controllers: bool,
     warmup: Duration,
+    admin: Option<(DeskLink, Vec<u64>)>,
 ) -> Workload {
     let workload = Workload {
         history: Rc::default(),
@@ -94,6 +99,8 @@ pub fn start(
         CLIENT_ORIGIN.with(|o| {
             o.get_or_init(|| origin);
         });
+        let desk = admin.as_ref().map(|(d, _)| d.clone());
+        let admin = admin.map(|(desk, ids)| tokio::task::spawn_local(admin::admin_loop(desk, ids)));
         // Scenarios start their clients after the first election, so a short run's traffic
         // is about its faults, not the cluster's start.
         tokio::time::sleep(warmup).await;
@@ -130,12 +137,15 @@ pub fn start(
         for t in tasks {
             let _ = t.await;
         }
-        let mut kv = kvs[0].clone();
+        // Through the first initial member still in the cluster: a removed one answers nothing.
+        let reader = desk.map_or(0, |d| d.borrow().final_reader);
+        let mut kv = kvs[reader].clone();
         for key in KEYS {
             record(&history, 99, key, Call::Get, &mut kv).await;
         }
         background.iter().for_each(|t| t.abort());
         leaser.abort();
+        admin.iter().for_each(|t| t.abort());
         ctl_tasks.iter().for_each(|t| t.abort());
         Ok(())
     });

@@ -57,6 +57,12 @@ impl MemoryBackend {
         self.power_loss();
     }
 
+    /// The data dir is lost (a replaced machine, an `rm -rf`): everything, synced or not, is
+    /// gone, and what is left is a new, healthy, empty disk.
+    pub fn wipe(&self) {
+        *self.lock() = State::default();
+    }
+
     /// From now on every write and sync fails with EIO (a dying disk).
     pub fn fail_disk(&self) {
         self.lock().failed = true;
@@ -138,6 +144,32 @@ fn eio() -> io::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wipe_loses_synced_and_unsynced_writes_and_heals_the_disk() {
+        // Goal: a lost data dir leaves nothing, not even what was synced, and a working disk.
+        let b = MemoryBackend::new();
+        let mut batch = Batch::default();
+        batch.put(Tree::Log, b"a".to_vec(), b"1".to_vec());
+        b.write(batch).unwrap();
+        b.sync().unwrap();
+        let mut batch = Batch::default();
+        batch.put(Tree::Log, b"b".to_vec(), b"2".to_vec());
+        b.write(batch).unwrap();
+        b.fail_disk();
+        b.wipe();
+        assert_eq!(b.get(Tree::Log, b"a").unwrap(), None);
+        assert_eq!(b.get(Tree::Log, b"b").unwrap(), None);
+        b.power_loss();
+        assert_eq!(
+            b.get(Tree::Log, b"a").unwrap(),
+            None,
+            "nothing durable is left"
+        );
+        let mut batch = Batch::default();
+        batch.put(Tree::Log, b"c".to_vec(), b"3".to_vec());
+        b.write(batch).expect("the new disk works");
+    }
 
     #[test]
     fn power_loss_drops_unsynced_writes_only() {

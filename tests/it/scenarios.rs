@@ -478,3 +478,118 @@ fn disk_faults_cost_no_acknowledged_write() {
     assert!(text.contains("convergence      ok"), "{text}");
     assert!(text.contains("verdict: no violations"), "{text}");
 }
+
+/// The narration line that contains `needle`, or a panic that shows the whole text.
+fn line_with<'a>(text: &'a str, needle: &str) -> &'a str {
+    text.lines()
+        .find(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("no {needle:?} in:\n{text}"))
+}
+
+/// The simulated time at the start of a narration line, in seconds.
+fn at_secs(line: &str) -> f64 {
+    line.split_whitespace()
+        .next()
+        .and_then(|t| t.trim_end_matches('s').parse().ok())
+        .unwrap_or_else(|| panic!("no time on {line}"))
+}
+
+#[test]
+fn membership_changes_under_faults_keep_one_majority_and_every_write() {
+    // Goal: add a learner while a follower is cut off, promote it, crash the leader, hand the
+    // leadership to the newcomer, replace a member while another is crashed, remove a voter:
+    // the quorum arithmetic follows the voters, every step succeeds, and the checkers (one
+    // leader per term, linearizability, convergence) stay clean.
+    let (ok, text) = scenario(&["run", "membership-under-faults"]);
+    assert!(ok, "{text}");
+    assert!(text.contains("spare n4 (no member until added)"), "{text}");
+    let (cut, _) = phase(&text, "isolate-follower");
+    assert!(cut.contains("2 of 3 reachable: majority 2 holds"), "{cut}");
+    // A learner has no vote: the majority stays 2 of 3 while it joins.
+    let joined = line_with(&text, "n4 joins as a learner (voters 3: majority 2)");
+    let promoted = line_with(&text, "n4 promoted to voter (voters 4: majority 3)");
+    assert!(at_secs(joined) < at_secs(promoted), "{joined}\n{promoted}");
+    let (crash, after_crash) = phase(&text, "crash-leader");
+    assert!(
+        crash.contains("3 of 4 reachable: majority 3 holds"),
+        "{crash}"
+    );
+    assert!(after_crash.contains("elected: n"), "{after_crash}");
+    let handed = line_with(&text, "n4 takes over the leadership");
+    assert!(at_secs(handed) >= 9.5, "{handed}");
+    // The replace runbook, in order, while n1 is down.
+    let (crash1, _) = phase(&text, "crash 1");
+    assert!(crash1.contains("down n1"), "{crash1}");
+    let steps = [
+        "n3 removed from the cluster (voters 3: majority 2)",
+        "n3 data dir wiped",
+        "n3 joins as a learner (voters 3: majority 2)",
+        "n3 promoted to voter (voters 4: majority 3)",
+    ];
+    let times: Vec<f64> = steps.iter().map(|s| at_secs(line_with(&text, s))).collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}\n{text}");
+    // n3 came back on an empty disk while n1, which had heard from it, was down: the rejoin
+    // guard waits for every peer (n1 may be the one that counted n3's votes), so n3 takes
+    // part, and is promoted, only once n1 is back and has applied n3's removal.
+    let (restart1, _) = phase(&text, "restart 1");
+    assert!(
+        times[3] > at_secs(restart1),
+        "the promotion waits for n1:\n{text}"
+    );
+    let removed = line_with(&text, "n2 removed from the cluster (voters 3: majority 2)");
+    assert!(at_secs(removed) >= 17.0, "{removed}");
+    for checker in ["raft", "log", "linearizability", "convergence", "liveness"] {
+        assert!(
+            text.lines()
+                .any(|l| l.trim_start().starts_with(checker) && l.contains(" ok: ")),
+            "{checker} not ok:\n{text}"
+        );
+    }
+    assert!(text.contains("verdict: no violations"), "{text}");
+}
+
+#[test]
+fn a_lost_data_dir_is_replaced_and_serves_every_write_again() {
+    // Goal: member 2 loses its data dir; restarted on the empty disk with its old id it
+    // refuses to start (a peer has heard from it), and the replace runbook brings it back as a
+    // voter that converges with the others, with no acknowledged write lost.
+    let (ok, text) = scenario(&["run", "lost-data-dir"]);
+    assert!(ok, "{text}");
+    let (lost, _) = phase(&text, "lose-data 2");
+    assert!(lost.contains("down n2"), "{lost}");
+    assert!(
+        lost.contains("2 of 3 reachable: majority 2 holds"),
+        "{lost}"
+    );
+    let refused = line_with(&text, "n2 refused to start:");
+    assert!(at_secs(refused) >= 3.0, "{refused}");
+    let steps = [
+        "n2 removed from the cluster (voters 2: majority 2)",
+        "n2 data dir wiped",
+        "n2 joins as a learner (voters 2: majority 2)",
+        "n2 promoted to voter (voters 3: majority 2)",
+    ];
+    let times: Vec<f64> = steps.iter().map(|s| at_secs(line_with(&text, s))).collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}\n{text}");
+    assert!(times[0] >= at_secs(refused), "{text}");
+    assert!(text.contains("linearizability  ok"), "{text}");
+    assert!(text.contains("convergence      ok"), "{text}");
+    assert!(text.contains("verdict: no violations"), "{text}");
+}
+
+#[test]
+fn a_learner_is_promoted_only_once_it_caught_up() {
+    // Goal: etcd's rule that a learner is promoted only in sync with the leader: while the
+    // learner is cut off the leader refuses, the operator retries, and the promotion goes
+    // through only after the heal, naming the refusal it met.
+    let (ok, text) = scenario(&["run", "learner-catches-up"]);
+    assert!(ok, "{text}");
+    let (heal, _) = phase(&text, "heal");
+    let promoted = line_with(&text, "n4 promoted to voter (voters 4: majority 3)");
+    assert!(at_secs(promoted) >= at_secs(heal), "{promoted}\n{text}");
+    assert!(
+        promoted.contains("which is in sync with leader"),
+        "{promoted}"
+    );
+    assert!(text.contains("verdict: no violations"), "{text}");
+}

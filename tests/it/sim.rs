@@ -84,6 +84,30 @@ fn fixed_seeds_on_five_members_find_no_violation() {
     }
 }
 
+#[test]
+fn fixed_seeds_with_membership_changes_find_no_violation() {
+    // Goal: learners added and promoted, voters removed and replaced, leadership moved and a
+    // data dir lost, among the random faults, on 3 and 5 members: no checker fires.
+    for (nodes, seeds) in [("3", 1..=3), ("5", 1..=2)] {
+        for seed in seeds {
+            let (ok, summary, text) = run_full(&[
+                "--seed",
+                &seed.to_string(),
+                "--nodes",
+                nodes,
+                "--duration",
+                "20",
+                "--membership",
+            ]);
+            assert!(ok, "{summary}");
+            assert!(
+                text.lines().any(|l| l.contains(" member n")),
+                "seed {seed} on {nodes}: no membership change succeeded:\n{text}"
+            );
+        }
+    }
+}
+
 /// Runs `plant` on each seed in turn until `checker`, the checker that targets it, reports a
 /// violation. A run failing only through other checkers does not count: those may be tripping
 /// over consequences of the bug, which proves nothing about the targeted checker.
