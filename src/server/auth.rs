@@ -55,8 +55,27 @@ impl Server {
         }))
     }
 
+    /// A token this member does not know may have been issued by another member a moment ago:
+    /// its Authenticate entry committed but not yet applied here (a client authenticates at one
+    /// endpoint, then uses the token at all). Waits for everything committed before the token
+    /// is judged unknown.
+    pub async fn settle_token(&self, creds: &Credentials) {
+        let Some(token) = &creds.token else { return };
+        if !self.sm.read().auth.enabled() {
+            return;
+        }
+        let known = self
+            .sm
+            .tokens()
+            .lookup(token, clock::now(), self.auth.token_ttl);
+        if known.is_none() {
+            let _ = self.read_barrier().await;
+        }
+    }
+
     /// Replicates a client's `cmd` with its caller, so applying checks its permissions.
     pub async fn request_as<R: Reply>(&self, creds: &Credentials, cmd: Command) -> Result<R> {
+        self.settle_token(creds).await;
         let caller = self.caller(creds)?;
         self.request(Command::As {
             caller,
@@ -67,6 +86,7 @@ impl Server {
 
     /// A client's Range: READ on its range, judged after the read barrier like the read itself.
     pub async fn range_as(&self, creds: &Credentials, req: &RangeRequest) -> Result<RangeResponse> {
+        self.settle_token(creds).await;
         let caller = self.caller(creds)?;
         let resp = self.range(req).await?;
         self.check_read(caller.as_ref(), &req.key, &req.range_end)?;
@@ -134,6 +154,7 @@ impl Server {
 
     /// Applies an auth change on behalf of `creds` (the root role is checked at apply).
     pub async fn auth_change(&self, creds: &Credentials, change: AuthChange) -> Result<()> {
+        self.settle_token(creds).await;
         let caller = self.caller(creds)?;
         let cmd = Command::As {
             caller,
@@ -147,6 +168,7 @@ impl Server {
 
     /// The roles of a user: for an admin, or the user itself.
     pub async fn user_get(&self, creds: &Credentials, name: &str) -> Result<Vec<String>> {
+        self.settle_token(creds).await;
         let caller = self.caller(creds)?;
         self.read_barrier().await?;
         let state = self.sm.read();
@@ -173,6 +195,7 @@ impl Server {
 
     /// Every user's name, in order: admins only.
     pub async fn user_list(&self, creds: &Credentials) -> Result<Vec<String>> {
+        self.settle_token(creds).await;
         let caller = self.caller(creds)?;
         self.read_barrier().await?;
         let state = self.sm.read();
@@ -182,6 +205,7 @@ impl Server {
 
     /// A role's permissions: for an admin, or a user holding the role.
     pub async fn role_get(&self, creds: &Credentials, name: &str) -> Result<Vec<Permission>> {
+        self.settle_token(creds).await;
         let caller = self.caller(creds)?;
         self.read_barrier().await?;
         let state = self.sm.read();
@@ -196,6 +220,7 @@ impl Server {
 
     /// Every role's name, in order: admins only.
     pub async fn role_list(&self, creds: &Credentials) -> Result<Vec<String>> {
+        self.settle_token(creds).await;
         let caller = self.caller(creds)?;
         self.read_barrier().await?;
         let state = self.sm.read();
