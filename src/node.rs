@@ -64,10 +64,12 @@ impl Later {
         let id = self.config.member_id();
         match rejoin::check(id, &self.peers, &others, poll).await {
             Ok(()) => {
-                self.admission.admit();
+                // Initialized before Raft messages are let in: a vote granted in between would
+                // make openraft refuse to initialize, leaving a member that never campaigns.
                 if let Err(e) = initialize(&self.raft, &self.config).await {
                     tracing::error!(error = %e, "initialize failed");
                 }
+                self.admission.admit();
             }
             Err(e) => {
                 tracing::error!(error = %e, "refusing to go on");
@@ -79,8 +81,8 @@ impl Later {
 }
 
 /// Every initial member initializes with the same membership; openraft allows that and the
-/// vote decides one leader. Only once admitted: a member refused later must leave its data
-/// dir as empty as it found it.
+/// vote decides one leader. Only once the peers' answers allow it (a member refused later must
+/// leave its data dir as empty as it found it), and before Raft messages are let in.
 async fn initialize(raft: &Raft, config: &Config) -> Result<(), StartError> {
     let initialized = raft
         .is_initialized()
@@ -304,8 +306,8 @@ impl Node {
                     return Err(e.into());
                 }
                 Ok(Ok(())) => {
-                    admission.admit();
                     initialize(&raft, &config).await?;
+                    admission.admit();
                 }
                 Err(_) => {
                     // Undecided while fewer than a majority run: keep asking in the background,
