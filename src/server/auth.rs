@@ -55,28 +55,29 @@ impl Server {
         }))
     }
 
-    /// A token this member does not know may have been issued by another member a moment ago:
-    /// its Authenticate entry committed but not yet applied here (a client authenticates at one
-    /// endpoint, then uses the token at all). Waits for everything committed before the token
-    /// is judged unknown.
+    /// `caller`, where a token this member does not know yet gets a second look after the read
+    /// barrier: another member may have issued it a moment ago, its Authenticate entry
+    /// committed but not yet applied here (a client authenticates at one endpoint, then uses
+    /// the token at all).
+    pub async fn caller_settled(&self, creds: &Credentials) -> Result<Option<AuthInfo>> {
+        match self.caller(creds) {
+            Err(Error::Auth(AuthError::InvalidAuthToken)) => {
+                let _ = self.read_barrier().await;
+                self.caller(creds)
+            }
+            other => other,
+        }
+    }
+
+    /// `caller_settled` for the checks that resolve the caller themselves (the admin-only
+    /// Maintenance calls): waits, when needed, so their own lookup finds the token.
     pub async fn settle_token(&self, creds: &Credentials) {
-        let Some(token) = &creds.token else { return };
-        if !self.sm.read().auth.enabled() {
-            return;
-        }
-        let known = self
-            .sm
-            .tokens()
-            .lookup(token, clock::now(), self.auth.token_ttl);
-        if known.is_none() {
-            let _ = self.read_barrier().await;
-        }
+        let _ = self.caller_settled(creds).await;
     }
 
     /// Replicates a client's `cmd` with its caller, so applying checks its permissions.
     pub async fn request_as<R: Reply>(&self, creds: &Credentials, cmd: Command) -> Result<R> {
-        self.settle_token(creds).await;
-        let caller = self.caller(creds)?;
+        let caller = self.caller_settled(creds).await?;
         self.request(Command::As {
             caller,
             cmd: Box::new(cmd),
@@ -86,8 +87,7 @@ impl Server {
 
     /// A client's Range: READ on its range, judged after the read barrier like the read itself.
     pub async fn range_as(&self, creds: &Credentials, req: &RangeRequest) -> Result<RangeResponse> {
-        self.settle_token(creds).await;
-        let caller = self.caller(creds)?;
+        let caller = self.caller_settled(creds).await?;
         let resp = self.range(req).await?;
         self.check_read(caller.as_ref(), &req.key, &req.range_end)?;
         Ok(resp)
@@ -154,8 +154,7 @@ impl Server {
 
     /// Applies an auth change on behalf of `creds` (the root role is checked at apply).
     pub async fn auth_change(&self, creds: &Credentials, change: AuthChange) -> Result<()> {
-        self.settle_token(creds).await;
-        let caller = self.caller(creds)?;
+        let caller = self.caller_settled(creds).await?;
         let cmd = Command::As {
             caller,
             cmd: Box::new(Command::Auth(change)),
@@ -168,8 +167,7 @@ impl Server {
 
     /// The roles of a user: for an admin, or the user itself.
     pub async fn user_get(&self, creds: &Credentials, name: &str) -> Result<Vec<String>> {
-        self.settle_token(creds).await;
-        let caller = self.caller(creds)?;
+        let caller = self.caller_settled(creds).await?;
         self.read_barrier().await?;
         let state = self.sm.read();
         state.auth.check_user_get(caller.as_ref(), name)?;
@@ -195,8 +193,7 @@ impl Server {
 
     /// Every user's name, in order: admins only.
     pub async fn user_list(&self, creds: &Credentials) -> Result<Vec<String>> {
-        self.settle_token(creds).await;
-        let caller = self.caller(creds)?;
+        let caller = self.caller_settled(creds).await?;
         self.read_barrier().await?;
         let state = self.sm.read();
         state.auth.check_admin(caller.as_ref())?;
@@ -205,8 +202,7 @@ impl Server {
 
     /// A role's permissions: for an admin, or a user holding the role.
     pub async fn role_get(&self, creds: &Credentials, name: &str) -> Result<Vec<Permission>> {
-        self.settle_token(creds).await;
-        let caller = self.caller(creds)?;
+        let caller = self.caller_settled(creds).await?;
         self.read_barrier().await?;
         let state = self.sm.read();
         state.auth.check_role_get(caller.as_ref(), name)?;
@@ -220,8 +216,7 @@ impl Server {
 
     /// Every role's name, in order: admins only.
     pub async fn role_list(&self, creds: &Credentials) -> Result<Vec<String>> {
-        self.settle_token(creds).await;
-        let caller = self.caller(creds)?;
+        let caller = self.caller_settled(creds).await?;
         self.read_barrier().await?;
         let state = self.sm.read();
         state.auth.check_admin(caller.as_ref())?;
