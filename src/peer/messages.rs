@@ -38,11 +38,23 @@ pub enum LeaseReply {
 }
 
 /// A peer's answer to a member starting on an empty data dir (`raft::rejoin`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HeardReply {
     /// The peer has had a Raft answer from the asking member before: that member's vote and
     /// log are lost, not new.
     pub heard: bool,
     /// The peer holds log entries past its bootstrap: the cluster is past forming.
     pub has_log: bool,
+    /// The newest membership in the peer's log, if it holds one.
+    pub config: Option<ConfigView>,
+}
+
+/// A membership as a starting member needs to see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigView {
+    /// Where the membership sits in the log: a higher index is a newer membership.
+    pub index: u64,
+    /// The voter sets: one, or two during a joint change (a majority of each decides).
+    pub voters: Vec<std::collections::BTreeSet<u64>>,
+    pub learners: std::collections::BTreeSet<u64>,
 }

@@ -17,6 +17,6 @@ mod raft_network;
 mod service;
 
 pub use clients::{PeerClients, PEER_MESSAGE_MAX_BYTES};
-pub use messages::{HeardReply, LeaseCall, LeaseReply, ReadLogId, Refusal};
+pub use messages::{ConfigView, HeardReply, LeaseCall, LeaseReply, ReadLogId, Refusal};
 pub use raft_network::NetworkFactory;
 pub use service::{PeerHandler, PeerService};

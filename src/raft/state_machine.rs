@@ -461,6 +461,12 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         state
             .store
             .plant_compaction_drops_tombstone(self.shared.hub.plants().etcd_19179);
+        // The memberships a snapshot skips are never applied here: forget whoever the last one
+        // leaves out, as applying them would have.
+        if let Some(admission) = self.shared.heard.get() {
+            let members = meta.last_membership.membership().nodes().map(|(id, _)| *id);
+            admission.heard.keep_only(&members.collect())?;
+        }
         let snap = StoredSnapshot {
             meta: meta.clone(),
             data,

@@ -34,7 +34,7 @@ use crate::error::Error;
 use crate::lease::Lessor;
 use crate::metrics::Metrics;
 use crate::peer::{
-    HeardReply, LeaseCall, LeaseReply, PeerClients, PeerHandler, ReadLogId, Refusal,
+    ConfigView, HeardReply, LeaseCall, LeaseReply, PeerClients, PeerHandler, ReadLogId, Refusal,
 };
 use crate::plant::Plants;
 use crate::proto::etcdserverpb::ResponseHeader;
@@ -266,15 +266,20 @@ impl PeerHandler for Server {
     }
 
     fn heard(&self, from: NodeId) -> HeardReply {
+        let metrics = self.raft.metrics().borrow_watched().clone();
+        let stored = &metrics.membership_config;
+        let config = stored.log_id().map(|at| {
+            let m = stored.membership();
+            ConfigView {
+                index: at.index,
+                voters: m.get_joint_config().clone(),
+                learners: m.learner_ids().collect(),
+            }
+        });
         HeardReply {
             heard: self.admission.heard.contains(from),
-            has_log: self
-                .raft
-                .metrics()
-                .borrow_watched()
-                .last_log_index
-                .unwrap_or(0)
-                > 0,
+            has_log: metrics.last_log_index.unwrap_or(0) > 0,
+            config,
         }
     }
 

@@ -79,8 +79,11 @@ pub enum SimCmd {
 }
 
 /// Greedy shrinking: drop one event at a time (in a fresh process per try, since only a fresh
-/// process replays a run exactly) and keep every drop after which the run still fails.
+/// process replays a run exactly) and keep every drop after which the run still fails the same
+/// way: with a violation from `checker`, the first one's. A drop that leaves the schedule
+/// invalid (a spare acted on but never added) is not tried.
 fn shrink(
+    checker: &str,
     seed: u64,
     nodes: u64,
     duration: u64,
@@ -98,6 +101,10 @@ fn shrink(
         tries += 1;
         let mut candidate = current.clone();
         candidate.remove(i);
+        if crate::sim::schedule::check_members(&candidate, nodes as usize).is_err() {
+            i += 1;
+            continue;
+        }
         let file = std::env::temp_dir().join(format!(
             "quorum-sim-shrink-{seed}-{}.txt",
             std::process::id()
@@ -126,7 +133,11 @@ fn shrink(
             cmd.args(["--plant", p]);
         }
         cmd.current_dir(std::env::temp_dir());
-        let still_fails = !cmd.output()?.status.success();
+        let out = cmd.output()?;
+        let same = format!("VIOLATION [{checker}]");
+        let still_fails = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .any(|l| l.starts_with(&same));
         let _ = std::fs::remove_file(&file);
         if still_fails {
             current = candidate;
@@ -162,6 +173,10 @@ pub fn main(command: SimCmd) -> anyhow::Result<()> {
                 ),
                 None => None,
             };
+            if let Some(events) = &schedule {
+                crate::sim::schedule::check_members(events, nodes as usize)
+                    .map_err(|e| anyhow::anyhow!(e))?;
+            }
             let spec = RunSpec {
                 seed,
                 nodes: nodes as usize,
@@ -209,6 +224,7 @@ pub fn main(command: SimCmd) -> anyhow::Result<()> {
                 let mut events = report.schedule.clone();
                 if !no_shrink {
                     let smaller = shrink(
+                        report.violations[0].checker.name(),
                         seed,
                         nodes,
                         duration,

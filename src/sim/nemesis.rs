@@ -58,6 +58,9 @@ pub struct Nemesis {
     out: BTreeSet<usize>,
     /// Members whose last start failed (`nK refused to start`).
     refused: BTreeSet<usize>,
+    /// Members whose data dir was lost since the operator last started them: their refusal is
+    /// the guard working, until the runbook adds them back.
+    lost: BTreeSet<usize>,
     /// Members the operator started that refused, and when their start is tried again.
     retry_start: BTreeMap<usize, u64>,
     /// Members whose disk was wiped since the run last asked (their checkers start afresh).
@@ -83,6 +86,7 @@ impl Nemesis {
         Nemesis {
             out: BTreeSet::new(),
             refused: BTreeSet::new(),
+            lost: BTreeSet::new(),
             retry_start: BTreeMap::new(),
             wiped: Vec::new(),
             members: ids.len(),
@@ -141,6 +145,7 @@ impl Nemesis {
             .iter()
             .copied()
             .filter(|m| plans[*m].state == ClusterState::Existing && !self.out.contains(m))
+            .filter(|m| !self.lost.contains(m))
             .collect()
     }
 
@@ -247,6 +252,7 @@ impl Nemesis {
             }
             HostStep::Start(n) => {
                 self.out.remove(&n);
+                self.lost.remove(&n);
                 self.crashed.remove(&n);
                 self.refused.remove(&n);
                 self.hosts.plans.borrow_mut()[n] = crate::sim::host::Plan {
@@ -391,6 +397,7 @@ impl Nemesis {
                 }
             }
             Fault::LoseData(n) => {
+                self.lost.insert(*n);
                 self.failed_disks.remove(n);
                 if self.crashed.insert(*n) {
                     self.lives[*n] += 1;

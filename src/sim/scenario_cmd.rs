@@ -98,16 +98,8 @@ fn run_scenario(
     html: Option<PathBuf>,
     svg: Option<PathBuf>,
 ) -> anyhow::Result<bool> {
-    if let Some(m) = crate::sim::schedule::highest_member(&s.events) {
-        anyhow::ensure!(
-            m < crate::sim::schedule::hosts(&s.events, s.nodes),
-            "scenario {} names member n{} but runs with {} members (a member beyond them \
-             must be added with add-learner first)",
-            s.name,
-            m + 1,
-            s.nodes
-        );
-    }
+    crate::sim::schedule::check_members(&s.events, s.nodes)
+        .map_err(|e| anyhow::anyhow!("scenario {}: {e}", s.name))?;
     let spec = RunSpec {
         seed: s.seed,
         nodes: s.nodes,

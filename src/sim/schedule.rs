@@ -323,6 +323,19 @@ pub fn hosts(events: &[Event], nodes: usize) -> usize {
         .fold(nodes, usize::max)
 }
 
+/// Refuses `events` that name a member a run of `nodes` members never has: one beyond them
+/// that no `add-learner` brings in.
+pub fn check_members(events: &[Event], nodes: usize) -> Result<(), String> {
+    match highest_member(events) {
+        Some(m) if m >= hosts(events, nodes) => Err(format!(
+            "the schedule names member n{} but runs with {nodes} members (a member beyond them \
+             must be added with add-learner first)",
+            m + 1
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Parses a hand-written schedule; blank lines and `#` comments are ignored.
 pub fn parse(text: &str) -> Result<Vec<Event>, String> {
     let node = |s: &str| -> Result<usize, String> {
