@@ -33,10 +33,14 @@ pub struct Plants {
     /// etcd #19179 (and #18089): compaction drops a DELETE at exactly the compact revision, so
     /// a watch from that revision misses it.
     pub etcd_19179: bool,
+    /// etcd #17780: a member loading its state takes the revision from the newest version it
+    /// stores, as etcd took it from the last key in its backend; after a DELETE at the head
+    /// was compacted away, the revision falls.
+    pub etcd_17780: bool,
 }
 
 impl Plants {
-    pub const NAMES: [&'static str; 12] = [
+    pub const NAMES: [&'static str; 13] = [
         "stale-read",
         "ack-before-sync",
         "lease-without-leadership",
@@ -48,6 +52,7 @@ impl Plants {
         "early-watch-progress",
         "etcd-15271",
         "etcd-19179",
+        "etcd-17780",
         // A 1-member cluster acknowledging before its log is synced (etcd #14370) is
         // `ack-before-sync` on one member; the name is kept for the scenario that shows it.
         "etcd-14370",
@@ -68,6 +73,7 @@ impl Plants {
             "early-watch-progress" => p.early_watch_progress = true,
             "etcd-15271" => p.etcd_15271 = true,
             "etcd-19179" => p.etcd_19179 = true,
+            "etcd-17780" => p.etcd_17780 = true,
             _ => return None,
         }
         Some(p)

@@ -109,6 +109,9 @@ impl StateMachine {
         state
             .store
             .plant_compaction_drops_tombstone(hub.plants().etcd_19179);
+        if hub.plants().etcd_17780 {
+            state.store.plant_revision_from_versions();
+        }
         hub.reset(state.store.revision());
         Ok(Self {
             shared: Arc::new(Shared {
@@ -461,6 +464,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         state
             .store
             .plant_compaction_drops_tombstone(self.shared.hub.plants().etcd_19179);
+        if self.shared.hub.plants().etcd_17780 {
+            state.store.plant_revision_from_versions();
+        }
         // The memberships a snapshot skips are never applied here: forget whoever the last one
         // leaves out, as applying them would have.
         if let Some(admission) = self.shared.heard.get() {

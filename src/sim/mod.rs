@@ -43,6 +43,7 @@ pub mod net;
 pub mod observe;
 pub mod operator;
 pub mod picture;
+pub mod quiet;
 pub mod raft_check;
 pub mod revision_check;
 pub mod run;

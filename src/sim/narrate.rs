@@ -33,14 +33,13 @@ pub fn quorum_text(q: &Quorum) -> String {
             format!("{{{}}}", names.join(","))
         })
         .collect();
-    if q.groups.len() > 1 || !q.down.is_empty() {
+    let down: Vec<String> = q.down.iter().map(|m| format!("n{m}")).collect();
+    if q.groups.is_empty() {
+        let _ = write!(s, "down {}: no member running; ", down.join(","));
+    } else if q.groups.len() > 1 || !q.down.is_empty() {
         let _ = write!(s, "groups {}", groups.join(" "));
         if !q.down.is_empty() {
-            let down: Vec<String> = q.down.iter().map(|m| format!("n{m}")).collect();
             let _ = write!(s, ", down {}", down.join(","));
-        }
-        if q.groups.is_empty() {
-            s.push_str("no member running");
         }
         s.push_str("; ");
     }

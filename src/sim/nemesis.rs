@@ -25,6 +25,7 @@ use crate::sim::elector::Controllers;
 use crate::sim::host::HostLink;
 use crate::sim::observe::{self, Servers};
 use crate::sim::operator::{HostStep, Operator};
+use crate::sim::quiet::Quiet;
 use crate::sim::run::name;
 use crate::sim::schedule::{Event, Fault};
 
@@ -58,6 +59,8 @@ pub struct Nemesis {
     out: BTreeSet<usize>,
     /// Members whose last start failed (`nK refused to start`).
     refused: BTreeSet<usize>,
+    /// The clients' quiet spells, when the schedule has any.
+    quiet: Option<Quiet>,
     /// Members whose data dir was lost since the operator last started them: their refusal is
     /// the guard working, until the runbook adds them back.
     lost: BTreeSet<usize>,
@@ -87,6 +90,7 @@ impl Nemesis {
             out: BTreeSet::new(),
             refused: BTreeSet::new(),
             lost: BTreeSet::new(),
+            quiet: None,
             retry_start: BTreeMap::new(),
             wiped: Vec::new(),
             members: ids.len(),
@@ -109,6 +113,12 @@ impl Nemesis {
 
     /// Takes over the hosts' plans (spare hosts start outside the cluster) and their refusals
     /// to start, and the operator that makes membership changes, if the schedule has any.
+    /// Lets `quiet` events reach the clients.
+    pub fn with_quiet(mut self, quiet: Option<Quiet>) -> Nemesis {
+        self.quiet = quiet;
+        self
+    }
+
     pub fn with_hosts(mut self, hosts: HostLink, operator: Option<Operator>) -> Nemesis {
         let plans = hosts.plans.borrow().clone();
         self.out = (0..plans.len()).filter(|i| !plans[*i].run).collect();
@@ -465,6 +475,17 @@ impl Nemesis {
                 }
             }
             Fault::Skew(n, ppm) => self.clocks.skew(*n, *ppm),
+            Fault::Quiet(ms) => {
+                let now = sim.elapsed().as_millis() as u64;
+                if let Some(q) = &self.quiet {
+                    q.begin(now, *ms);
+                }
+                return Some(format!(
+                    "the clients hold their writes until {}, and a DELETE made the head is \
+                     compacted at once",
+                    crate::sim::narrate::secs(now + ms)
+                ));
+            }
             Fault::RestartAll => {
                 for n in std::mem::take(&mut self.failed_disks) {
                     self.swap_disk(sim, n);

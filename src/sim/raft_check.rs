@@ -28,6 +28,8 @@ pub struct RaftChecker {
     granted: Vec<Option<(u64, u64)>>,
     /// Per member: the last role narrated.
     states: Vec<Option<ServerState>>,
+    /// Per member: the life last sampled (1, plus one per crash).
+    lives: Vec<usize>,
 }
 
 impl RaftChecker {
@@ -40,6 +42,7 @@ impl RaftChecker {
             votes: vec![None; nodes],
             granted: vec![None; nodes],
             states: vec![None; nodes],
+            lives: vec![1; nodes],
         }
     }
 
@@ -62,11 +65,12 @@ impl RaftChecker {
         self.member_of(id).map(name)
     }
 
-    /// Checks member `i`'s metrics `m`, sampled at `now` (simulated ms); narrates its changes
-    /// into `log`.
+    /// Checks member `i`'s metrics `m`, sampled at `now` (simulated ms) in its `life`;
+    /// narrates its changes into `log`.
     pub fn observe(
         &mut self,
         i: usize,
+        life: usize,
         m: &RaftMetrics,
         now: u64,
         log: &mut Vec<String>,
@@ -103,8 +107,12 @@ impl RaftChecker {
         }
         // Classic Raft: one vote granted per term, even across restarts. Following the term's
         // leader after voting for another candidate is not a second vote, and a restarted
-        // member holds the leader it followed as its vote (`read_vote`).
-        if !m.vote.is_committed() {
+        // member holds the leader it followed as its vote (`read_vote`). That follow may fall
+        // between two samples, just before a crash: a restarted member's vote for the leader
+        // of its term is that, not a second grant.
+        let restarted = std::mem::replace(&mut self.lives[i], life) != life;
+        let followed_unseen = restarted && self.leaders.get(&vote.0) == Some(&vote.1);
+        if !m.vote.is_committed() && !followed_unseen {
             if let Some((term, whom)) = self.granted[i] {
                 if vote.0 == term && vote.1 != whom {
                     violation(format!(
@@ -170,8 +178,8 @@ mod tests {
         let mut c = RaftChecker::new(vec![11, 12]);
         let mut log = Vec::new();
         let lead = |id| metrics(id, 3, ServerState::Leader, Vote::new_committed(3, id));
-        assert!(c.observe(0, &lead(11), 10, &mut log).is_empty());
-        let v = c.observe(1, &lead(12), 12, &mut log);
+        assert!(c.observe(0, 1, &lead(11), 10, &mut log).is_empty());
+        let v = c.observe(1, 1, &lead(12), 12, &mut log);
         assert_eq!(v.len(), 1, "{v:?}");
         assert_eq!(v[0].checker, Checker::Raft);
         assert!(
@@ -191,14 +199,14 @@ mod tests {
         let mut c = RaftChecker::new(vec![11, 12, 13, 14]);
         let mut log = Vec::new();
         let lead = |id, term| metrics(id, term, ServerState::Leader, Vote::new_committed(term, id));
-        assert!(c.observe(1, &lead(12, 4), 10, &mut log).is_empty());
+        assert!(c.observe(1, 1, &lead(12, 4), 10, &mut log).is_empty());
         c.forget(1);
         let fresh = metrics(12, 0, ServerState::Learner, Vote::new(0, 0));
         assert!(
-            c.observe(1, &fresh, 20, &mut log).is_empty(),
+            c.observe(1, 1, &fresh, 20, &mut log).is_empty(),
             "no regression"
         );
-        let spare = c.observe(3, &lead(14, 4), 30, &mut log);
+        let spare = c.observe(3, 1, &lead(14, 4), 30, &mut log);
         assert!(
             spare
                 .iter()
@@ -212,8 +220,8 @@ mod tests {
         let mut c = RaftChecker::new(vec![11]);
         let mut log = Vec::new();
         let at = |term| metrics(11, term, ServerState::Follower, Vote::new(term, 11));
-        assert!(c.observe(0, &at(4), 10, &mut log).is_empty());
-        let v = c.observe(0, &at(3), 12, &mut log);
+        assert!(c.observe(0, 1, &at(4), 10, &mut log).is_empty());
+        let v = c.observe(0, 1, &at(3), 12, &mut log);
         assert!(
             v.iter()
                 .any(|v| v.text.contains("term went back from 4 to 3")),
@@ -227,13 +235,47 @@ mod tests {
         let mut c = RaftChecker::new(vec![11, 12, 13]);
         let mut log = Vec::new();
         let m = |vote| metrics(11, 5, ServerState::Follower, vote);
-        assert!(c.observe(0, &m(Vote::new(5, 12)), 10, &mut log).is_empty());
-        let follow = c.observe(0, &m(Vote::new_committed(5, 13)), 12, &mut log);
+        assert!(c
+            .observe(0, 1, &m(Vote::new(5, 12)), 10, &mut log)
+            .is_empty());
+        let follow = c.observe(0, 1, &m(Vote::new_committed(5, 13)), 12, &mut log);
         assert!(follow.is_empty(), "{follow:?}");
         let mut c = RaftChecker::new(vec![11, 12, 13]);
-        assert!(c.observe(0, &m(Vote::new(5, 12)), 10, &mut log).is_empty());
-        let twice = c.observe(0, &m(Vote::new(5, 13)), 12, &mut log);
+        assert!(c
+            .observe(0, 1, &m(Vote::new(5, 12)), 10, &mut log)
+            .is_empty());
+        let twice = c.observe(0, 1, &m(Vote::new(5, 13)), 12, &mut log);
         assert_eq!(twice.len(), 1, "{twice:?}");
         assert!(twice[0].text.contains("voted for two members in term 5"));
+    }
+
+    #[test]
+    fn a_restarted_member_holding_its_terms_leader_followed_it_unseen() {
+        // Goal: sweep seed 1071: member 0 voted for 12, followed leader 13 between two samples,
+        // lost power, and read back 13 as a plain vote. That is no second grant; the same
+        // change within one life, or to a member that never led the term, still is.
+        let leader = |id| metrics(id, 5, ServerState::Leader, Vote::new_committed(5, id));
+        let m = |vote| metrics(11, 5, ServerState::Follower, vote);
+        let mut c = RaftChecker::new(vec![11, 12, 13]);
+        let mut log = Vec::new();
+        assert!(c
+            .observe(0, 1, &m(Vote::new(5, 12)), 10, &mut log)
+            .is_empty());
+        assert!(c.observe(2, 1, &leader(13), 11, &mut log).is_empty());
+        let back = c.observe(0, 2, &m(Vote::new(5, 13)), 20, &mut log);
+        assert!(back.is_empty(), "{back:?}");
+        let mut c = RaftChecker::new(vec![11, 12, 13]);
+        assert!(c
+            .observe(0, 1, &m(Vote::new(5, 12)), 10, &mut log)
+            .is_empty());
+        assert!(c.observe(2, 1, &leader(13), 11, &mut log).is_empty());
+        let same_life = c.observe(0, 1, &m(Vote::new(5, 13)), 20, &mut log);
+        assert_eq!(same_life.len(), 1, "{same_life:?}");
+        let mut c = RaftChecker::new(vec![11, 12, 13]);
+        assert!(c
+            .observe(0, 1, &m(Vote::new(5, 12)), 10, &mut log)
+            .is_empty());
+        let no_leader = c.observe(0, 2, &m(Vote::new(5, 13)), 20, &mut log);
+        assert_eq!(no_leader.len(), 1, "{no_leader:?}");
     }
 }

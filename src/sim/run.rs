@@ -23,6 +23,7 @@ use crate::sim::log_watch::LogWatch;
 use crate::sim::nemesis::Nemesis;
 use crate::sim::observe::{self, Servers};
 use crate::sim::operator::{DeskLink, Operator};
+use crate::sim::quiet::Quiet;
 use crate::sim::raft_check::RaftChecker;
 use crate::sim::schedule::{self, Event, Fault};
 use crate::sim::verdict::{self, Checker, Report, Violation};
@@ -91,6 +92,10 @@ pub fn run(spec: &RunSpec) -> Report {
         .map(|i| member_config(i, spec).member_id())
         .collect();
     let operated = schedule.iter().any(|e| e.fault.is_operator());
+    let quiet = schedule
+        .iter()
+        .any(|e| matches!(e.fault, schedule::Fault::Quiet(_)))
+        .then(Quiet::default);
     let desk = operated.then(DeskLink::default);
     let workload = workload::start(
         &mut sim,
@@ -99,7 +104,10 @@ pub fn run(spec: &RunSpec) -> Report {
         end_ms,
         spec.controllers,
         Duration::from_millis(spec.warmup_ms),
-        desk.clone().map(|d| (d, ids.clone())),
+        workload::Hooks {
+            admin: desk.clone().map(|d| (d, ids.clone())),
+            quiet: quiet.clone(),
+        },
     );
     let mut checks = Invariants {
         raft: RaftChecker::new(ids.clone()),
@@ -123,7 +131,8 @@ pub fn run(spec: &RunSpec) -> Report {
         ids.clone(),
         workload.controllers.clone(),
     )
-    .with_hosts(host_link, desk.map(Operator::new));
+    .with_hosts(host_link, desk.map(Operator::new))
+    .with_quiet(quiet);
     let mut log: Vec<String> = schedule.iter().map(|e| format!("schedule: {e}")).collect();
     let mut violations = Vec::new();
 
@@ -309,7 +318,7 @@ impl Invariants {
             if m.state == openraft::ServerState::Leader {
                 leading[i] = Some(m.current_term);
             }
-            violations.extend(self.raft.observe(i, &m, now, log));
+            violations.extend(self.raft.observe(i, life, &m, now, log));
         }
         let logs: Vec<Option<(&dyn Backend, u64)>> = watched
             .iter()

@@ -32,6 +32,9 @@
 //! disk, add it back as a learner, start it, promote it), `move-leader 2`, and `lose-data 2`
 //! (2 crashes and its data dir is lost; a later `restart 2` starts it on the empty disk with
 //! its old id and `new` state).
+//!
+//! Workload: `quiet 5000` (the clients hold their writes for 5 s, reads go on, and a DELETE
+//! made at the head is compacted at once: a cluster resting on a compacted head, see `quiet`).
 
 use std::fmt;
 
@@ -93,6 +96,9 @@ pub enum Fault {
     Replace(usize),
     /// Operator: MoveLeader to the member.
     MoveLeader(usize),
+    /// The clients hold their writes for this many ms and a compacted DELETE is made the head
+    /// (`quiet`).
+    Quiet(u64),
 }
 
 impl Fault {
@@ -174,6 +180,7 @@ impl fmt::Display for Event {
             Fault::Remove(n) => write!(f, "remove {}", n + 1),
             Fault::Replace(n) => write!(f, "replace {}", n + 1),
             Fault::MoveLeader(n) => write!(f, "move-leader {}", n + 1),
+            Fault::Quiet(ms) => write!(f, "quiet {ms}"),
         }
     }
 }
@@ -414,6 +421,7 @@ pub fn parse(text: &str) -> Result<Vec<Event>, String> {
             Some("remove") => Fault::Remove(node(arg(2)?)?),
             Some("replace") => Fault::Replace(node(arg(2)?)?),
             Some("move-leader") => Fault::MoveLeader(node(arg(2)?)?),
+            Some("quiet") => Fault::Quiet(arg(2)?.parse().map_err(|_| "bad quiet time")?),
             Some("delay") => {
                 Fault::Delay(node(arg(2)?)?, arg(3)?.parse().map_err(|_| "bad delay")?)
             }

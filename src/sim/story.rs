@@ -345,7 +345,8 @@ impl Network {
             | Fault::Skew(..)
             | Fault::SkewLeader(_)
             | Fault::PauseHolder
-            | Fault::ResumeHolders => {}
+            | Fault::ResumeHolders
+            | Fault::Quiet(_) => {}
         }
     }
 

@@ -30,6 +30,7 @@ use crate::sim::history::{Call, Op, Outcome};
 use crate::sim::lease_check::AliveLog;
 use crate::sim::net::TurmoilNetwork;
 use crate::sim::operator::DeskLink;
+use crate::sim::quiet::{self, Quiet};
 use crate::sim::run::name;
 use crate::sim::watchers::{self, WatchLog};
 
@@ -68,12 +69,20 @@ pub struct Workload {
     pub controllers: Option<Controllers>,
 }
 
+/// What the schedule asks of the client host besides its clients.
+#[derive(Default)]
+pub struct Hooks {
+    /// The operator's desk and every host's member id: the client host runs the admin that
+    /// makes the operator's membership changes (`admin`).
+    pub admin: Option<(DeskLink, Vec<u64>)>,
+    /// Quiet spells (`quiet`).
+    pub quiet: Option<Quiet>,
+}
+
 /// Adds the client host to `sim`: the register clients until `end_ms` less a margin, then one
 /// final read of every key (after the liveness phase healed everything: what every member must
 /// agree on, and what a lost write would contradict). With `controllers`, two control-plane
-/// controllers also campaign for one leadership (`elector`). With `admin` (the operator's desk
-/// and every host's member id), the client host also runs the admin that makes the operator's
-/// membership changes (`admin`).
+/// controllers also campaign for one leadership (`elector`).
 pub fn start(
     sim: &mut turmoil::Sim<'_>,
     nodes: usize,
@@ -81,8 +90,9 @@ pub fn start(
     end_ms: u64,
     controllers: bool,
     warmup: Duration,
-    admin: Option<(DeskLink, Vec<u64>)>,
+    hooks: Hooks,
 ) -> Workload {
+    let Hooks { admin, quiet } = hooks;
     let workload = Workload {
         history: Rc::default(),
         watches: watchers::new_log(),
@@ -118,8 +128,20 @@ pub fn start(
                 tokio::task::spawn_local(watchers::watch_loop(w, urls.clone(), seed, log))
             })
             .collect();
-        background.push(tokio::task::spawn_local(compact_loop(kvs.clone(), seed)));
-        background.push(tokio::task::spawn_local(pair_loop(kvs.clone(), seed)));
+        background.push(tokio::task::spawn_local(compact_loop(
+            kvs.clone(),
+            seed,
+            quiet.clone(),
+        )));
+        background.push(tokio::task::spawn_local(pair_loop(
+            kvs.clone(),
+            seed,
+            quiet.clone(),
+        )));
+        if let Some(q) = quiet.clone() {
+            let still = quiet::still_head(kvs.clone(), q, client_ms);
+            background.push(tokio::task::spawn_local(still));
+        }
         let leaser = tokio::task::spawn_local(lease_loop(urls.clone(), seed, alive));
         let ctl_tasks = ctl.map(|c| elector::start(&c, nodes)).unwrap_or_default();
         let mut tasks = Vec::new();
@@ -132,6 +154,7 @@ pub fn start(
                 kvs,
                 history,
                 end_ms - CLIENTS_STOP_BEFORE_END_MS,
+                quiet.clone(),
             )));
         }
         for t in tasks {
@@ -162,6 +185,13 @@ pub fn watched(event: mvccpb::Event) -> Watched {
     )
 }
 
+/// Milliseconds since the client host started (simulated time, as the nemesis counts it).
+fn client_ms() -> u64 {
+    let clock = tokio::time::Instant::now();
+    let origin = CLIENT_ORIGIN.with(|o| *o.get_or_init(|| clock));
+    clock.duration_since(origin).as_millis() as u64
+}
+
 /// Milliseconds of simulated time since `start`.
 fn now_ms(start: tokio::time::Instant) -> u64 {
     start.elapsed().as_millis() as u64
@@ -173,6 +203,7 @@ async fn client_loop(
     kvs: Vec<KvClient<tonic::transport::Channel>>,
     history: Rc<RefCell<Vec<Op>>>,
     until_ms: u64,
+    quiet: Option<Quiet>,
 ) {
     let mut rng = SmallRng::seed_from_u64(seed ^ ((client as u64 + 1) << 32));
     let start = tokio::time::Instant::now();
@@ -193,6 +224,13 @@ async fn client_loop(
                 ),
                 new: format!("c{client}-{n}"),
             },
+        };
+        // In a quiet spell a write becomes a read; the draws stay as they were.
+        let call = match call {
+            Call::Put(_) | Call::Delete | Call::Cas { .. } if quiet::holds(&quiet, client_ms()) => {
+                Call::Get
+            }
+            call => call,
         };
         let mut kv = kvs[rng.random_range(0..kvs.len())].clone();
         record(&history, client, key, call, &mut kv).await;
@@ -334,7 +372,11 @@ fn revision(header: &Option<crate::proto::etcdserverpb::ResponseHeader>) -> i64 
 /// meet compaction, and, half the time, a revision holding a DELETE (etcd #18089/#19179).
 /// Compactions interleave with whatever the schedule does (crashes and power loss included);
 /// an unanswered request is not retried.
-async fn compact_loop(kvs: Vec<KvClient<tonic::transport::Channel>>, seed: u64) {
+async fn compact_loop(
+    kvs: Vec<KvClient<tonic::transport::Channel>>,
+    seed: u64,
+    quiet: Option<Quiet>,
+) {
     use crate::proto::etcdserverpb::CompactionRequest;
     let mut rng = SmallRng::seed_from_u64(seed ^ 0xc0_3ac7);
     let mut marks: Vec<(tokio::time::Instant, i64)> = Vec::new();
@@ -342,6 +384,9 @@ async fn compact_loop(kvs: Vec<KvClient<tonic::transport::Channel>>, seed: u64) 
     loop {
         tokio::time::sleep(Duration::from_millis(rng.random_range(COMPACT_EVERY_MS))).await;
         let mut kv = kvs[rng.random_range(0..kvs.len())].clone();
+        if quiet::holds(&quiet, client_ms()) {
+            continue;
+        }
         let key = COMPACT_MARK.as_bytes().to_vec();
         let written = if delete {
             let req = kv.delete_range(DeleteRangeRequest {
@@ -391,7 +436,7 @@ async fn compact_loop(kvs: Vec<KvClient<tonic::transport::Channel>>, seed: u64) 
 
 /// Writes two keys in one transaction now and then (puts, then deletes): revisions with several
 /// events, which a watch must never split.
-async fn pair_loop(kvs: Vec<KvClient<tonic::transport::Channel>>, seed: u64) {
+async fn pair_loop(kvs: Vec<KvClient<tonic::transport::Channel>>, seed: u64, quiet: Option<Quiet>) {
     let mut rng = SmallRng::seed_from_u64(seed ^ 0x0009_a112);
     let mut n = 0u64;
     loop {
@@ -412,6 +457,9 @@ async fn pair_loop(kvs: Vec<KvClient<tonic::transport::Channel>>, seed: u64) {
             }),
         };
         let mut kv = kvs[rng.random_range(0..kvs.len())].clone();
+        if quiet::holds(&quiet, client_ms()) {
+            continue;
+        }
         let txn = kv.txn(TxnRequest {
             success: vec![op("pair-a"), op("pair-b")],
             ..Default::default()

@@ -109,6 +109,17 @@ impl Store {
         self.planted_compaction_drops_tombstone = on;
     }
 
+    /// Plants `plant::Plants::etcd_17780`: the revision as etcd's backend gave it, its newest
+    /// stored version, where a compaction had already dropped tombstones up to the compact
+    /// revision (this store keeps the one at the compact revision for watchers; etcd's backend
+    /// did not).
+    pub fn plant_revision_from_versions(&mut self) {
+        let compacted = self.compact_revision;
+        let stored = self.keys.values().flat_map(|h| h.versions());
+        let in_backend = stored.filter(|v| v.kv.is_some() || v.mod_revision > compacted);
+        self.revision = in_backend.map(|v| v.mod_revision).max().unwrap_or(1);
+    }
+
     pub fn compact_revision(&self) -> i64 {
         self.compact_revision
     }

@@ -443,6 +443,24 @@ fn etcd_19179_a_watch_from_the_compact_revision_sees_its_delete() {
 }
 
 #[test]
+fn etcd_17780_a_compacted_head_survives_a_crash_of_every_member() {
+    // Goal: etcd #17780 stays fixed: with a compacted DELETE at the head and every member
+    // restarted from a snapshot, reads still answer the head revision; taking the revision from
+    // the newest stored version (planted) makes it fall.
+    regression(
+        "etcd-17780-compaction-at-head-crash",
+        "etcd-17780",
+        "revision",
+    );
+    let (_, text) = scenario(&["run", "etcd-17780-compaction-at-head-crash"]);
+    assert!(
+        text.contains("the clients hold their writes until 9.000s"),
+        "{text}"
+    );
+    assert!(text.contains("down n1,n2,n3: no member running"), "{text}");
+}
+
+#[test]
 fn disk_faults_cost_no_acknowledged_write() {
     // Goal: a slow follower disk does not stop writes; a torn power cut loses nothing that was
     // acknowledged; a leader whose disk fails stops (the others elect a new leader and keep
