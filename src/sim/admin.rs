@@ -17,7 +17,7 @@ use crate::proto::etcdserverpb::cluster_client::ClusterClient;
 use crate::proto::etcdserverpb::maintenance_client::MaintenanceClient;
 use crate::proto::etcdserverpb::{
     MemberAddRequest, MemberListRequest, MemberPromoteRequest, MemberRemoveRequest,
-    MoveLeaderRequest,
+    MoveLeaderRequest, SnapshotRequest,
 };
 use crate::transport::Network;
 use tonic::transport::Channel;
@@ -67,7 +67,12 @@ pub async fn admin_loop(desk: DeskLink, ids: Vec<u64>) {
             };
             let attempt = tokio::time::timeout(ATTEMPT_TIMEOUT, make(channel.clone(), &call, &ids));
             let outcome = match attempt.await {
-                Ok(Ok(())) => Ok(()),
+                Ok(Ok(file)) => {
+                    if let Some(file) = file {
+                        desk.borrow_mut().backup = Some(file);
+                    }
+                    Ok(())
+                }
                 Ok(Err(status)) if already_done(&call, status.message()) => {
                     let check =
                         tokio::time::timeout(ATTEMPT_TIMEOUT, confirm(channel, &call, &ids));
@@ -114,13 +119,13 @@ fn already_done(call: &Call, message: &str) -> bool {
         Call::Remove(_) => message.contains("member not found"),
         // etcd's "... which is in sync with leader" is a refusal, not this.
         Call::Promote(_) => message.ends_with("can only promote a learner member"),
-        Call::MoveLeader(_) => false,
+        Call::MoveLeader(_) | Call::Backup => false,
     }
 }
 
 /// Whether a linearizable member list through `channel` shows `call`'s change made.
 async fn confirm(channel: Channel, call: &Call, ids: &[u64]) -> Result<bool, tonic::Status> {
-    let id = ids[call.member()];
+    let id = call.member().map_or(0, |m| ids[m]);
     let members = ClusterClient::new(channel)
         .member_list(MemberListRequest { linearizable: true })
         .await?
@@ -132,12 +137,17 @@ async fn confirm(channel: Channel, call: &Call, ids: &[u64]) -> Result<bool, ton
         Call::AddLearner(_) => member.is_some_and(|m| m.is_learner),
         Call::Remove(_) => member.is_none(),
         Call::Promote(_) => member.is_some_and(|m| !m.is_learner),
-        Call::MoveLeader(_) => false,
+        Call::MoveLeader(_) | Call::Backup => false,
     })
 }
 
-async fn make(channel: Channel, call: &Call, ids: &[u64]) -> Result<(), tonic::Status> {
-    let id = ids[call.member()];
+/// Makes `call`; a backup answers with the snapshot file.
+async fn make(
+    channel: Channel,
+    call: &Call,
+    ids: &[u64],
+) -> Result<Option<Vec<u8>>, tonic::Status> {
+    let id = call.member().map_or(0, |m| ids[m]);
     match call {
         Call::AddLearner(m) => {
             let req = MemberAddRequest {
@@ -161,6 +171,17 @@ async fn make(channel: Channel, call: &Call, ids: &[u64]) -> Result<(), tonic::S
                 .move_leader(MoveLeaderRequest { target_id: id })
                 .await?;
         }
+        Call::Backup => {
+            let mut stream = MaintenanceClient::new(channel)
+                .snapshot(SnapshotRequest {})
+                .await?
+                .into_inner();
+            let mut file = Vec::new();
+            while let Some(chunk) = stream.message().await? {
+                file.extend_from_slice(&chunk.blob);
+            }
+            return Ok(Some(file));
+        }
     }
-    Ok(())
+    Ok(None)
 }

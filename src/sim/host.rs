@@ -40,6 +40,9 @@ pub struct HostLink {
 
 /// A member's configuration: the run's members form the initial cluster; a spare host lists
 /// the initial cluster and itself, as an added member's `--initial-cluster` does.
+/// Every run's `--initial-cluster-token`.
+pub const CLUSTER_TOKEN: &str = "sim";
+
 pub fn member_config(i: usize, spec: &RunSpec) -> Config {
     let peer = |j: usize| format!("http://{}:2380", name(j));
     let client = format!("http://{}:2379", name(i));
@@ -58,7 +61,7 @@ pub fn member_config(i: usize, spec: &RunSpec) -> Config {
         initial_advertise_peer_urls: vec![peer(i)],
         initial_cluster,
         initial_cluster_state: ClusterState::New,
-        initial_cluster_token: "sim".into(),
+        initial_cluster_token: CLUSTER_TOKEN.into(),
         heartbeat_interval_ms: 50,
         election_timeout_ms: 500,
         snapshot_every_entries: spec.snapshot_every_entries,

@@ -28,6 +28,13 @@ fn hash(bytes: &[u8]) -> u64 {
 }
 
 impl LogChecker {
+    /// The whole cluster was restored from a backup: a new log begins, whose entries owe
+    /// nothing to the old one's.
+    pub fn new_cluster(&mut self) {
+        self.committed.clear();
+        self.checked.iter_mut().for_each(|c| c.1 = 0);
+    }
+
     pub fn new(nodes: usize) -> LogChecker {
         LogChecker {
             committed: BTreeMap::new(),

@@ -20,6 +20,7 @@ use crate::storage::MemoryBackend;
 use turmoil::Sim;
 
 use crate::config::ClusterState;
+use crate::sim::admin::peer_url;
 use crate::sim::clocks::MemberClocks;
 use crate::sim::elector::Controllers;
 use crate::sim::host::HostLink;
@@ -28,6 +29,7 @@ use crate::sim::operator::{HostStep, Operator};
 use crate::sim::quiet::Quiet;
 use crate::sim::run::name;
 use crate::sim::schedule::{Event, Fault};
+use crate::snapshot::restore::{restore_into, RestoreOptions};
 
 /// How long after a refused start the nemesis starts an operator-added member again.
 const START_RETRY_MS: u64 = 1_000;
@@ -59,6 +61,8 @@ pub struct Nemesis {
     out: BTreeSet<usize>,
     /// Members whose last start failed (`nK refused to start`).
     refused: BTreeSet<usize>,
+    /// The cluster was restored from a backup, and the checkers have not heard yet.
+    restored: bool,
     /// The clients' quiet spells, when the schedule has any.
     quiet: Option<Quiet>,
     /// Members whose data dir was lost since the operator last started them: their refusal is
@@ -91,6 +95,7 @@ impl Nemesis {
             refused: BTreeSet::new(),
             lost: BTreeSet::new(),
             quiet: None,
+            restored: false,
             retry_start: BTreeMap::new(),
             wiped: Vec::new(),
             members: ids.len(),
@@ -157,6 +162,11 @@ impl Nemesis {
             .filter(|m| plans[*m].state == ClusterState::Existing && !self.out.contains(m))
             .filter(|m| !self.lost.contains(m))
             .collect()
+    }
+
+    /// Whether the whole cluster was restored from a backup since the last call.
+    pub fn take_restored(&mut self) -> bool {
+        std::mem::take(&mut self.restored)
     }
 
     /// Members whose disk was wiped since the last call.
@@ -277,6 +287,63 @@ impl Nemesis {
                 ));
             }
         }
+    }
+
+    /// Every member's data dir is lost; each is restored from the operator's last backup with
+    /// its own flags (as `etcdctl snapshot restore` is run once per member) and started again.
+    /// Says what it did, for the narration.
+    fn restore_all(&mut self, sim: &mut Sim<'_>) -> String {
+        let backup = self
+            .operator
+            .as_ref()
+            .and_then(|op| op.desk().borrow().backup.clone());
+        let Some(file) = backup else {
+            return "no backup was taken: nothing done".to_string();
+        };
+        let members: Vec<usize> = (0..self.members)
+            .filter(|n| !self.out.contains(n))
+            .collect();
+        let cluster: Vec<String> = members
+            .iter()
+            .map(|n| format!("{}={}", name(*n), peer_url(*n)))
+            .collect();
+        let mut restored = None;
+        for &n in &members {
+            self.failed_disks.remove(&n);
+            if self.crashed.insert(n) {
+                self.lives[n] += 1;
+                sim.crash(name(n));
+                self.servers.borrow_mut()[n] = None;
+            }
+            self.wipe(n);
+            let opts = RestoreOptions {
+                name: name(n),
+                data_dir: std::path::PathBuf::new(),
+                initial_cluster: cluster.join(","),
+                initial_cluster_token: crate::sim::host::CLUSTER_TOKEN.to_string(),
+                initial_advertise_peer_urls: vec![peer_url(n)],
+                skip_hash_check: false,
+            };
+            match restore_into(&file, &opts, self.backends[n].as_ref()) {
+                Ok(r) => restored = Some(r),
+                Err(e) => return format!("restoring {} failed: {e}", name(n)),
+            }
+            self.crashed.remove(&n);
+            sim.bounce(name(n));
+        }
+        let Some(r) = restored else {
+            return "no member to restore".to_string();
+        };
+        self.restored = true;
+        let count = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+        format!(
+            "every data dir lost; each member restored from the {}-byte backup: revision {}, {}, \
+             {}",
+            file.len(),
+            r.revision,
+            count(r.live_keys, "key"),
+            count(r.leases, "lease")
+        )
     }
 
     /// Stops a running member's process (a crash, as far as its peers can tell).
@@ -406,6 +473,7 @@ impl Nemesis {
                     sim.bounce(name(*n));
                 }
             }
+            Fault::RestoreAll => return Some(self.restore_all(sim)),
             Fault::LoseData(n) => {
                 self.lost.insert(*n);
                 self.failed_disks.remove(n);
@@ -421,7 +489,8 @@ impl Nemesis {
             | Fault::Promote(_)
             | Fault::Remove(_)
             | Fault::Replace(_)
-            | Fault::MoveLeader(_) => {}
+            | Fault::MoveLeader(_)
+            | Fault::Backup => {}
             Fault::TornPowerLoss(n) => {
                 if self.crashed.insert(*n) {
                     self.lives[*n] += 1;

@@ -25,35 +25,43 @@ pub enum Call {
     Remove(usize),
     Promote(usize),
     MoveLeader(usize),
+    /// Maintenance.Snapshot, as `etcdctl snapshot save` makes it; the file lands on the desk.
+    Backup,
 }
 
 impl Call {
-    pub fn member(&self) -> usize {
+    /// The member the call is about (any member can take it; a backup is about none).
+    pub fn member(&self) -> Option<usize> {
         match self {
-            Call::AddLearner(m) | Call::Remove(m) | Call::Promote(m) | Call::MoveLeader(m) => *m,
+            Call::AddLearner(m) | Call::Remove(m) | Call::Promote(m) | Call::MoveLeader(m) => {
+                Some(*m)
+            }
+            Call::Backup => None,
         }
     }
 
     /// The request as an admin would name it: `MemberPromote n4`.
     pub fn request_text(&self) -> String {
-        let m = name(self.member());
+        let m = self.member().map(name).unwrap_or_default();
         match self {
             Call::AddLearner(_) => format!("MemberAdd {m} as a learner"),
             Call::Remove(_) => format!("MemberRemove {m}"),
             Call::Promote(_) => format!("MemberPromote {m}"),
             Call::MoveLeader(_) => format!("MoveLeader to {m}"),
+            Call::Backup => "Snapshot (etcdctl snapshot save)".to_string(),
         }
     }
 
     /// What the log says when the call succeeded: `member n4 added as a learner`. The story
     /// reads these words back to follow the voters.
     fn done_text(&self) -> String {
-        let m = name(self.member());
+        let m = self.member().map(name).unwrap_or_default();
         match self {
             Call::AddLearner(_) => format!("member {m} added as a learner"),
             Call::Remove(_) => format!("member {m} removed"),
             Call::Promote(_) => format!("member {m} promoted to voter"),
             Call::MoveLeader(_) => format!("member {m} handed the leadership"),
+            Call::Backup => "backup saved".to_string(),
         }
     }
 }
@@ -89,6 +97,8 @@ pub struct Desk {
     /// The member the client host makes its final reads through: the first initial member
     /// still in the cluster (a removed member answers nothing).
     pub final_reader: usize,
+    /// The last backup taken (`backup`): a snapshot file as `etcdctl snapshot save` writes it.
+    pub backup: Option<Vec<u8>>,
 }
 
 pub type DeskLink = Rc<RefCell<Desk>>;
@@ -141,6 +151,7 @@ impl Operator {
                 call(Call::Promote(*n)),
             ],
             Fault::MoveLeader(n) => vec![call(Call::MoveLeader(*n))],
+            Fault::Backup => vec![call(Call::Backup)],
             _ => return,
         };
         self.jobs.push_back((text, steps.into()));

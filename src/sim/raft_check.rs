@@ -56,6 +56,14 @@ impl RaftChecker {
         self.states[i] = None;
     }
 
+    /// The whole cluster was restored from a backup: its terms start again from nothing.
+    pub fn new_cluster(&mut self) {
+        self.leaders.clear();
+        for i in 0..self.terms.len() {
+            self.forget(i);
+        }
+    }
+
     /// The member index of Raft node `id`.
     pub fn member_of(&self, id: u64) -> Option<usize> {
         self.ids.iter().position(|x| *x == id)

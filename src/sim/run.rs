@@ -156,6 +156,10 @@ pub fn run(spec: &RunSpec) -> Report {
         for wiped in nemesis.take_wiped() {
             checks.forget(wiped);
         }
+        if nemesis.take_restored() {
+            checks.raft.new_cluster();
+            checks.logs.new_cluster();
+        }
         if now >= last_observe + OBSERVE_EVERY_MS {
             last_observe = now;
             let elapsed = sim.elapsed();

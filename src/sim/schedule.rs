@@ -33,6 +33,10 @@
 //! (2 crashes and its data dir is lost; a later `restart 2` starts it on the empty disk with
 //! its old id and `new` state).
 //!
+//! Backups: `backup` (the operator saves a snapshot through Maintenance.Snapshot, as
+//! `etcdctl snapshot save` does) and `restore-all` (every member's data dir is lost, and each is
+//! restored from the last backup with its own flags, then started).
+//!
 //! Workload: `quiet 5000` (the clients hold their writes for 5 s, reads go on, and a DELETE
 //! made at the head is compacted at once: a cluster resting on a compacted head, see `quiet`).
 
@@ -96,6 +100,11 @@ pub enum Fault {
     Replace(usize),
     /// Operator: MoveLeader to the member.
     MoveLeader(usize),
+    /// Operator: Maintenance.Snapshot (`etcdctl snapshot save`); the file is kept.
+    Backup,
+    /// Every member's data dir is lost; each is restored from the last backup (`quorum
+    /// snapshot restore` with its own flags) and started again.
+    RestoreAll,
     /// The clients hold their writes for this many ms and a compacted DELETE is made the head
     /// (`quiet`).
     Quiet(u64),
@@ -111,6 +120,7 @@ impl Fault {
                 | Fault::Remove(_)
                 | Fault::Replace(_)
                 | Fault::MoveLeader(_)
+                | Fault::Backup
         )
     }
 }
@@ -181,6 +191,8 @@ impl fmt::Display for Event {
             Fault::Replace(n) => write!(f, "replace {}", n + 1),
             Fault::MoveLeader(n) => write!(f, "move-leader {}", n + 1),
             Fault::Quiet(ms) => write!(f, "quiet {ms}"),
+            Fault::Backup => write!(f, "backup"),
+            Fault::RestoreAll => write!(f, "restore-all"),
         }
     }
 }
@@ -421,6 +433,8 @@ pub fn parse(text: &str) -> Result<Vec<Event>, String> {
             Some("remove") => Fault::Remove(node(arg(2)?)?),
             Some("replace") => Fault::Replace(node(arg(2)?)?),
             Some("move-leader") => Fault::MoveLeader(node(arg(2)?)?),
+            Some("backup") => Fault::Backup,
+            Some("restore-all") => Fault::RestoreAll,
             Some("quiet") => Fault::Quiet(arg(2)?.parse().map_err(|_| "bad quiet time")?),
             Some("delay") => {
                 Fault::Delay(node(arg(2)?)?, arg(3)?.parse().map_err(|_| "bad delay")?)

@@ -346,7 +346,9 @@ impl Network {
             | Fault::SkewLeader(_)
             | Fault::PauseHolder
             | Fault::ResumeHolders
-            | Fault::Quiet(_) => {}
+            | Fault::Quiet(_)
+            | Fault::Backup
+            | Fault::RestoreAll => {}
         }
     }
 

@@ -64,6 +64,18 @@ pub fn restore(file: &[u8], opts: &RestoreOptions) -> Result<Restored> {
     Ok(restored)
 }
 
+/// Restores into `backend` (a member's snapshot store) instead of a new data directory: the
+/// simulator's members keep their disks in memory.
+pub fn restore_into(file: &[u8], opts: &RestoreOptions, backend: &dyn Backend) -> Result<Restored> {
+    let (applied, restored) = restored_state(file, opts)?;
+    let io = |source| SnapshotError::Io {
+        path: "(memory)".to_string(),
+        source,
+    };
+    write_state(backend, &applied).map_err(io)?;
+    Ok(restored)
+}
+
 /// The applied state a restored member starts from.
 fn restored_state(file: &[u8], opts: &RestoreOptions) -> Result<(Applied, Restored)> {
     let initial = parse_initial_cluster(&opts.initial_cluster)
@@ -139,22 +151,19 @@ fn write_data_dir(dir: &Path, applied: &Applied) -> Result<()> {
         path: dir.display().to_string(),
         source,
     };
+    let backend = SnapshotFile::open(dir).map_err(io)?;
+    write_state(&backend, applied).map_err(io)
+}
+
+/// The one state-machine snapshot a restored member starts from, synced.
+fn write_state(backend: &dyn Backend, applied: &Applied) -> std::io::Result<()> {
     let meta = SnapshotMeta {
         last_log_id: applied.last_applied,
         last_membership: applied.last_membership.clone(),
     };
-    let backend = SnapshotFile::open(dir).map_err(io)?;
     let mut batch = Batch::default();
-    batch.put(
-        Tree::Snapshot,
-        snapshot_keys::META,
-        encode(&meta).map_err(io)?,
-    );
-    batch.put(
-        Tree::Snapshot,
-        snapshot_keys::DATA,
-        encode(applied).map_err(io)?,
-    );
-    backend.write(batch).map_err(io)?;
-    backend.sync().map_err(io)
+    batch.put(Tree::Snapshot, snapshot_keys::META, encode(&meta)?);
+    batch.put(Tree::Snapshot, snapshot_keys::DATA, encode(applied)?);
+    backend.write(batch)?;
+    backend.sync()
 }
