@@ -636,3 +636,52 @@ fn a_learner_is_promoted_only_once_it_caught_up() {
     );
     assert!(text.contains("verdict: no violations"), "{text}");
 }
+
+#[test]
+fn raft_figure_8_an_earlier_terms_entry_is_replaced_or_committed_only_with_the_new_term() {
+    // Goal: the paper's figure 8 as close as openraft allows. Act 1: the term-2 entry that cut-off
+    // leader n2 shared only with n4 is never committed and, after the heal, is replaced by the
+    // term of n3, elected by the majority meanwhile. Act 2: the term-4 entries n3 shared only
+    // with n4 before it crashed are committed by n3 as leader of term 5 only together with an
+    // entry of term 5, not by counting their copies.
+    let (ok, text) = scenario(&["run", "raft-figure-8"]);
+    assert!(ok, "{text}");
+    let (cut, _) = phase(&text, "partition 2,4|1,3,5");
+    assert!(
+        cut.contains("n2 still believes it leads term 2 but cannot reach a majority"),
+        "{cut}"
+    );
+    let elected = line_with(&text, "n3 is elected leader of term 4");
+    let replaced = line_with(
+        &text,
+        "of term 2, held by n2,n4 (2 of 5) and never committed",
+    );
+    assert!(replaced.contains("replaced by term 4's"), "{replaced}");
+    let (heal, _) = phase(&text, "heal");
+    assert!(at_secs(elected) < at_secs(heal), "{elected}\n{heal}");
+    assert!(at_secs(replaced) >= at_secs(heal), "{replaced}");
+    let (down, _) = phase(&text, "crash 5");
+    assert!(
+        down.contains("n3 still believes it leads term 4 but cannot reach a majority"),
+        "{down}"
+    );
+    let (back, _) = phase(&text, "restart 3");
+    let reelected = line_with(&text, "n3 is elected leader of term 5");
+    let commit = line_with(
+        &text,
+        "n3 leader of term 5 commits entries 40-42 of earlier terms only together with entry 43 \
+         of its own term",
+    );
+    assert!(at_secs(back) <= at_secs(reelected), "{reelected}");
+    assert!(at_secs(reelected) <= at_secs(commit), "{commit}");
+    // Nothing else was replaced: the term-4 entries of act 2 survived.
+    assert_eq!(
+        text.lines()
+            .filter(|l| l.contains("never committed, replaced by"))
+            .count(),
+        1,
+        "{text}"
+    );
+    assert!(text.contains("log              ok"), "{text}");
+    assert!(text.contains("verdict: no violations"), "{text}");
+}
