@@ -10,7 +10,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
-use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
+use std::sync::{Arc, RwLock, RwLockReadGuard};
 
 use futures::{Stream, TryStreamExt};
 use openraft::storage::{EntryResponder, RaftSnapshotBuilder, RaftStateMachine};
@@ -54,15 +54,9 @@ pub struct Applied {
     pub auth: AuthStore,
 }
 
-struct StoredSnapshot {
-    meta: SnapshotMeta,
-    data: Vec<u8>,
-}
-
 struct Shared {
     state: RwLock<Applied>,
     backend: SharedBackend,
-    current: Mutex<Option<StoredSnapshot>>,
     hub: Arc<WatchHub>,
     /// Told of each applied grant so the leader's clock starts when the lease exists, not at
     /// its next scan. A follower's lessor ignores it.
@@ -91,19 +85,14 @@ impl StateMachine {
     ) -> io::Result<Self> {
         let meta = backend.get(Tree::Snapshot, snapshot_keys::META)?;
         let data = backend.get(Tree::Snapshot, snapshot_keys::DATA)?;
-        let (state, current) = match (meta, data) {
-            (Some(meta), Some(data)) => {
-                let meta: SnapshotMeta = decode(&meta)?;
-                let state: Applied = decode(&data)?;
-                (state, Some(StoredSnapshot { meta, data }))
-            }
-            _ => (
-                Applied {
-                    store: Store::new(),
-                    ..Applied::default()
-                },
-                None,
-            ),
+        // The snapshot's bytes stay in the backend only: `get_current_snapshot` reads them
+        // there, so a member holds one serialized copy of its state, not two.
+        let state = match (meta, data) {
+            (Some(_), Some(data)) => decode::<Applied>(&data)?,
+            _ => Applied {
+                store: Store::new(),
+                ..Applied::default()
+            },
         };
         let mut state = state;
         state
@@ -117,7 +106,6 @@ impl StateMachine {
             shared: Arc::new(Shared {
                 state: RwLock::new(state),
                 backend,
-                current: Mutex::new(current),
                 hub,
                 lessor,
                 commit_seconds,
@@ -177,10 +165,10 @@ impl StateMachine {
         }
     }
 
-    fn persist(&self, snap: &StoredSnapshot) -> io::Result<()> {
+    fn persist(&self, meta: &SnapshotMeta, data: Vec<u8>) -> io::Result<()> {
         let mut batch = Batch::default();
-        batch.put(Tree::Snapshot, snapshot_keys::META, encode(&snap.meta)?);
-        batch.put(Tree::Snapshot, snapshot_keys::DATA, snap.data.clone());
+        batch.put(Tree::Snapshot, snapshot_keys::META, encode(meta)?);
+        batch.put(Tree::Snapshot, snapshot_keys::DATA, data);
         let started = crate::clock::now();
         self.shared.backend.write(batch)?;
         let synced = self.shared.backend.sync();
@@ -387,18 +375,11 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
             };
             (meta, encode(&*state)?)
         };
-        let snap = StoredSnapshot { meta, data };
-        self.persist(&snap)?;
-        let out = Snapshot {
-            meta: snap.meta.clone(),
-            snapshot: snap.data.clone(),
-        };
-        *self
-            .shared
-            .current
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = Some(snap);
-        Ok(out)
+        self.persist(&meta, data.clone())?;
+        Ok(Snapshot {
+            meta,
+            snapshot: data,
+        })
     }
 }
 
@@ -473,18 +454,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             let members = meta.last_membership.membership().nodes().map(|(id, _)| *id);
             admission.heard.keep_only(&members.collect())?;
         }
-        let snap = StoredSnapshot {
-            meta: meta.clone(),
-            data,
-        };
-        self.persist(&snap)?;
+        self.persist(meta, data)?;
         let revision = state.store.revision();
         *self.shared.state.write().unwrap_or_else(|e| e.into_inner()) = state;
-        *self
-            .shared
-            .current
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = Some(snap);
         self.shared.hub.reset(revision);
         // The snapshot may have skipped deletions and password changes this member's tokens
         // would have had to hear of; clients re-authenticate on "invalid auth token".
@@ -493,15 +465,16 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>, io::Error> {
-        let current = self
-            .shared
-            .current
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        Ok(current.as_ref().map(|s| Snapshot {
-            meta: s.meta.clone(),
-            snapshot: s.data.clone(),
-        }))
+        let backend = &self.shared.backend;
+        let meta = backend.get(Tree::Snapshot, snapshot_keys::META)?;
+        let data = backend.get(Tree::Snapshot, snapshot_keys::DATA)?;
+        Ok(match (meta, data) {
+            (Some(meta), Some(data)) => Some(Snapshot {
+                meta: decode(&meta)?,
+                snapshot: data,
+            }),
+            _ => None,
+        })
     }
 }
 
