@@ -58,3 +58,14 @@ pub struct ConfigView {
     pub voters: Vec<std::collections::BTreeSet<u64>>,
     pub learners: std::collections::BTreeSet<u64>,
 }
+
+impl ConfigView {
+    pub fn is_voter(&self, id: u64) -> bool {
+        self.voters.iter().any(|set| set.contains(&id))
+    }
+
+    /// Whether `id` is in the membership at all, as a voter or a learner.
+    pub fn holds(&self, id: u64) -> bool {
+        self.learners.contains(&id) || self.is_voter(id)
+    }
+}

@@ -72,11 +72,13 @@ pub fn decide(
         // A learner neither votes nor counts toward a commit, so one that lost its data is
         // harmless: it catches up like a new one. A promotion, once committed, is in the log of
         // a majority of voters, so a majority answering without one shows there is none.
-        let voter = config.voters.iter().any(|set| set.contains(&me));
         let majority = |set: &BTreeSet<NodeId>| {
             2 * set.iter().filter(|v| answers.contains_key(v)).count() > set.len()
         };
-        if config.learners.contains(&me) && !voter && config.voters.iter().all(majority) {
+        if config.learners.contains(&me)
+            && !config.is_voter(me)
+            && config.voters.iter().all(majority)
+        {
             return Verdict::Proceed;
         }
     }
@@ -85,9 +87,7 @@ pub fn decide(
     }
     // A peer the newest membership no longer holds is not waited for: it was removed, and may
     // never run again.
-    let mut awaited = peers.iter().filter(|p| {
-        newest.is_none_or(|c| c.learners.contains(p) || c.voters.iter().any(|s| s.contains(p)))
-    });
+    let mut awaited = peers.iter().filter(|p| newest.is_none_or(|c| c.holds(**p)));
     let cluster = peers.len() + 1;
     let forming = answers.values().all(|a| !a.has_log) && 2 * (answers.len() + 1) > cluster;
     if awaited.all(|p| answers.contains_key(p)) || forming {

@@ -22,14 +22,16 @@ use super::typ::{LogId, Snapshot, SnapshotMeta, StoredMembership, TypeConfig};
 use crate::auth::{check_command, AuthOutcome, AuthStore, TokenTable};
 use crate::command::{Command, CommandResult};
 use crate::lease::{LeaseTable, Lessor, MIN_TTL_SECS};
+use crate::plant::Plants;
 use crate::proto::etcdserverpb::{
     request_op, AlarmMember, AlarmResponse, AlarmType, CompactionResponse, LeaseGrantResponse,
     LeaseRevokeResponse, ResponseHeader, TxnRequest,
 };
 use crate::proto::mvccpb::Event;
 use crate::raft::rejoin::Admission;
+use crate::raft::{Member, NodeId};
 use crate::storage::schema::snapshot_keys;
-use crate::storage::{Batch, SharedBackend, Tree};
+use crate::storage::{Backend, Batch, SharedBackend, Tree};
 use crate::store::{KeyRange, Store, StoreError};
 use crate::watch::{History, WatchHub};
 
@@ -83,24 +85,16 @@ impl StateMachine {
         lessor: Arc<Lessor>,
         commit_seconds: Option<prometheus::Histogram>,
     ) -> io::Result<Self> {
-        let meta = backend.get(Tree::Snapshot, snapshot_keys::META)?;
-        let data = backend.get(Tree::Snapshot, snapshot_keys::DATA)?;
         // The snapshot's bytes stay in the backend only: `get_current_snapshot` reads them
         // there, so a member holds one serialized copy of its state, not two.
-        let state = match (meta, data) {
-            (Some(_), Some(data)) => decode::<Applied>(&data)?,
-            _ => Applied {
+        let mut state = match stored_snapshot(backend.as_ref())? {
+            Some(snap) => decode::<Applied>(&snap.snapshot)?,
+            None => Applied {
                 store: Store::new(),
                 ..Applied::default()
             },
         };
-        let mut state = state;
-        state
-            .store
-            .plant_compaction_drops_tombstone(hub.plants().etcd_19179);
-        if hub.plants().etcd_17780 {
-            state.store.plant_revision_from_versions();
-        }
+        plant_on_load(&mut state, hub.plants());
         hub.reset(state.store.revision());
         Ok(Self {
             shared: Arc::new(Shared {
@@ -165,6 +159,17 @@ impl StateMachine {
         }
     }
 
+    /// Drops the heard-from records of members `membership` leaves out (see `raft::heard`).
+    fn forget_removed(&self, membership: &openraft::Membership<NodeId, Member>) -> io::Result<()> {
+        match self.shared.heard.get() {
+            Some(admission) => {
+                let members = membership.nodes().map(|(id, _)| *id).collect();
+                admission.heard.keep_only(&members)
+            }
+            None => Ok(()),
+        }
+    }
+
     fn persist(&self, meta: &SnapshotMeta, data: Vec<u8>) -> io::Result<()> {
         let mut batch = Batch::default();
         batch.put(Tree::Snapshot, snapshot_keys::META, encode(meta)?);
@@ -176,6 +181,30 @@ impl StateMachine {
             h.observe(started.elapsed().as_secs_f64());
         }
         synced
+    }
+}
+
+/// The last snapshot in `backend`, if one was persisted.
+fn stored_snapshot(backend: &dyn Backend) -> io::Result<Option<Snapshot>> {
+    let meta = backend.get(Tree::Snapshot, snapshot_keys::META)?;
+    let data = backend.get(Tree::Snapshot, snapshot_keys::DATA)?;
+    Ok(match (meta, data) {
+        (Some(meta), Some(data)) => Some(Snapshot {
+            meta: decode(&meta)?,
+            snapshot: data,
+        }),
+        _ => None,
+    })
+}
+
+/// Puts the planted bugs that act on a loaded state into it (never serialized, so every load,
+/// at start or from an installed snapshot, sets them again).
+fn plant_on_load(state: &mut Applied, plants: Plants) {
+    state
+        .store
+        .plant_compaction_drops_tombstone(plants.etcd_19179);
+    if plants.etcd_17780 {
+        state.store.plant_revision_from_versions();
     }
 }
 
@@ -405,10 +434,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                     EntryPayload::Blank => (CommandResult::Done, Vec::new()),
                     EntryPayload::Normal(cmd) => apply_command(&mut state, cmd, log_id.index),
                     EntryPayload::Membership(m) => {
-                        if let Some(admission) = self.shared.heard.get() {
-                            let members = m.nodes().map(|(id, _)| *id).collect();
-                            admission.heard.keep_only(&members)?;
-                        }
+                        self.forget_removed(&m)?;
                         state.last_membership = StoredMembership::new(Some(log_id), m);
                         (CommandResult::Done, Vec::new())
                     }
@@ -442,18 +468,10 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         data: Vec<u8>,
     ) -> Result<(), io::Error> {
         let mut state: Applied = decode(&data)?;
-        state
-            .store
-            .plant_compaction_drops_tombstone(self.shared.hub.plants().etcd_19179);
-        if self.shared.hub.plants().etcd_17780 {
-            state.store.plant_revision_from_versions();
-        }
+        plant_on_load(&mut state, self.shared.hub.plants());
         // The memberships a snapshot skips are never applied here: forget whoever the last one
         // leaves out, as applying them would have.
-        if let Some(admission) = self.shared.heard.get() {
-            let members = meta.last_membership.membership().nodes().map(|(id, _)| *id);
-            admission.heard.keep_only(&members.collect())?;
-        }
+        self.forget_removed(meta.last_membership.membership())?;
         self.persist(meta, data)?;
         let revision = state.store.revision();
         *self.shared.state.write().unwrap_or_else(|e| e.into_inner()) = state;
@@ -465,16 +483,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>, io::Error> {
-        let backend = &self.shared.backend;
-        let meta = backend.get(Tree::Snapshot, snapshot_keys::META)?;
-        let data = backend.get(Tree::Snapshot, snapshot_keys::DATA)?;
-        Ok(match (meta, data) {
-            (Some(meta), Some(data)) => Some(Snapshot {
-                meta: decode(&meta)?,
-                snapshot: data,
-            }),
-            _ => None,
-        })
+        stored_snapshot(self.shared.backend.as_ref())
     }
 }
 

@@ -266,7 +266,8 @@ impl PeerHandler for Server {
     }
 
     fn heard(&self, from: NodeId) -> HeardReply {
-        let metrics = self.raft.metrics().borrow_watched().clone();
+        let watch = self.raft.metrics();
+        let metrics = watch.borrow_watched();
         let stored = &metrics.membership_config;
         let config = stored.log_id().map(|at| {
             let m = stored.membership();

@@ -38,11 +38,11 @@ pub struct HostLink {
     pub refusals: Rc<RefCell<Vec<(usize, String)>>>,
 }
 
-/// A member's configuration: the run's members form the initial cluster; a spare host lists
-/// the initial cluster and itself, as an added member's `--initial-cluster` does.
 /// Every run's `--initial-cluster-token`.
 pub const CLUSTER_TOKEN: &str = "sim";
 
+/// A member's configuration: the run's members form the initial cluster; a spare host lists
+/// the initial cluster and itself, as an added member's `--initial-cluster` does.
 pub fn member_config(i: usize, spec: &RunSpec) -> Config {
     let peer = |j: usize| format!("http://{}:2380", name(j));
     let client = format!("http://{}:2379", name(i));

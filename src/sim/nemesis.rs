@@ -116,14 +116,14 @@ impl Nemesis {
         }
     }
 
-    /// Takes over the hosts' plans (spare hosts start outside the cluster) and their refusals
-    /// to start, and the operator that makes membership changes, if the schedule has any.
     /// Lets `quiet` events reach the clients.
     pub fn with_quiet(mut self, quiet: Option<Quiet>) -> Nemesis {
         self.quiet = quiet;
         self
     }
 
+    /// Takes over the hosts' plans (spare hosts start outside the cluster) and their refusals
+    /// to start, and the operator that makes membership changes, if the schedule has any.
     pub fn with_hosts(mut self, hosts: HostLink, operator: Option<Operator>) -> Nemesis {
         let plans = hosts.plans.borrow().clone();
         self.out = (0..plans.len()).filter(|i| !plans[*i].run).collect();
@@ -309,13 +309,7 @@ impl Nemesis {
             .collect();
         let mut restored = None;
         for &n in &members {
-            self.failed_disks.remove(&n);
-            if self.crashed.insert(n) {
-                self.lives[n] += 1;
-                sim.crash(name(n));
-                self.servers.borrow_mut()[n] = None;
-            }
-            self.wipe(n);
+            self.lose_disk(sim, n);
             let opts = RestoreOptions {
                 name: name(n),
                 data_dir: std::path::PathBuf::new(),
@@ -353,6 +347,17 @@ impl Nemesis {
             sim.crash(name(n));
         }
         self.servers.borrow_mut()[n] = None;
+    }
+
+    /// The member crashes (if it runs) and its data dir is lost, synced or not.
+    fn lose_disk(&mut self, sim: &mut Sim<'_>, n: usize) {
+        self.failed_disks.remove(&n);
+        if self.crashed.insert(n) {
+            self.lives[n] += 1;
+            sim.crash(name(n));
+            self.servers.borrow_mut()[n] = None;
+        }
+        self.wipe(n);
     }
 
     /// The member's data dir is gone; its checkers start its history afresh.
@@ -476,13 +481,7 @@ impl Nemesis {
             Fault::RestoreAll => return Some(self.restore_all(sim)),
             Fault::LoseData(n) => {
                 self.lost.insert(*n);
-                self.failed_disks.remove(n);
-                if self.crashed.insert(*n) {
-                    self.lives[*n] += 1;
-                    sim.crash(name(*n));
-                    self.servers.borrow_mut()[*n] = None;
-                }
-                self.wipe(*n);
+                self.lose_disk(sim, *n);
             }
             // The operator's: queued by `act`, applied through the member APIs.
             Fault::AddLearner(_)

@@ -185,7 +185,8 @@ pub fn watched(event: mvccpb::Event) -> Watched {
     )
 }
 
-/// Milliseconds since the client host started (simulated time, as the nemesis counts it).
+/// Milliseconds since the client host started (simulated time, as the nemesis counts it):
+/// simulated time is shared by every host, and the client host's clock started at zero.
 fn client_ms() -> u64 {
     let clock = tokio::time::Instant::now();
     let origin = CLIENT_ORIGIN.with(|o| *o.get_or_init(|| clock));
@@ -246,13 +247,10 @@ async fn record(
     call: Call,
     kv: &mut KvClient<tonic::transport::Channel>,
 ) {
-    // Simulated time is shared by every host; the client host's clock started at zero.
-    let clock = tokio::time::Instant::now();
-    let origin = CLIENT_ORIGIN.with(|o| *o.get_or_init(|| clock));
-    let invoke_ms = clock.duration_since(origin).as_millis() as u64;
+    let invoke_ms = client_ms();
     let outcome = tokio::time::timeout(REQUEST_TIMEOUT, perform(kv, key, &call)).await;
     let (complete_ms, outcome, failed, revision) = match outcome {
-        Ok(Ok((o, rev))) => (Some(now_ms(origin)), Some(o), false, Some(rev)),
+        Ok(Ok((o, rev))) => (Some(client_ms()), Some(o), false, Some(rev)),
         Ok(Err(_)) => (None, None, true, None),
         Err(_) => (None, None, false, None),
     };

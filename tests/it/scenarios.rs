@@ -396,10 +396,11 @@ fn a_partitioned_controller_steps_down_before_the_other_takes_over() {
 }
 
 /// Runs scenario `name` clean (it must pass) and with `plant` (the checker named `checker` must
-/// report a violation): a regression scenario that would catch its bug again.
-fn regression(name: &str, plant: &str, checker: &str) {
-    let (ok, text) = scenario(&["run", name]);
-    assert!(ok, "{name} fails clean:\n{text}");
+/// report a violation): a regression scenario that would catch its bug again. Returns the clean
+/// run's text.
+fn regression(name: &str, plant: &str, checker: &str) -> String {
+    let (ok, clean) = scenario(&["run", name]);
+    assert!(ok, "{name} fails clean:\n{clean}");
     let (ok, text) = scenario(&["run", name, "--plant", plant]);
     assert!(!ok, "{name} passes with {plant} planted:\n{text}");
     assert!(
@@ -407,6 +408,7 @@ fn regression(name: &str, plant: &str, checker: &str) {
             .any(|l| l.trim_start().starts_with(checker) && l.contains("VIOLATED")),
         "{name} with {plant}: the {checker} checker is silent:\n{text}"
     );
+    clean
 }
 
 #[test]
@@ -447,12 +449,11 @@ fn etcd_17780_a_compacted_head_survives_a_crash_of_every_member() {
     // Goal: etcd #17780 stays fixed: with a compacted DELETE at the head and every member
     // restarted from a snapshot, reads still answer the head revision; taking the revision from
     // the newest stored version (planted) makes it fall.
-    regression(
+    let text = regression(
         "etcd-17780-compaction-at-head-crash",
         "etcd-17780",
         "revision",
     );
-    let (_, text) = scenario(&["run", "etcd-17780-compaction-at-head-crash"]);
     assert!(
         text.contains("the clients hold their writes until 9.000s"),
         "{text}"
@@ -466,8 +467,7 @@ fn a_cluster_restored_from_its_backup_serves_every_acknowledged_write() {
     // dirs are lost: a leader is elected, no acknowledged write is lost, the revision does not
     // fall (the head is a compacted DELETE), and writes go on. A restore that took its revision
     // from the newest stored version (the etcd-17780 plant) is caught.
-    regression("backup-restore", "etcd-17780", "revision");
-    let (_, text) = scenario(&["run", "backup-restore"]);
+    let text = regression("backup-restore", "etcd-17780", "revision");
     let (restore, after) = phase(&text, "restore-all");
     assert!(
         restore.contains("every data dir lost; each member restored from the")
