@@ -34,9 +34,11 @@ start() { # index state initial-cluster
   disown "$!" # killed on purpose below: no job-control notices
 }
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
-# Waits until member i serves `key` from its own state (a serializable read).
+# Waits until member i serves `key` from its own state (a serializable read). Short timeouts:
+# a probe that dials before the member listens is refused and backs off, so a long timeout
+# would measure the probe rather than the member.
 serves() {
-  until ETCDCTL_API=3 etcdctl --endpoints "$(client "$1")" --command-timeout=1s \
+  until ETCDCTL_API=3 etcdctl --endpoints "$(client "$1")" --dial-timeout=200ms --command-timeout=250ms \
     get --consistency=s --print-value-only "$2" 2>/dev/null | grep -q .; do
     sleep 0.05
   done

@@ -175,12 +175,47 @@ async fn listen(
     }
 }
 
+/// A member's sockets, bound before its data dir is loaded, as etcd binds its listeners
+/// before opening its backend: a client dialing during a long load waits in the accept queue
+/// instead of being refused (a refused gRPC client backs off for a second or more).
+struct Listeners {
+    tls: MemberTls,
+    client: Vec<Incoming>,
+    peer: Vec<Incoming>,
+    metrics: Vec<Incoming>,
+}
+
+impl Listeners {
+    async fn bind(config: &Config, transport: &Transport) -> Result<Listeners, StartError> {
+        let tls = MemberTls::from_config(config)?;
+        let mut client = Vec::new();
+        for url in &config.listen_client_urls {
+            client.push(listen(transport, url, tls.client_listen.as_ref()).await?);
+        }
+        let mut peer = Vec::new();
+        for url in &config.listen_peer_urls {
+            peer.push(listen(transport, url, tls.peer_listen.as_ref()).await?);
+        }
+        let mut metrics = Vec::new();
+        for url in &config.listen_metrics_urls {
+            metrics.push(listen(transport, url, tls.client_listen.as_ref()).await?);
+        }
+        Ok(Listeners {
+            tls,
+            client,
+            peer,
+            metrics,
+        })
+    }
+}
+
 impl Node {
     /// Starts a member on its data directory (`config.data_dir`).
     pub async fn start(config: Config, transport: Transport) -> Result<Node, StartError> {
         config.validate()?;
+        let listeners = Listeners::bind(&config, &transport).await?;
         let storage = MemberStorage::open(&config.data_dir)?;
-        Self::start_with_storage(config, storage, transport, rand::random()).await
+        Self::start_on(config, storage, transport, rand::random(), listeners).await
     }
 
     /// Starts a member on the given storage; `seed` drives Raft's election jitter.
@@ -191,7 +226,23 @@ impl Node {
         seed: u64,
     ) -> Result<Node, StartError> {
         config.validate()?;
-        let tls = MemberTls::from_config(&config)?;
+        let listeners = Listeners::bind(&config, &transport).await?;
+        Self::start_on(config, storage, transport, seed, listeners).await
+    }
+
+    async fn start_on(
+        config: Config,
+        storage: MemberStorage,
+        transport: Transport,
+        seed: u64,
+        listeners: Listeners,
+    ) -> Result<Node, StartError> {
+        let Listeners {
+            tls,
+            client,
+            peer,
+            metrics: metrics_listeners,
+        } = listeners;
         let mut transport = transport;
         transport.peer_tls = tls.peer_dial.clone();
         transport.client_tls = tls.client_dial.clone();
@@ -257,8 +308,7 @@ impl Node {
 
         let (shutdown, _) = watch::channel(false);
         let mut tasks = Vec::new();
-        for url in &config.listen_client_urls {
-            let incoming = listen(&transport, url, tls.client_listen.as_ref()).await?;
+        for incoming in client {
             let metrics = metrics.clone();
             let counted = incoming.map_ok(move |c| {
                 // The count wraps the bytes; the TLS client's name stays on the connection.
@@ -271,16 +321,14 @@ impl Node {
                 shutdown.subscribe(),
             )));
         }
-        for url in &config.listen_peer_urls {
-            let incoming = listen(&transport, url, tls.peer_listen.as_ref()).await?;
+        for incoming in peer {
             tasks.push(tokio::spawn(serve_peers(
                 server.clone(),
                 incoming,
                 shutdown.subscribe(),
             )));
         }
-        for url in &config.listen_metrics_urls {
-            let incoming = listen(&transport, url, tls.client_listen.as_ref()).await?;
+        for incoming in metrics_listeners {
             tasks.push(tokio::spawn(serve_metrics(
                 server.clone(),
                 incoming,
