@@ -52,6 +52,21 @@ impl Trees {
             .sum()
     }
 
+    /// Removes every value longer than `limit` bytes and returns where they were.
+    pub fn evict_larger_than(&mut self, limit: usize) -> Vec<(Tree, Vec<u8>)> {
+        let mut evicted = Vec::new();
+        for (tree, t) in self.0.iter_mut() {
+            t.retain(|k, v| {
+                let keep = v.len() <= limit;
+                if !keep {
+                    evicted.push((*tree, k.clone()));
+                }
+                keep
+            });
+        }
+        evicted
+    }
+
     /// Applies `ops` in order, taking their keys and values (no copy).
     pub fn apply(&mut self, ops: impl IntoIterator<Item = Op>) {
         for op in ops {
