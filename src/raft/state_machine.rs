@@ -396,14 +396,15 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
     type SnapshotData = Vec<u8>;
 
     async fn build_snapshot(&mut self) -> Result<Snapshot, io::Error> {
-        let (meta, data) = {
-            let state = self.read();
-            let meta = SnapshotMeta {
-                last_log_id: state.last_applied,
-                last_membership: state.last_membership.clone(),
-            };
-            (meta, encode(&*state)?)
+        // A clone is cheap (the key map is persistent) and lets the writes go on while the
+        // O(keys) encoding runs: encoding under the lock stalled every write for its length.
+        let state = self.read().clone();
+        let meta = SnapshotMeta {
+            last_log_id: state.last_applied,
+            last_membership: state.last_membership.clone(),
         };
+        let data = encode(&state)?;
+        drop(state);
         self.persist(&meta, data.clone())?;
         Ok(Snapshot {
             meta,

@@ -16,16 +16,29 @@ impl Store {
         if revision > self.revision {
             return Err(StoreError::FutureRevision);
         }
+        let plant = self.planted_compaction_drops_tombstone;
+        // Read first, then write only the keys that lose a version: the map is shared with any
+        // snapshot being taken, and a write copies the nodes on its path.
+        let touched: Vec<Vec<u8>> = self
+            .keys
+            .iter()
+            .filter(|(_, history)| history.compactable(revision, plant) > 0)
+            .map(|(key, _)| key.clone())
+            .collect();
         let mut freed = 0;
-        self.keys.retain(|key, history| {
-            let (left, dropped) =
-                history.compact(revision, self.planted_compaction_drops_tombstone);
+        for key in touched {
+            let Some(history) = self.keys.get_mut(&key) else {
+                continue;
+            };
+            let (left, dropped) = history.compact(revision, plant);
             freed += dropped
                 .iter()
-                .map(|v| super::version_bytes(key, v.kv.as_ref()))
+                .map(|v| super::version_bytes(&key, v.kv.as_ref()))
                 .sum::<usize>();
-            left
-        });
+            if !left {
+                self.keys.remove(&key);
+            }
+        }
         self.size_bytes -= freed;
         self.compact_revision = revision;
         Ok(())

@@ -59,16 +59,24 @@ impl KeyHistory {
     /// compact revision and must see that DELETE (etcd #18089, #19179); `drop_tombstone_at`
     /// forgets it as etcd 3.4.23 did. Returns whether anything is left, and what was forgotten.
     pub fn compact(&mut self, revision: i64, drop_tombstone_at: bool) -> (bool, Vec<Version>) {
+        let forgotten = self.compactable(revision, drop_tombstone_at);
+        let dropped = self.versions.drain(..forgotten).collect();
+        (!self.versions.is_empty(), dropped)
+    }
+
+    /// How many of the oldest versions `compact` at `revision` would forget.
+    pub fn compactable(&self, revision: i64, drop_tombstone_at: bool) -> usize {
         let idx = self
             .versions
             .partition_point(|v| v.mod_revision <= revision);
-        let mut dropped = Vec::new();
-        if idx > 0 {
-            let latest = &self.versions[idx - 1];
-            let kept = latest.kv.is_some() || latest.mod_revision == revision && !drop_tombstone_at;
-            let keep_from = if kept { idx - 1 } else { idx };
-            dropped = self.versions.drain(..keep_from).collect();
+        let Some(latest) = idx.checked_sub(1).map(|i| &self.versions[i]) else {
+            return 0;
+        };
+        let kept = latest.kv.is_some() || latest.mod_revision == revision && !drop_tombstone_at;
+        if kept {
+            idx - 1
+        } else {
+            idx
         }
-        (!self.versions.is_empty(), dropped)
     }
 }

@@ -33,7 +33,7 @@ mod model_tests;
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeMap;
+use imbl::OrdMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -71,8 +71,10 @@ pub struct Store {
     revision: i64,
     /// Reads below this revision answer `Compacted`; 0 until the first compaction.
     compact_revision: i64,
-    /// Every key with at least one stored version, tombstones included, in key order.
-    keys: BTreeMap<Vec<u8>, KeyHistory>,
+    /// Every key with at least one stored version, tombstones included, in key order. A
+    /// persistent map: cloning the store is O(1) and shares every node until one is written,
+    /// so a snapshot is taken from a clone without holding up the writes that follow.
+    keys: OrdMap<Vec<u8>, KeyHistory>,
     /// `approximate_size_bytes`, kept as versions come and go: the quota check reads it on
     /// every write, so it must not walk the store.
     size_bytes: usize,
@@ -94,7 +96,7 @@ impl Store {
         Store {
             revision: 1,
             compact_revision: 0,
-            keys: BTreeMap::new(),
+            keys: OrdMap::new(),
             size_bytes: 0,
             planted_compaction_drops_tombstone: false,
         }

@@ -95,7 +95,7 @@ impl Store {
         let mut store = Store {
             revision,
             compact_revision,
-            keys,
+            keys: keys.into(),
             size_bytes: 0,
             planted_compaction_drops_tombstone: false,
         };
