@@ -121,6 +121,7 @@ pub fn run(spec: &RunSpec) -> Report {
         ),
         backends: backends.clone(),
         committed: Committed::new(),
+        debug: std::env::var_os("QUORUM_SIM_DEBUG").is_some(),
     };
     let mut nemesis = Nemesis::new(
         &schedule,
@@ -263,6 +264,8 @@ struct Invariants {
     backends: Vec<Arc<MemoryBackend>>,
     /// The committed events so far, the watch checker's reference.
     committed: Committed,
+    /// `QUORUM_SIM_DEBUG` is set: print each member's Raft state every simulated second.
+    debug: bool,
 }
 
 impl Invariants {
@@ -309,7 +312,7 @@ impl Invariants {
                 logs.into_iter()
                     .map(|v| Violation::new(Checker::Log, format!("t={now}ms {v}"))),
             );
-            if std::env::var_os("QUORUM_SIM_DEBUG").is_some() && now.is_multiple_of(1000) {
+            if self.debug && now.is_multiple_of(1000) {
                 eprintln!(
                     "debug t={now} {} state={:?} term={} leader={:?} last_log={:?} committed={:?} applied={:?} rev={}",
                     name(i), m.state, m.current_term,
