@@ -33,7 +33,7 @@ impl Store {
             let (left, dropped) = history.compact(revision, plant);
             freed += dropped
                 .iter()
-                .map(|v| super::version_bytes(&key, v.kv.as_ref()))
+                .map(|v| super::version_bytes(&key, v.live.as_ref()))
                 .sum::<usize>();
             if !left {
                 self.keys.remove(&key);

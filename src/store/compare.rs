@@ -8,10 +8,32 @@
 
 use std::cmp::Ordering;
 
+use super::key_history::Visible;
 use super::{KeyRange, Store};
 use crate::proto::etcdserverpb::compare::{CompareResult, CompareTarget, TargetUnion};
 use crate::proto::etcdserverpb::Compare;
-use crate::proto::mvccpb::KeyValue;
+
+/// The fields a compare reads; all zero (and an empty value) for a missing key.
+#[derive(Default)]
+struct Fields<'a> {
+    value: &'a [u8],
+    create_revision: i64,
+    mod_revision: i64,
+    version: i64,
+    lease: i64,
+}
+
+impl<'a> From<Visible<'a>> for Fields<'a> {
+    fn from(v: Visible<'a>) -> Self {
+        Fields {
+            value: &v.live.value,
+            create_revision: v.live.create_revision,
+            mod_revision: v.mod_revision,
+            version: v.live.version,
+            lease: v.live.lease,
+        }
+    }
+}
 
 impl Store {
     /// Whether `c` holds at `revision`.
@@ -22,15 +44,15 @@ impl Store {
             if c.target == CompareTarget::Value as i32 {
                 return false;
             }
-            return compare_kv(c, &KeyValue::default());
+            return compare_kv(c, &Fields::default());
         }
-        kvs.all(|kv| compare_kv(c, kv))
+        kvs.all(|(_, visible)| compare_kv(c, &visible.into()))
     }
 }
 
-fn compare_kv(c: &Compare, kv: &KeyValue) -> bool {
+fn compare_kv(c: &Compare, kv: &Fields) -> bool {
     let ord = match (CompareTarget::try_from(c.target), &c.target_union) {
-        (Ok(CompareTarget::Value), u) => kv.value.as_slice().cmp(match u {
+        (Ok(CompareTarget::Value), u) => kv.value.cmp(match u {
             Some(TargetUnion::Value(v)) => v.as_slice(),
             _ => &[],
         }),

@@ -39,14 +39,14 @@ impl Store {
                     if rev - 1 < self.compact_revision {
                         None
                     } else {
-                        history.at(rev - 1).cloned()
+                        history.at(rev - 1).map(|p| p.to_kv(k))
                     }
                 };
-                let event = match &v.kv {
-                    Some(kv) => Event {
+                let event = match v.visible() {
+                    Some(visible) => Event {
                         r#type: EventType::Put as i32,
-                        kv: Some(kv.clone()),
-                        prev_kv: if kv.version == 1 {
+                        kv: Some(visible.to_kv(k)),
+                        prev_kv: if visible.live.version == 1 {
                             None
                         } else {
                             prev(v.mod_revision)

@@ -41,13 +41,13 @@ impl Store {
             for v in history.versions() {
                 h.int(v.mod_revision);
                 h.int(i64::from(v.sub));
-                match &v.kv {
-                    Some(kv) => {
+                match &v.live {
+                    Some(live) => {
                         h.bytes(&[1]);
-                        h.int(kv.create_revision);
-                        h.int(kv.version);
-                        h.int(kv.lease);
-                        h.field(&kv.value);
+                        h.int(live.create_revision);
+                        h.int(live.version);
+                        h.int(live.lease);
+                        h.field(&live.value);
                     }
                     None => h.bytes(&[0]),
                 }

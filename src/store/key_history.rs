@@ -5,22 +5,82 @@
 //! not always: etcd's duplicate-key check lets one txn put a key and delete it through a
 //! `range_end = "\0"` delete, so a revision may hold a put and a tombstone of the same key, and
 //! the later `sub` is the one that counts.
+//!
+//! Memory is O(keys × versions kept), so a version holds only what the key and its position do
+//! not already say: no copy of the key, no second `mod_revision`. A `KeyValue` is built when a
+//! reader asks for one ([`Visible::to_kv`]). On disk a version keeps the shape it always had
+//! (see `encoding`).
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use crate::proto::mvccpb::KeyValue;
 
+/// What a put stored: the fields of etcd's `KeyValue` that are not the key or `mod_revision`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Live {
+    pub create_revision: i64,
+    pub version: i64,
+    pub lease: i64,
+    pub value: Box<[u8]>,
+}
+
+impl From<KeyValue> for Live {
+    fn from(kv: KeyValue) -> Self {
+        Live {
+            create_revision: kv.create_revision,
+            version: kv.version,
+            lease: kv.lease,
+            value: kv.value.into_boxed_slice(),
+        }
+    }
+}
+
 /// One version of a key.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(from = "super::encoding::VersionOnDisk")]
 pub(crate) struct Version {
     pub mod_revision: i64,
     /// Position inside the revision: the op order of a txn, so its events replay in order.
     pub sub: u32,
     /// `None` is a tombstone (the key was deleted at `mod_revision`).
-    pub kv: Option<KeyValue>,
+    pub live: Option<Live>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+impl Version {
+    /// The value this version shows readers, unless it is a tombstone.
+    pub fn visible(&self) -> Option<Visible<'_>> {
+        Some(Visible {
+            mod_revision: self.mod_revision,
+            live: self.live.as_ref()?,
+        })
+    }
+}
+
+/// A live value as a reader sees it: everything of a `KeyValue` but the key, borrowed.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Visible<'a> {
+    pub mod_revision: i64,
+    pub live: &'a Live,
+}
+
+impl Visible<'_> {
+    pub fn to_kv(self, key: &[u8]) -> KeyValue {
+        KeyValue {
+            key: key.to_vec(),
+            create_revision: self.live.create_revision,
+            mod_revision: self.mod_revision,
+            version: self.live.version,
+            value: self.live.value.to_vec(),
+            lease: self.live.lease,
+        }
+    }
+}
+
+/// Versions stay in a `Vec` grown one slot at a time while short: most keys hold one or two
+/// versions, and `Vec`'s first allocation of four would triple what a key costs.
+const EXACT_GROWTH_UP_TO: usize = 4;
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub(crate) struct KeyHistory {
     versions: Vec<Version>,
 }
@@ -31,11 +91,11 @@ impl KeyHistory {
     }
 
     /// The live value at `revision`, if the key existed then.
-    pub fn at(&self, revision: i64) -> Option<&KeyValue> {
+    pub fn at(&self, revision: i64) -> Option<Visible<'_>> {
         let idx = self
             .versions
             .partition_point(|v| v.mod_revision <= revision);
-        self.versions.get(idx.checked_sub(1)?)?.kv.as_ref()
+        self.versions.get(idx.checked_sub(1)?)?.visible()
     }
 
     /// Index of the first version with `mod_revision >= revision`.
@@ -50,6 +110,9 @@ impl KeyHistory {
                 "versions of a key must be appended in (revision, sub) order"
             );
         }
+        if self.versions.len() < EXACT_GROWTH_UP_TO {
+            self.versions.reserve_exact(1);
+        }
         self.versions.push(version);
     }
 
@@ -60,7 +123,11 @@ impl KeyHistory {
     /// forgets it as etcd 3.4.23 did. Returns whether anything is left, and what was forgotten.
     pub fn compact(&mut self, revision: i64, drop_tombstone_at: bool) -> (bool, Vec<Version>) {
         let forgotten = self.compactable(revision, drop_tombstone_at);
-        let dropped = self.versions.drain(..forgotten).collect();
+        let dropped: Vec<Version> = self.versions.drain(..forgotten).collect();
+        // A key written often and then compacted would otherwise keep its peak capacity.
+        if self.versions.len() <= self.versions.capacity() / 2 {
+            self.versions.shrink_to_fit();
+        }
         (!self.versions.is_empty(), dropped)
     }
 
@@ -72,7 +139,7 @@ impl KeyHistory {
         let Some(latest) = idx.checked_sub(1).map(|i| &self.versions[i]) else {
             return 0;
         };
-        let kept = latest.kv.is_some() || latest.mod_revision == revision && !drop_tombstone_at;
+        let kept = latest.live.is_some() || latest.mod_revision == revision && !drop_tombstone_at;
         if kept {
             idx - 1
         } else {

@@ -15,6 +15,7 @@
 
 mod compact;
 mod compare;
+mod encoding;
 mod error;
 mod events;
 mod hash;
@@ -41,9 +42,7 @@ pub use error::StoreError;
 pub use key_range::KeyRange;
 pub use revisions::RevisionEntry;
 
-use key_history::KeyHistory;
-
-use crate::proto::mvccpb::KeyValue;
+use key_history::{KeyHistory, Live};
 
 /// etcd's `--max-txn-ops` default: the most compares, or ops of one branch, a txn may carry.
 /// It bounds the work (and the single revision's size) one request can put into the log.
@@ -54,8 +53,8 @@ pub const MAX_TXN_OPS: usize = 128;
 const VERSION_OVERHEAD_BYTES: usize = 48;
 
 /// What one stored version of `key` counts toward `approximate_size_bytes`.
-fn version_bytes(key: &[u8], kv: Option<&KeyValue>) -> usize {
-    VERSION_OVERHEAD_BYTES + key.len() + kv.map_or(0, |kv| kv.value.len())
+fn version_bytes(key: &[u8], live: Option<&Live>) -> usize {
+    VERSION_OVERHEAD_BYTES + key.len() + live.map_or(0, |l| l.value.len())
 }
 
 /// What the lessor tells the store: only whether a lease exists. The store never learns more
@@ -74,6 +73,7 @@ pub struct Store {
     /// Every key with at least one stored version, tombstones included, in key order. A
     /// persistent map: cloning the store is O(1) and shares every node until one is written,
     /// so a snapshot is taken from a clone without holding up the writes that follow.
+    #[serde(serialize_with = "encoding::serialize_keys")]
     keys: OrdMap<Vec<u8>, KeyHistory>,
     /// `approximate_size_bytes`, kept as versions come and go: the quota check reads it on
     /// every write, so it must not walk the store.
@@ -118,7 +118,7 @@ impl Store {
     pub fn plant_revision_from_versions(&mut self) {
         let compacted = self.compact_revision;
         let stored = self.keys.values().flat_map(|h| h.versions());
-        let in_backend = stored.filter(|v| v.kv.is_some() || v.mod_revision > compacted);
+        let in_backend = stored.filter(|v| v.live.is_some() || v.mod_revision > compacted);
         self.revision = in_backend.map(|v| v.mod_revision).max().unwrap_or(1);
     }
 
@@ -147,7 +147,7 @@ impl Store {
             .flat_map(|(key, h)| {
                 h.versions()
                     .iter()
-                    .map(|v| version_bytes(key, v.kv.as_ref()))
+                    .map(|v| version_bytes(key, v.live.as_ref()))
             })
             .sum()
     }

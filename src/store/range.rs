@@ -12,6 +12,7 @@
 
 use std::cmp::Ordering;
 
+use super::key_history::Visible;
 use super::{validate, KeyRange, Store, StoreError};
 use crate::proto::etcdserverpb::range_request::{SortOrder, SortTarget};
 use crate::proto::etcdserverpb::{RangeRequest, RangeResponse};
@@ -50,10 +51,10 @@ impl Store {
         // a large prefix costs a walk, not a copy.
         let mut kvs = Vec::new();
         let mut count = 0i64;
-        for kv in self.live_at(&range, rev) {
+        for (key, visible) in self.live_at(&range, rev) {
             count += 1;
             if kvs.len() < fetch {
-                kvs.push(kv.clone());
+                kvs.push(visible.to_kv(key));
             }
         }
 
@@ -101,20 +102,15 @@ impl Store {
         Ok(requested)
     }
 
-    /// Live values in the range at `revision`, in key order, borrowed.
+    /// Live keys in the range at `revision`, in key order, with their values borrowed.
     pub(crate) fn live_at<'a>(
         &'a self,
         range: &KeyRange,
         revision: i64,
-    ) -> impl Iterator<Item = &'a KeyValue> + 'a {
+    ) -> impl Iterator<Item = (&'a Vec<u8>, Visible<'a>)> + 'a {
         self.keys
             .range(range.bounds())
-            .filter_map(move |(_, h)| h.at(revision))
-    }
-
-    /// Live values in the range at `revision`, in key order.
-    pub(crate) fn scan_at(&self, range: &KeyRange, revision: i64) -> Vec<KeyValue> {
-        self.live_at(range, revision).cloned().collect()
+            .filter_map(move |(key, h)| Some((key, h.at(revision)?)))
     }
 }
 

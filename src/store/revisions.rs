@@ -33,7 +33,7 @@ impl Store {
                     main: v.mod_revision,
                     sub: i64::from(v.sub),
                     key: key.clone(),
-                    kv: v.kv.clone(),
+                    kv: v.visible().map(|vis| vis.to_kv(key)),
                 })
             })
             .collect();
@@ -41,9 +41,11 @@ impl Store {
         out
     }
 
-    /// The live key-values at the current revision, in key order.
-    pub fn live(&self) -> impl Iterator<Item = &KeyValue> + '_ {
-        self.keys.values().filter_map(|h| h.at(self.revision))
+    /// The live key-values at the current revision, in key order, each built as it is read.
+    pub fn live(&self) -> impl Iterator<Item = KeyValue> + '_ {
+        self.keys
+            .iter()
+            .filter_map(|(key, h)| Some(h.at(self.revision)?.to_kv(key)))
     }
 
     /// Rebuilds a store from its revisions (strictly ascending by `(main, sub)`) and the
@@ -80,7 +82,7 @@ impl Store {
             keys.entry(e.key).or_default().push(Version {
                 mod_revision: e.main,
                 sub,
-                kv: e.kv,
+                live: e.kv.map(Into::into),
             });
         }
         let revision = last

@@ -8,7 +8,7 @@
 //! Events: a PUT carries the new kv; a DELETE carries only `key` and `mod_revision`. `prev_kv`
 //! is, as etcd's watch defines it, the key's value at `mod_revision - 1`, and none for a create.
 
-use super::key_history::Version;
+use super::key_history::{Live, Version, Visible};
 use super::{validate, KeyRange, LeaseIndex, Store, StoreError};
 use crate::proto::etcdserverpb::{
     DeleteRangeRequest, DeleteRangeResponse, PutRequest, PutResponse,
@@ -57,7 +57,7 @@ impl Store {
     }
 
     /// The live value of `key` at `revision`.
-    pub(crate) fn get_at(&self, key: &[u8], revision: i64) -> Option<&KeyValue> {
+    pub(crate) fn get_at(&self, key: &[u8], revision: i64) -> Option<Visible<'_>> {
         self.keys.get(key)?.at(revision)
     }
 
@@ -78,41 +78,48 @@ impl Store {
         Ok(())
     }
 
-    fn push_version(&mut self, batch: &mut Batch, key: &[u8], kv: Option<KeyValue>) {
+    fn push_version(&mut self, batch: &mut Batch, key: &[u8], live: Option<Live>) {
         let version = Version {
             mod_revision: batch.revision,
             sub: batch.next_sub,
-            kv,
+            live,
         };
         batch.next_sub += 1;
-        self.size_bytes += super::version_bytes(key, version.kv.as_ref());
+        self.size_bytes += super::version_bytes(key, version.live.as_ref());
         self.keys.entry(key.to_vec()).or_default().push(version);
     }
 
     /// Writes an already checked put into `batch`.
     pub(crate) fn put_in(&mut self, batch: &mut Batch, req: &PutRequest) -> PutResponse {
         let rev = batch.revision;
-        let prev = self.get_at(&req.key, rev).cloned();
-        let kv = KeyValue {
-            key: req.key.clone(),
-            create_revision: prev.as_ref().map_or(rev, |p| p.create_revision),
-            mod_revision: rev,
-            version: prev.as_ref().map_or(1, |p| p.version + 1),
-            value: match (&prev, req.ignore_value) {
-                (Some(p), true) => p.value.clone(),
-                _ => req.value.clone(),
+        let prev = self.get_at(&req.key, rev);
+        let live = Live {
+            create_revision: prev.map_or(rev, |p| p.live.create_revision),
+            version: prev.map_or(1, |p| p.live.version + 1),
+            value: match (prev, req.ignore_value) {
+                (Some(p), true) => p.live.value.clone(),
+                _ => req.value.as_slice().into(),
             },
-            lease: match (&prev, req.ignore_lease) {
-                (Some(p), true) => p.lease,
+            lease: match (prev, req.ignore_lease) {
+                (Some(p), true) => p.live.lease,
                 _ => req.lease,
             },
         };
+        let prev_kv = match prev {
+            Some(p) if req.prev_kv => Some(p.to_kv(&req.key)),
+            _ => None,
+        };
         // A create has no previous value for watchers, even if the key lived before the txn.
         let event_prev = match prev {
-            Some(_) => self.get_at(&req.key, rev - 1).cloned(),
+            Some(_) => self.get_at(&req.key, rev - 1).map(|p| p.to_kv(&req.key)),
             None => None,
         };
-        self.push_version(batch, &req.key, Some(kv.clone()));
+        let kv = Visible {
+            mod_revision: rev,
+            live: &live,
+        }
+        .to_kv(&req.key);
+        self.push_version(batch, &req.key, Some(live));
         batch.events.push(Event {
             r#type: EventType::Put as i32,
             kv: Some(kv),
@@ -120,7 +127,7 @@ impl Store {
         });
         PutResponse {
             header: None,
-            prev_kv: if req.prev_kv { prev } else { None },
+            prev_kv,
         }
     }
 
@@ -131,14 +138,18 @@ impl Store {
         req: &DeleteRangeRequest,
     ) -> DeleteRangeResponse {
         let range = KeyRange::new(&req.key, &req.range_end);
-        let doomed = self.scan_at(&range, batch.revision);
-        let deleted = doomed.len() as i64;
+        // Values are copied out only when the caller asked for them.
+        let mut doomed = Vec::new();
         let mut prev_kvs = Vec::new();
-        for prev in doomed {
-            self.tombstone(batch, &prev.key);
+        for (key, visible) in self.live_at(&range, batch.revision) {
             if req.prev_kv {
-                prev_kvs.push(prev);
+                prev_kvs.push(visible.to_kv(key));
             }
+            doomed.push(key.clone());
+        }
+        let deleted = doomed.len() as i64;
+        for key in &doomed {
+            self.tombstone(batch, key);
         }
         DeleteRangeResponse {
             header: None,
@@ -149,7 +160,7 @@ impl Store {
 
     fn tombstone(&mut self, batch: &mut Batch, key: &[u8]) {
         let rev = batch.revision;
-        let event_prev = self.get_at(key, rev - 1).cloned();
+        let event_prev = self.get_at(key, rev - 1).map(|p| p.to_kv(key));
         self.push_version(batch, key, None);
         batch.events.push(Event {
             r#type: EventType::Delete as i32,

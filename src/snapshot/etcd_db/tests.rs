@@ -107,7 +107,7 @@ fn reads_the_state_of_a_real_etcd_snapshot() {
     let db = bolt::read(&file[..file.len() - 32]).unwrap();
     let s = decode(&db).unwrap();
     assert_eq!(s.store.revision(), 6);
-    let live: Vec<&[u8]> = s.store.live().map(|kv| kv.key.as_slice()).collect();
+    let live: Vec<Vec<u8>> = s.store.live().map(|kv| kv.key).collect();
     assert_eq!(live, [&b"b"[..], b"foo", b"lk"]);
     assert_eq!(s.leases.len(), 1);
     let (id, lease) = s.leases.iter().next().unwrap();

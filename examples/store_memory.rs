@@ -1,0 +1,93 @@
+//! What the MVCC store costs in memory per key, counted by the allocator rather than guessed
+//! from RSS: `cargo run --release --example store_memory -- 1000000`. Loads N keys shaped as
+//! `quorum bench` writes them (`bench/<client>/<i>`, 256-byte values), then reloads the store
+//! from its snapshot encoding, as a restarted member does, and reports live heap bytes per key
+//! against the bytes of keys and values themselves.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use quorum::proto::etcdserverpb::PutRequest;
+use quorum::store::{LeaseIndex, Store};
+
+struct Counting;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let live = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
+        PEAK.fetch_max(live, Ordering::Relaxed);
+        System.alloc(layout)
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+        System.dealloc(ptr, layout)
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if new_size >= layout.size() {
+            let live = LIVE.fetch_add(new_size - layout.size(), Ordering::Relaxed) + new_size
+                - layout.size();
+            PEAK.fetch_max(live, Ordering::Relaxed);
+        } else {
+            LIVE.fetch_sub(layout.size() - new_size, Ordering::Relaxed);
+        }
+        System.realloc(ptr, layout, new_size)
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+struct NoLeases;
+
+impl LeaseIndex for NoLeases {
+    fn lease_exists(&self, _id: i64) -> bool {
+        false
+    }
+}
+
+fn live() -> usize {
+    LIVE.load(Ordering::Relaxed)
+}
+
+fn per_key(bytes: usize, n: usize) -> String {
+    format!("{:.0} B/key ({} MB)", bytes as f64 / n as f64, bytes >> 20)
+}
+
+fn main() {
+    let n: usize = std::env::args()
+        .nth(1)
+        .map(|s| s.parse().expect("the first argument is a key count"))
+        .unwrap_or(100_000);
+    let base = live();
+    let mut store = Store::new();
+    let mut data = 0;
+    for i in 0..n {
+        let req = PutRequest {
+            key: format!("bench/{}/{}", i % 100, i / 100).into_bytes(),
+            value: vec![b'v'; 256],
+            ..Default::default()
+        };
+        data += req.key.len() + req.value.len();
+        store.put(&req, &NoLeases).expect("a plain put applies");
+    }
+    println!("keys and values: {}", per_key(data, n));
+    println!("store after {n} puts: {}", per_key(live() - base, n));
+
+    let encoded = bincode::serialize(&store).expect("the store encodes");
+    println!("snapshot encoding: {}", per_key(encoded.len(), n));
+    drop(store);
+    let base = live();
+    let loaded: Store = bincode::deserialize(&encoded).expect("the store decodes");
+    println!(
+        "store loaded from a snapshot: {}",
+        per_key(live() - base, n)
+    );
+    drop(encoded);
+    drop(loaded);
+    println!("peak heap: {} MB", PEAK.load(Ordering::Relaxed) >> 20);
+}
