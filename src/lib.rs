@@ -9,7 +9,8 @@
 //! - `lease`: the replicated lease table and the leader-only `Lessor` clock.
 //! - `watch`: the hub that fans applied events out to watchers.
 //! - `auth`: users, roles, key-range permissions, tokens; checked on every request.
-//! - `storage`: the `Backend` trait; sled for production, memory for tests and simulation.
+//! - `storage`: the `Backend` trait; a WAL and a snapshot file for production, memory for tests
+//!   and simulation.
 //! - `snapshot`: etcd 3.4's snapshot format (a bbolt file of etcd's buckets): write, read,
 //!   status, restore into a member's data directory, verify.
 //! - `node`: one member wired together; `cluster`: several in one process, with faults.
