@@ -2,10 +2,11 @@
 //! from RSS: `cargo run --release --example store_memory -- 1000000`. Loads N keys shaped as
 //! `quorum bench` writes them (`bench/<client>/<i>`, 256-byte values), then reloads the store
 //! from its snapshot encoding, as a restarted member does, and reports live heap bytes per key
-//! against the bytes of keys and values themselves.
+//! against the bytes of keys and values themselves, and how long the encoding takes each way.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
 
 use quorum::proto::etcdserverpb::PutRequest;
 use quorum::store::{LeaseIndex, Store};
@@ -78,11 +79,18 @@ fn main() {
     println!("keys and values: {}", per_key(data, n));
     println!("store after {n} puts: {}", per_key(live() - base, n));
 
+    let started = Instant::now();
     let encoded = bincode::serialize(&store).expect("the store encodes");
-    println!("snapshot encoding: {}", per_key(encoded.len(), n));
+    println!(
+        "snapshot encoding: {}, encoded in {} ms",
+        per_key(encoded.len(), n),
+        started.elapsed().as_millis()
+    );
     drop(store);
     let base = live();
+    let started = Instant::now();
     let loaded: Store = bincode::deserialize(&encoded).expect("the store decodes");
+    println!("decoded in {} ms", started.elapsed().as_millis());
     println!(
         "store loaded from a snapshot: {}",
         per_key(live() - base, n)

@@ -4,6 +4,7 @@
 # takes from restart (SIGKILL, then start) to serving the last key from its own state, and how
 # long a new member takes from start to the same (it catches up by snapshot).
 # Usage: scripts/scale.sh quorum|etcd [N]   (etcd needs Debian's etcd-server and etcdctl)
+# SNAPSHOT_COUNT (default 10000) is passed to both as --snapshot-count.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 prog="${1:-quorum}"
@@ -29,7 +30,7 @@ start() { # index state initial-cluster
     --listen-client-urls "$(client "$i")" --advertise-client-urls "$(client "$i")" \
     --listen-peer-urls "$(peer "$i")" --initial-advertise-peer-urls "$(peer "$i")" \
     --initial-cluster "$3" --initial-cluster-state "$2" --initial-cluster-token scale \
-    --snapshot-count 10000 >>"$dir/m$i.log" 2>&1 &
+    --snapshot-count "${SNAPSHOT_COUNT:-10000}" >>"$dir/m$i.log" 2>&1 &
   pids[$i]=$!
   disown "$!" # killed on purpose below: no job-control notices
 }

@@ -73,7 +73,10 @@ pub struct Store {
     /// Every key with at least one stored version, tombstones included, in key order. A
     /// persistent map: cloning the store is O(1) and shares every node until one is written,
     /// so a snapshot is taken from a clone without holding up the writes that follow.
-    #[serde(serialize_with = "encoding::serialize_keys")]
+    #[serde(
+        serialize_with = "encoding::serialize_keys",
+        deserialize_with = "encoding::deserialize_keys"
+    )]
     keys: OrdMap<Vec<u8>, KeyHistory>,
     /// `approximate_size_bytes`, kept as versions come and go: the quota check reads it on
     /// every write, so it must not walk the store.
