@@ -7,6 +7,7 @@ pub mod heard;
 pub mod log_store;
 pub mod rejoin;
 pub mod runtime;
+pub mod snapshot_pace;
 pub mod state_machine;
 #[cfg(test)]
 mod storage_suite;

@@ -10,6 +10,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 
 use futures::{Stream, TryStreamExt};
@@ -18,6 +19,7 @@ use openraft::{EntryPayload, OptionalSend};
 use serde::{Deserialize, Serialize};
 
 use super::codec::{decode, encode};
+use super::snapshot_pace;
 use super::typ::{LogId, Snapshot, SnapshotMeta, StoredMembership, TypeConfig};
 use crate::auth::{check_command, AuthOutcome, AuthStore, TokenTable};
 use crate::command::{Command, CommandResult};
@@ -69,6 +71,9 @@ struct Shared {
     tokens: Arc<TokenTable>,
     /// Told of every applied membership (see `raft::heard`), once the member wires it.
     heard: std::sync::OnceLock<Arc<Admission>>,
+    /// Log index of the last snapshot loaded, built or installed: how much log a new one
+    /// would cover (see `snapshot_pace`).
+    snapshot_index: AtomicU64,
 }
 
 /// Cheap to clone; every clone is the same state machine.
@@ -96,6 +101,7 @@ impl StateMachine {
         };
         plant_on_load(&mut state, hub.plants());
         hub.reset(state.store.revision());
+        let snapshot_index = AtomicU64::new(state.last_applied.map_or(0, |l| l.index));
         Ok(Self {
             shared: Arc::new(Shared {
                 state: RwLock::new(state),
@@ -105,6 +111,7 @@ impl StateMachine {
                 commit_seconds,
                 tokens: Arc::new(TokenTable::default()),
                 heard: std::sync::OnceLock::new(),
+                snapshot_index,
             }),
         })
     }
@@ -168,6 +175,11 @@ impl StateMachine {
             }
             None => Ok(()),
         }
+    }
+
+    fn snapshot_taken(&self, meta: &SnapshotMeta) {
+        let index = meta.last_log_id.map_or(0, |l| l.index);
+        self.shared.snapshot_index.store(index, Ordering::Relaxed);
     }
 
     fn persist(&self, meta: &SnapshotMeta, data: Vec<u8>) -> io::Result<()> {
@@ -406,6 +418,7 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
         let data = encode(&state)?;
         drop(state);
         self.persist(&meta, data.clone())?;
+        self.snapshot_taken(&meta);
         Ok(Snapshot {
             meta,
             snapshot: data,
@@ -459,6 +472,17 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         Ok(())
     }
 
+    async fn try_create_snapshot_builder(&mut self, force: bool) -> Option<Self> {
+        let due = {
+            let state = self.read();
+            let applied = state.last_applied.map_or(0, |l| l.index);
+            let since = applied.saturating_sub(self.shared.snapshot_index.load(Ordering::Relaxed));
+            snapshot_pace::worth_writing(since, state.store.approximate_size_bytes())
+        };
+        // Deferred, Raft's policy asks again after as many entries as it waited for this time.
+        (force || due).then(|| self.clone())
+    }
+
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
         self.clone()
     }
@@ -474,6 +498,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         // leaves out, as applying them would have.
         self.forget_removed(meta.last_membership.membership())?;
         self.persist(meta, data)?;
+        self.snapshot_taken(meta);
         let revision = state.store.revision();
         *self.shared.state.write().unwrap_or_else(|e| e.into_inner()) = state;
         self.shared.hub.reset(revision);
