@@ -1,6 +1,6 @@
 //! Outbound peer channels: dial, size limits, link faults and a cache with forgetting.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
 use tonic::transport::Channel;
@@ -27,6 +27,9 @@ pub struct PeerClients {
     self_id: NodeId,
     transport: Transport,
     cache: Mutex<BTreeMap<String, PeerClient<Channel>>>,
+    /// Peer URLs that answered a replication stream with "unimplemented": members still on a
+    /// release before streams, mid rolling upgrade. They get unary calls until redialled.
+    unary_only: Mutex<BTreeSet<String>>,
 }
 
 impl PeerClients {
@@ -35,11 +38,18 @@ impl PeerClients {
             self_id,
             transport,
             cache: Mutex::new(BTreeMap::new()),
+            unary_only: Mutex::new(BTreeSet::new()),
         }
     }
 
     pub fn transport(&self) -> &Transport {
         &self.transport
+    }
+
+    /// Whether the link to `target` is cut now; a stream opened before the cut checks this
+    /// for every message, as a new call would.
+    pub fn is_cut(&self, target: NodeId) -> bool {
+        self.transport.faults.is_cut(self.self_id, target)
     }
 
     /// A client for `target`, which Raft's membership knows as `member`. Channels connect
@@ -49,7 +59,7 @@ impl PeerClients {
         target: NodeId,
         member: &Member,
     ) -> Result<PeerClient<Channel>, Unreachable> {
-        if self.transport.faults.is_cut(self.self_id, target) {
+        if self.is_cut(target) {
             return Err(Unreachable::Cut(target));
         }
         let url = peer_url(member);
@@ -77,6 +87,26 @@ impl PeerClients {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(peer_url(member));
+        // It may come back upgraded.
+        self.unary_only
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(peer_url(member));
+    }
+
+    /// Whether `member` takes only unary append-entries calls (see `unary_only`).
+    pub fn is_unary_only(&self, member: &Member) -> bool {
+        self.unary_only
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(peer_url(member))
+    }
+
+    pub fn set_unary_only(&self, member: &Member) {
+        self.unary_only
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(peer_url(member).to_string());
     }
 }
 

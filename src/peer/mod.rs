@@ -10,6 +10,7 @@
 //! **Boundary:** nothing here decides anything; it moves typed messages between members.
 //! Payloads are `raft::codec`-encoded in `quorumpeer.Payload`.
 
+mod append_stream;
 mod clients;
 mod leader;
 mod messages;

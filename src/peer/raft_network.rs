@@ -9,13 +9,15 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::Stream;
+use openraft::base::{BoxFuture, BoxStream};
 use openraft::errors::{
     NetworkError, RPCError, ReplicationClosed, StreamingError, Timeout, Unreachable,
 };
-use openraft::network::{RPCOption, RaftNetworkFactory, RaftNetworkV2};
+use openraft::network::{stream_append_sequential, RPCOption, RaftNetworkFactory, RaftNetworkV2};
 use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, TransferLeaderRequest,
-    TransferLeaderResponse, VoteRequest, VoteResponse,
+    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, StreamAppendResult,
+    TransferLeaderRequest, TransferLeaderResponse, VoteRequest, VoteResponse,
 };
 use openraft::OptionalSend;
 use serde::de::DeserializeOwned;
@@ -28,6 +30,8 @@ use crate::proto::peer::Payload;
 use crate::raft::codec::{decode, encode};
 use crate::raft::rejoin::Admission;
 use crate::raft::typ::{Member, NodeId, Snapshot, TypeConfig, Vote};
+
+type StreamAnswer = Result<StreamAppendResult<TypeConfig>, RPCError<TypeConfig>>;
 
 /// Snapshot chunks stay well under gRPC's message limit.
 const SNAPSHOT_CHUNK_BYTES: usize = 1 << 20;
@@ -75,6 +79,7 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
     }
 }
 
+#[derive(Clone)]
 pub struct PeerConnection {
     self_id: NodeId,
     target: NodeId,
@@ -84,12 +89,12 @@ pub struct PeerConnection {
     admission: Arc<Admission>,
 }
 
-fn unreachable(msg: impl ToString) -> RPCError<TypeConfig> {
+pub(super) fn unreachable(msg: impl ToString) -> RPCError<TypeConfig> {
     RPCError::Unreachable(Unreachable::new(&io::Error::other(msg.to_string())))
 }
 
 impl PeerConnection {
-    fn client(&self) -> Result<PeerClient<Channel>, RPCError<TypeConfig>> {
+    pub(super) fn client(&self) -> Result<PeerClient<Channel>, RPCError<TypeConfig>> {
         self.clients
             .client(self.target, &self.member)
             .map_err(unreachable)
@@ -98,6 +103,37 @@ impl PeerConnection {
     /// A stalled or failed stream may be dead for good: redial next time.
     fn forget(&self) {
         self.clients.forget(&self.member);
+    }
+
+    pub(super) fn is_cut(&self) -> bool {
+        self.clients.is_cut(self.target)
+    }
+
+    /// No answer within `ttl`: the connection may have died silently, so it is redialled.
+    pub(super) fn timed_out(&self, ttl: Duration) -> RPCError<TypeConfig> {
+        self.forget();
+        RPCError::Timeout(Timeout {
+            action: openraft::network::RPCTypes::AppendEntries,
+            id: self.self_id,
+            target: self.target,
+            timeout: ttl,
+        })
+    }
+
+    /// A refused connection is `Unreachable` (openraft backs off) and is redialled; any other
+    /// failure is a `NetworkError` (openraft retries).
+    pub(super) fn refused(&self, status: tonic::Status) -> RPCError<TypeConfig> {
+        if status.code() == tonic::Code::Unimplemented {
+            // A member on an older release: the next session retries with unary calls.
+            self.clients.set_unary_only(&self.member);
+        }
+        if status.code() == tonic::Code::Unavailable {
+            self.forget();
+            return unreachable(status.message());
+        }
+        RPCError::Network(NetworkError::new(&io::Error::other(
+            status.message().to_string(),
+        )))
     }
 
     async fn call<Req, Resp, F, Fut>(
@@ -117,24 +153,8 @@ impl PeerConnection {
         let ttl = option.soft_ttl().max(self.rpc_timeout_min);
         let res = crate::clock::timeout(ttl, f(client, Payload { data })).await;
         let resp = match res {
-            Err(_) => {
-                self.forget();
-                return Err(RPCError::Timeout(Timeout {
-                    action: openraft::network::RPCTypes::AppendEntries,
-                    id: self.self_id,
-                    target: self.target,
-                    timeout: ttl,
-                }));
-            }
-            Ok(Err(status)) => {
-                if status.code() == tonic::Code::Unavailable {
-                    self.forget();
-                    return Err(unreachable(status.message()));
-                }
-                return Err(RPCError::Network(NetworkError::new(&io::Error::other(
-                    status.message().to_string(),
-                ))));
-            }
+            Err(_) => return Err(self.timed_out(ttl)),
+            Ok(Err(status)) => return Err(self.refused(status)),
             Ok(Ok(resp)) => resp.into_inner(),
         };
         let resp = decode(&resp.data).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
@@ -145,7 +165,7 @@ impl PeerConnection {
 
     /// Records on disk that the target answered, before Raft may count the answer (see
     /// `raft::heard`).
-    fn note_heard(&self) -> io::Result<()> {
+    pub(super) fn note_heard(&self) -> io::Result<()> {
         self.admission.heard.note(self.target)
     }
 }
@@ -162,6 +182,26 @@ impl RaftNetworkV2<TypeConfig> for PeerConnection {
             c.append_entries(p).await
         })
         .await
+    }
+
+    fn stream_append<'s, S>(
+        &'s mut self,
+        input: S,
+        option: RPCOption,
+    ) -> BoxFuture<'s, Result<BoxStream<'s, StreamAnswer>, RPCError<TypeConfig>>>
+    where
+        S: Stream<Item = AppendEntriesRequest<TypeConfig>> + OptionalSend + Unpin + 'static,
+    {
+        if self.clients.is_unary_only(&self.member) {
+            return stream_append_sequential(self, input, option);
+        }
+        let ttl = option.soft_ttl().max(self.rpc_timeout_min);
+        let conn = self.clone();
+        Box::pin(async move {
+            let answers: BoxStream<'s, StreamAnswer> =
+                super::append_stream::open(conn, input, ttl).await?;
+            Ok(answers)
+        })
     }
 
     async fn vote(
@@ -242,5 +282,122 @@ fn rpc_to_streaming(e: RPCError<TypeConfig>) -> StreamingError<TypeConfig> {
         RPCError::RemoteError(r) => {
             StreamingError::Network(NetworkError::new(&io::Error::other(r.to_string())))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::pin::Pin;
+
+    use futures::StreamExt;
+    use openraft::network::RaftNetworkFactory;
+    use tonic::{Request, Response, Status, Streaming};
+
+    use super::*;
+    use crate::proto::peer::peer_server::{Peer, PeerServer};
+    use crate::raft::heard::HeardFrom;
+    use crate::storage::MemoryBackend;
+    use crate::transport::Transport;
+
+    /// A member on a release before replication streams: it answers unary append-entries
+    /// with success and nothing else.
+    struct OldRelease;
+
+    fn old() -> Status {
+        Status::unimplemented("not in this release")
+    }
+
+    #[tonic::async_trait]
+    impl Peer for OldRelease {
+        type StreamAppendStream =
+            Pin<Box<dyn futures::Stream<Item = Result<Payload, Status>> + Send>>;
+
+        async fn append_entries(&self, _: Request<Payload>) -> Result<Response<Payload>, Status> {
+            let ok = AppendEntriesResponse::<TypeConfig>::Success;
+            Ok(Response::new(Payload {
+                data: encode(&ok).unwrap(),
+            }))
+        }
+        async fn stream_append(
+            &self,
+            _: Request<Streaming<Payload>>,
+        ) -> Result<Response<Self::StreamAppendStream>, Status> {
+            Err(old())
+        }
+        async fn vote(&self, _: Request<Payload>) -> Result<Response<Payload>, Status> {
+            Err(old())
+        }
+        async fn pre_vote(&self, _: Request<Payload>) -> Result<Response<Payload>, Status> {
+            Err(old())
+        }
+        async fn install_snapshot(
+            &self,
+            _: Request<Streaming<Payload>>,
+        ) -> Result<Response<Payload>, Status> {
+            Err(old())
+        }
+        async fn transfer_leader(&self, _: Request<Payload>) -> Result<Response<Payload>, Status> {
+            Err(old())
+        }
+        async fn forward(&self, _: Request<Payload>) -> Result<Response<Payload>, Status> {
+            Err(old())
+        }
+        async fn read_index(&self, _: Request<Payload>) -> Result<Response<Payload>, Status> {
+            Err(old())
+        }
+        async fn lease_keep_alive(&self, _: Request<Payload>) -> Result<Response<Payload>, Status> {
+            Err(old())
+        }
+        async fn heard(&self, _: Request<Payload>) -> Result<Response<Payload>, Status> {
+            Err(old())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_member_without_replication_streams_gets_unary_calls() {
+        // Goal: mid rolling upgrade, a leader on this release still replicates to a member on
+        // an older one: its "unimplemented" answer to the stream turns the next session into
+        // unary calls, which it answers.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(PeerServer::new(OldRelease))
+                .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+        );
+        let disk = Arc::new(MemoryBackend::new());
+        let admission = Arc::new(Admission::new(HeardFrom::open(disk).unwrap(), true));
+        let clients = Arc::new(PeerClients::new(1, Transport::default()));
+        let mut factory = NetworkFactory::new(1, clients, Duration::from_secs(5), admission);
+        let member = Member {
+            name: "old".into(),
+            peer_urls: vec![url],
+        };
+        let mut conn = factory.new_client(2, &member).await;
+        let heartbeat = || AppendEntriesRequest::<TypeConfig> {
+            vote: Vote::new(1, 1),
+            prev_log_id: None,
+            leader_commit: None,
+            entries: vec![],
+        };
+        let option = RPCOption::new(Duration::from_secs(5));
+
+        let first = conn
+            .stream_append(
+                Box::pin(futures::stream::iter([heartbeat()])),
+                option.clone(),
+            )
+            .await;
+        assert!(
+            matches!(first, Err(RPCError::Network(_))),
+            "the stream is refused"
+        );
+        drop(first);
+        let answers = conn
+            .stream_append(Box::pin(futures::stream::iter([heartbeat()])), option)
+            .await
+            .unwrap_or_else(|e| panic!("the unary session opens: {e}"));
+        let answers: Vec<_> = answers.collect().await;
+        assert!(matches!(answers.as_slice(), [Ok(Ok(None))]), "{answers:?}");
     }
 }

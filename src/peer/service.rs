@@ -1,6 +1,9 @@
 //! The inbound half: each peer RPC decoded and handed on. Raft messages are one-line forwards
 //! into openraft; the three calls a follower makes of its leader go to a `PeerHandler`.
 
+use std::sync::{Arc, Mutex};
+
+use futures::stream::BoxStream;
 use futures::StreamExt;
 use openraft::raft::{AppendEntriesRequest, TransferLeaderRequest, VoteRequest};
 use serde::de::DeserializeOwned;
@@ -13,7 +16,7 @@ use crate::error::Error;
 use crate::proto::peer::peer_server::Peer;
 use crate::proto::peer::Payload;
 use crate::raft::codec::{decode, encode};
-use crate::raft::typ::{Snapshot, SnapshotMeta, TypeConfig, Vote};
+use crate::raft::typ::{Runtime, Snapshot, SnapshotMeta, TypeConfig, Vote};
 use crate::raft::{NodeId, Raft};
 
 /// A snapshot larger than this is refused rather than buffered without bound.
@@ -72,6 +75,57 @@ fn stopped(e: impl std::fmt::Display) -> Status {
 
 #[tonic::async_trait]
 impl<H: PeerHandler> Peer for PeerService<H> {
+    type StreamAppendStream = BoxStream<'static, Result<Payload, Status>>;
+
+    /// A leader's replication session (see `append_stream`): requests are handed to Raft as
+    /// they arrive, so the next is appended while the last is still being synced, and each
+    /// result goes back in request order.
+    async fn stream_append(
+        &self,
+        req: Request<Streaming<Payload>>,
+    ) -> Result<Response<Self::StreamAppendStream>, Status> {
+        self.admitted()?;
+        let handler = self.handler.clone();
+        let broken = Arc::new(Mutex::new(None::<Status>));
+        let requests = {
+            let broken = broken.clone();
+            req.into_inner().scan((), move |_, next| {
+                let rpc = next.and_then(|p| {
+                    decode::<AppendEntriesRequest<TypeConfig>>(&p.data)
+                        .map_err(|e| Error::PeerMessage(e.to_string()).into())
+                });
+                futures::future::ready(match rpc {
+                    Ok(rpc) => {
+                        handler.leader_contact();
+                        Some(rpc)
+                    }
+                    Err(status) => {
+                        *broken.lock().unwrap_or_else(|e| e.into_inner()) = Some(status);
+                        None
+                    }
+                })
+            })
+        };
+        // openraft spawns the task that feeds `requests` to Raft with its runtime, which
+        // needs a seed in scope (hyper, not Raft, spawned this handler). That task draws no
+        // randomness, so one fixed seed keeps the simulator's runs identical.
+        let raft = self.handler.raft().clone();
+        let results = Runtime::scope(0, async move { raft.stream_append(requests).boxed() })
+            .await
+            .map(|r| match r {
+                Ok(result) => encode(&result)
+                    .map(|data| Payload { data })
+                    .map_err(|e| Error::Internal(e.to_string()).into()),
+                Err(fatal) => Err(stopped(fatal)),
+            });
+        // A request that could not be read ends the results, then says why.
+        let why = futures::stream::once(async move {
+            broken.lock().unwrap_or_else(|e| e.into_inner()).take()
+        })
+        .filter_map(|status| futures::future::ready(status.map(Err)));
+        Ok(Response::new(results.chain(why).boxed()))
+    }
+
     async fn append_entries(&self, req: Request<Payload>) -> Result<Response<Payload>, Status> {
         self.admitted()?;
         let rpc: AppendEntriesRequest<TypeConfig> = request(req)?;
