@@ -103,9 +103,7 @@ impl<S> AuthorityFix<S> {
                     if self.input.len() < FRAME_HEADER_LEN {
                         return Ok(());
                     }
-                    let len = ((self.input[0] as usize) << 16)
-                        | ((self.input[1] as usize) << 8)
-                        | self.input[2] as usize;
+                    let len = frame_len(&self.input);
                     if self.input.len() < FRAME_HEADER_LEN + len {
                         return Ok(());
                     }
@@ -228,17 +226,25 @@ impl<S> AuthorityFix<S> {
             if i == last {
                 flags |= FLAG_END_HEADERS;
             }
-            let len = chunk.len();
-            self.output.put_u8((len >> 16) as u8);
-            self.output.put_u8((len >> 8) as u8);
-            self.output.put_u8(len as u8);
-            self.output.put_u8(kind);
-            self.output.put_u8(flags);
-            self.output.put_u32(stream);
+            put_frame_header(&mut self.output, chunk.len(), kind, flags, stream);
             self.output.extend_from_slice(chunk);
         }
         Ok(())
     }
+}
+
+/// The payload length a frame header (at least its first three bytes) announces.
+fn frame_len(header: &[u8]) -> usize {
+    ((header[0] as usize) << 16) | ((header[1] as usize) << 8) | header[2] as usize
+}
+
+fn put_frame_header(out: &mut impl BufMut, len: usize, kind: u8, flags: u8, stream: u32) {
+    out.put_u8((len >> 16) as u8);
+    out.put_u8((len >> 8) as u8);
+    out.put_u8(len as u8);
+    out.put_u8(kind);
+    out.put_u8(flags);
+    out.put_u32(stream);
 }
 
 fn bad(msg: &str) -> io::Error {
@@ -351,26 +357,14 @@ mod tests {
             (&b":authority"[..], &b"http://127.0.0.1:2379"[..]),
         ]);
         let mut wire = PREFACE.to_vec();
-        let len = block.len();
-        wire.extend_from_slice(&[
-            (len >> 16) as u8,
-            (len >> 8) as u8,
-            len as u8,
-            TYPE_HEADERS,
-            FLAG_END_HEADERS,
-            0,
-            0,
-            0,
-            1,
-        ]);
-        wire.extend_from_slice(&block);
+        wire.extend_from_slice(&headers_frame(1, &block));
         wire.extend_from_slice(&[0, 0, 2, 0x0, 0x1, 0, 0, 0, 1, b'h', b'i']);
         let mut fix = AuthorityFix::new(&wire[..]);
         let mut out = Vec::new();
         fix.read_to_end(&mut out).await.unwrap();
         assert_eq!(&out[..PREFACE.len()], PREFACE);
         let rest = &out[PREFACE.len()..];
-        let hlen = ((rest[0] as usize) << 16) | ((rest[1] as usize) << 8) | rest[2] as usize;
+        let hlen = frame_len(rest);
         let mut dec = loona_hpack::Decoder::new();
         let headers = dec.decode(&rest[9..9 + hlen]).unwrap();
         assert!(headers.contains(&(b":authority".to_vec(), b"127.0.0.1:2379".to_vec())));
@@ -382,18 +376,14 @@ mod tests {
 
     /// A HEADERS frame (END_HEADERS) on `stream` holding `block`.
     fn headers_frame(stream: u8, block: &[u8]) -> Vec<u8> {
-        let len = block.len();
-        let mut f = vec![
-            (len >> 16) as u8,
-            (len >> 8) as u8,
-            len as u8,
+        let mut f = Vec::new();
+        put_frame_header(
+            &mut f,
+            block.len(),
             TYPE_HEADERS,
             FLAG_END_HEADERS,
-            0,
-            0,
-            0,
-            stream,
-        ];
+            stream.into(),
+        );
         f.extend_from_slice(block);
         f
     }
@@ -405,7 +395,7 @@ mod tests {
         let mut rest = &wire[PREFACE.len()..];
         let mut blocks = Vec::new();
         while rest.len() >= FRAME_HEADER_LEN {
-            let len = ((rest[0] as usize) << 16) | ((rest[1] as usize) << 8) | rest[2] as usize;
+            let len = frame_len(rest);
             if rest[3] == TYPE_HEADERS {
                 let payload = &rest[FRAME_HEADER_LEN..FRAME_HEADER_LEN + len];
                 blocks.push(dec.decode(payload).expect("a block the server can decode"));
