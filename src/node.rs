@@ -325,6 +325,7 @@ impl Node {
             tasks.push(tokio::spawn(serve_peers(
                 server.clone(),
                 incoming,
+                transport.net.peer_frames(),
                 shutdown.subscribe(),
             )));
         }
@@ -533,10 +534,19 @@ async fn serve_metrics(server: Arc<Server>, incoming: Incoming, shutdown: watch:
     }
 }
 
-async fn serve_peers(server: Arc<Server>, incoming: Incoming, shutdown: watch::Receiver<bool>) {
+/// `frames`: peers call in `transport::frames` (the simulator), not over HTTP/2.
+async fn serve_peers(
+    server: Arc<Server>,
+    incoming: Incoming,
+    frames: bool,
+    shutdown: watch::Receiver<bool>,
+) {
     let svc = PeerServer::new(PeerService::new(server))
         .max_decoding_message_size(PEER_MESSAGE_MAX_BYTES)
         .max_encoding_message_size(PEER_MESSAGE_MAX_BYTES);
+    if frames {
+        return crate::transport::frames::serve(incoming, svc, wait_shutdown(shutdown)).await;
+    }
     let res = tonic::transport::Server::builder()
         .add_service(svc)
         .serve_with_incoming_shutdown(incoming, wait_shutdown(shutdown))

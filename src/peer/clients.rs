@@ -3,10 +3,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
-use tonic::transport::Channel;
-
+use super::PeerChannel;
 use crate::proto::peer::peer_client::PeerClient;
 use crate::raft::{Member, NodeId};
+use crate::transport::frames::FrameChannel;
 use crate::transport::Transport;
 
 /// Large enough for a full batch of maximum-size entries.
@@ -26,7 +26,7 @@ pub enum Unreachable {
 pub struct PeerClients {
     self_id: NodeId,
     transport: Transport,
-    cache: Mutex<BTreeMap<String, PeerClient<Channel>>>,
+    cache: Mutex<BTreeMap<String, PeerClient<PeerChannel>>>,
     /// Peer URLs that answered a replication stream with "unimplemented": members still on a
     /// release before streams, mid rolling upgrade. They get unary calls until redialled.
     unary_only: Mutex<BTreeSet<String>>,
@@ -58,7 +58,7 @@ impl PeerClients {
         &self,
         target: NodeId,
         member: &Member,
-    ) -> Result<PeerClient<Channel>, Unreachable> {
+    ) -> Result<PeerClient<PeerChannel>, Unreachable> {
         if self.is_cut(target) {
             return Err(Unreachable::Cut(target));
         }
@@ -67,12 +67,17 @@ impl PeerClients {
         if let Some(c) = cache.get(url) {
             return Ok(c.clone());
         }
-        let channel =
-            crate::transport::dial(&*self.transport.net, url, self.transport.peer_tls.as_ref())
+        let net = &self.transport.net;
+        let channel = if net.peer_frames() {
+            PeerChannel::Frames(FrameChannel::new(net.clone(), url))
+        } else {
+            crate::transport::dial(&**net, url, self.transport.peer_tls.as_ref())
+                .map(PeerChannel::Grpc)
                 .map_err(|e| Unreachable::Dial {
                     url: url.to_string(),
                     reason: e.to_string(),
-                })?;
+                })?
+        };
         let c = PeerClient::new(channel)
             .max_decoding_message_size(PEER_MESSAGE_MAX_BYTES)
             .max_encoding_message_size(PEER_MESSAGE_MAX_BYTES);

@@ -11,12 +11,14 @@
 //! Payloads are `raft::codec`-encoded in `quorumpeer.Payload`.
 
 mod append_stream;
+mod channel;
 mod clients;
 mod leader;
 mod messages;
 mod raft_network;
 mod service;
 
+pub use channel::PeerChannel;
 pub use clients::{PeerClients, PEER_MESSAGE_MAX_BYTES};
 pub use messages::{ConfigView, HeardReply, LeaseCall, LeaseReply, ReadLogId, Refusal};
 pub use raft_network::NetworkFactory;

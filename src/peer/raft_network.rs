@@ -22,7 +22,6 @@ use openraft::raft::{
 use openraft::OptionalSend;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use tonic::transport::Channel;
 
 use super::PeerClients;
 use crate::proto::peer::peer_client::PeerClient;
@@ -94,7 +93,7 @@ pub(super) fn unreachable(msg: impl ToString) -> RPCError<TypeConfig> {
 }
 
 impl PeerConnection {
-    pub(super) fn client(&self) -> Result<PeerClient<Channel>, RPCError<TypeConfig>> {
+    pub(super) fn client(&self) -> Result<PeerClient<super::PeerChannel>, RPCError<TypeConfig>> {
         self.clients
             .client(self.target, &self.member)
             .map_err(unreachable)
@@ -145,7 +144,7 @@ impl PeerConnection {
     where
         Req: Serialize,
         Resp: DeserializeOwned,
-        F: FnOnce(PeerClient<Channel>, Payload) -> Fut,
+        F: FnOnce(PeerClient<super::PeerChannel>, Payload) -> Fut,
         Fut: Future<Output = Result<tonic::Response<Payload>, tonic::Status>>,
     {
         let client = self.client()?;
@@ -291,6 +290,8 @@ fn rpc_to_streaming(e: RPCError<TypeConfig>) -> StreamingError<TypeConfig> {
 #[cfg(test)]
 mod tests {
     use std::pin::Pin;
+    use std::sync::atomic::AtomicUsize;
+    use std::sync::atomic::Ordering::SeqCst;
 
     use futures::StreamExt;
     use openraft::network::RaftNetworkFactory;
@@ -302,20 +303,36 @@ mod tests {
     use crate::storage::MemoryBackend;
     use crate::transport::Transport;
 
-    /// A member on a release before replication streams: it answers unary append-entries
-    /// with success and nothing else.
-    struct OldRelease;
+    /// A peer that answers appends with success and counts how they came: unary calls or
+    /// replication streams. Without `streams` it is a member on a release before replication
+    /// streams, which refuses them as "unimplemented".
+    #[derive(Default)]
+    struct Recorder {
+        streams: bool,
+        unary_calls: AtomicUsize,
+        streams_opened: AtomicUsize,
+    }
+
+    impl Recorder {
+        fn counts(&self) -> (usize, usize) {
+            (
+                self.unary_calls.load(SeqCst),
+                self.streams_opened.load(SeqCst),
+            )
+        }
+    }
 
     fn old() -> Status {
         Status::unimplemented("not in this release")
     }
 
     #[tonic::async_trait]
-    impl Peer for OldRelease {
+    impl Peer for Arc<Recorder> {
         type StreamAppendStream =
             Pin<Box<dyn futures::Stream<Item = Result<Payload, Status>> + Send>>;
 
         async fn append_entries(&self, _: Request<Payload>) -> Result<Response<Payload>, Status> {
+            self.unary_calls.fetch_add(1, SeqCst);
             let ok = AppendEntriesResponse::<TypeConfig>::Success;
             Ok(Response::new(Payload {
                 data: encode(&ok).unwrap(),
@@ -323,9 +340,19 @@ mod tests {
         }
         async fn stream_append(
             &self,
-            _: Request<Streaming<Payload>>,
+            req: Request<Streaming<Payload>>,
         ) -> Result<Response<Self::StreamAppendStream>, Status> {
-            Err(old())
+            if !self.streams {
+                return Err(old());
+            }
+            self.streams_opened.fetch_add(1, SeqCst);
+            // A stream answers each request with a `StreamAppendResult`: matched nothing yet.
+            let answer: StreamAppendResult<TypeConfig> = Ok(None);
+            let data = encode(&answer).unwrap();
+            let answers = req
+                .into_inner()
+                .map(move |_| Ok(Payload { data: data.clone() }));
+            Ok(Response::new(Box::pin(answers)))
         }
         async fn vote(&self, _: Request<Payload>) -> Result<Response<Payload>, Status> {
             Err(old())
@@ -356,16 +383,22 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn a_member_without_replication_streams_gets_unary_calls() {
-        // Goal: mid rolling upgrade, a leader on this release still replicates to a member on
-        // an older one: its "unimplemented" answer to the stream turns the next session into
-        // unary calls, which it answers.
+    fn heartbeat() -> AppendEntriesRequest<TypeConfig> {
+        AppendEntriesRequest::<TypeConfig> {
+            vote: Vote::new(1, 1),
+            prev_log_id: None,
+            leader_commit: None,
+            entries: vec![],
+        }
+    }
+
+    /// A connection from member 1 to a member served by `peer` on loopback.
+    async fn connect_to(peer: impl Peer) -> PeerConnection {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(
             tonic::transport::Server::builder()
-                .add_service(PeerServer::new(OldRelease))
+                .add_service(PeerServer::new(peer))
                 .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
         );
         let disk = Arc::new(MemoryBackend::new());
@@ -373,16 +406,54 @@ mod tests {
         let clients = Arc::new(PeerClients::new(1, Transport::default()));
         let mut factory = NetworkFactory::new(1, clients, Duration::from_secs(5), admission);
         let member = Member {
-            name: "old".into(),
+            name: "peer".into(),
             peer_urls: vec![url],
         };
-        let mut conn = factory.new_client(2, &member).await;
-        let heartbeat = || AppendEntriesRequest::<TypeConfig> {
-            vote: Vote::new(1, 1),
-            prev_log_id: None,
-            leader_commit: None,
-            entries: vec![],
-        };
+        factory.new_client(2, &member).await
+    }
+
+    #[tokio::test]
+    async fn a_single_request_goes_as_a_unary_call_and_more_open_a_stream() {
+        // Goal: a heartbeat (openraft hands it over as a stream of exactly one request) costs
+        // one unary call, not a new replication stream; two requests do open a stream.
+        let peer = Arc::new(Recorder {
+            streams: true,
+            ..Default::default()
+        });
+        let mut conn = connect_to(peer.clone()).await;
+        let option = RPCOption::new(Duration::from_secs(5));
+
+        let one = Box::pin(futures::stream::iter([heartbeat()]));
+        let answers: Vec<_> = conn
+            .stream_append(one, option.clone())
+            .await
+            .unwrap()
+            .collect()
+            .await;
+        assert!(matches!(answers.as_slice(), [Ok(Ok(None))]), "{answers:?}");
+        assert_eq!(peer.counts(), (1, 0), "(unary calls, streams)");
+
+        let two = Box::pin(futures::stream::iter([heartbeat(), heartbeat()]));
+        let answers: Vec<_> = conn
+            .stream_append(two, option)
+            .await
+            .unwrap()
+            .collect()
+            .await;
+        assert!(
+            matches!(answers.as_slice(), [Ok(Ok(None)), Ok(Ok(None))]),
+            "{answers:?}"
+        );
+        assert_eq!(peer.counts(), (1, 1), "(unary calls, streams)");
+    }
+
+    #[tokio::test]
+    async fn a_member_without_replication_streams_gets_unary_calls() {
+        // Goal: mid rolling upgrade, a leader on this release still replicates to a member on
+        // an older one: its "unimplemented" answer to the stream turns the next session into
+        // unary calls, which it answers.
+        let peer = Arc::new(Recorder::default());
+        let mut conn = connect_to(peer.clone()).await;
         let option = RPCOption::new(Duration::from_secs(5));
 
         // Two requests: a single one (a heartbeat) always goes unary.
@@ -402,5 +473,6 @@ mod tests {
             matches!(answers.as_slice(), [Ok(Ok(None)), Ok(Ok(None))]),
             "{answers:?}"
         );
+        assert_eq!(peer.counts(), (2, 0), "(unary calls, streams)");
     }
 }

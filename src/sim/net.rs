@@ -1,4 +1,5 @@
-//! turmoil's simulated TCP behind Quorum's `Network` trait.
+//! turmoil's simulated TCP behind Quorum's `Network` trait. Members call each other in
+//! `transport::frames` here, not over HTTP/2; clients still speak gRPC over h2.
 
 use std::io;
 
@@ -23,6 +24,16 @@ impl Network for TurmoilNetwork {
             Some((next, l))
         });
         Ok(incoming.boxed())
+    }
+
+    fn peer_frames(&self) -> bool {
+        true
+    }
+
+    async fn connect(&self, url: &str) -> io::Result<Conn> {
+        let (host, port) = url_host_port(url).map_err(invalid)?;
+        let s = turmoil::net::TcpStream::connect((host.as_str(), port)).await?;
+        Ok(Conn::new(s))
     }
 
     fn channel(&self, url: &str) -> io::Result<Channel> {

@@ -7,6 +7,7 @@
 
 mod authority;
 mod conn;
+pub mod frames;
 
 use std::collections::BTreeSet;
 use std::io;
@@ -35,6 +36,18 @@ pub trait Network: Send + Sync + 'static {
         Err(io::Error::new(
             io::ErrorKind::Unsupported,
             format!("{url}: TLS is not available on this network"),
+        ))
+    }
+    /// Whether members call each other in `frames` (gRPC without HTTP/2) on this network
+    /// instead of over gRPC channels; the simulator's network does, to spare h2's cost.
+    fn peer_frames(&self) -> bool {
+        false
+    }
+    /// A raw connection to the host and port of `url`, for `frames`.
+    async fn connect(&self, url: &str) -> io::Result<Conn> {
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!("{url}: this network dials gRPC channels only"),
         ))
     }
 }
