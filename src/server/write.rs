@@ -12,11 +12,22 @@ impl Server {
     pub async fn write(&self, cmd: Command) -> Result<CommandResult> {
         let cmd = &cmd;
         let answer = until(self.deadline(), || async move {
-            match self.propose_local(cmd.clone()).await {
-                Err(Refusal::NotLeader) => {}
-                other => return Some(other),
-            }
-            let (leader, member) = self.leader_member()?;
+            // A follower that knows its leader forwards at once: asking Raft first would only
+            // hear "not leader" after a round trip through its core task. A stale view costs a
+            // refusal from the old leader and another turn.
+            let known = self
+                .leader_member()
+                .filter(|(leader, _)| *leader != self.id);
+            let (leader, member) = match known {
+                Some(known) => known,
+                None => {
+                    match self.propose_local(cmd.clone()).await {
+                        Err(Refusal::NotLeader) => {}
+                        other => return Some(other),
+                    }
+                    self.leader_member()?
+                }
+            };
             if leader == self.id {
                 return None;
             }
