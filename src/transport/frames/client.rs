@@ -13,14 +13,13 @@ use futures::{SinkExt, StreamExt};
 use http::header::HeaderMap;
 use http_body_util::BodyExt;
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
-use tokio::time::Instant;
 use tokio_util::codec::Framed;
 use tonic::body::Body;
 use tonic::Status;
 
 use super::{
-    codec, get_headers, put_headers, put_str, Frame, CANCEL, DATA, END, HEAD, KEEPALIVE_INTERVAL,
-    KEEPALIVE_TIMEOUT, OPEN, PING, RESET, TRAILERS,
+    codec, get_headers, put_headers, put_str, Frame, KeepAlive, CANCEL, DATA, END, HEAD, OPEN,
+    PING, RESET, TRAILERS,
 };
 use crate::transport::{Conn, Network, CONNECT_TIMEOUT};
 
@@ -247,15 +246,13 @@ impl Link {
 async fn run(conn: Conn, mut rx: UnboundedReceiver<Out>, alive: Arc<AtomicBool>) {
     let mut framed = Framed::new(conn, codec());
     let mut calls: BTreeMap<u64, UnboundedSender<In>> = BTreeMap::new();
-    let mut ping =
-        tokio::time::interval_at(Instant::now() + KEEPALIVE_INTERVAL, KEEPALIVE_INTERVAL);
-    let mut heard = Instant::now();
-    let why: String = loop {
+    let mut keepalive = KeepAlive::new();
+    let why: String = 'conn: loop {
         tokio::select! {
             biased;
             frame = framed.next() => match frame {
                 Some(Ok(bytes)) => {
-                    heard = Instant::now();
+                    keepalive.heard();
                     match Frame::decode(bytes.freeze()) {
                         Some(frame) => route(&mut calls, frame),
                         None => break "a malformed frame".into(),
@@ -278,9 +275,7 @@ async fn run(conn: Conn, mut rx: UnboundedReceiver<Out>, alive: Arc<AtomicBool>)
                         }
                         Out::Frame(frame) => {
                             if let Err(e) = framed.feed(frame.encode()).await {
-                                alive.store(false, Ordering::Release);
-                                fail(calls, &io_failure("write", e));
-                                return;
+                                break 'conn io_failure("write", e);
                             }
                         }
                     }
@@ -290,8 +285,8 @@ async fn run(conn: Conn, mut rx: UnboundedReceiver<Out>, alive: Arc<AtomicBool>)
                     break io_failure("write", e);
                 }
             }
-            _ = ping.tick() => {
-                if heard.elapsed() > KEEPALIVE_INTERVAL + KEEPALIVE_TIMEOUT {
+            silent = keepalive.due() => {
+                if silent {
                     break "no answer to keep-alives".into();
                 }
                 if let Err(e) = framed.send(Frame::new(PING, 0, Bytes::new()).encode()).await {

@@ -48,6 +48,35 @@ const PONG: u8 = 9;
 const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(1);
 const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// When a link has been silent too long. Time is tokio's, not the member's clock: the h2
+/// keep-alives this stands in for ran on tokio's timer too, and in the simulator tokio's time
+/// is turmoil's.
+struct KeepAlive {
+    checks: tokio::time::Interval,
+    heard: tokio::time::Instant,
+}
+
+impl KeepAlive {
+    fn new() -> KeepAlive {
+        let now = tokio::time::Instant::now();
+        KeepAlive {
+            checks: tokio::time::interval_at(now + KEEPALIVE_INTERVAL, KEEPALIVE_INTERVAL),
+            heard: now,
+        }
+    }
+
+    /// The peer said something.
+    fn heard(&mut self) {
+        self.heard = tokio::time::Instant::now();
+    }
+
+    /// Waits for the next check (one a second); true when the peer has been silent too long.
+    async fn due(&mut self) -> bool {
+        self.checks.tick().await;
+        self.heard.elapsed() > KEEPALIVE_INTERVAL + KEEPALIVE_TIMEOUT
+    }
+}
+
 /// A decoded frame.
 struct Frame {
     kind: u8,

@@ -12,15 +12,14 @@ use http::header::HeaderMap;
 use http_body_util::BodyExt;
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 use tokio::task::{AbortHandle, JoinSet};
-use tokio::time::Instant;
 use tokio_util::codec::Framed;
 use tonic::body::Body;
 use tower::util::BoxCloneService;
 use tower::{Service, ServiceExt};
 
 use super::{
-    codec, get_headers, get_str, put_headers, Frame, CANCEL, DATA, END, HEAD, KEEPALIVE_INTERVAL,
-    KEEPALIVE_TIMEOUT, OPEN, PING, PONG, RESET, TRAILERS,
+    codec, get_headers, get_str, put_headers, Frame, KeepAlive, CANCEL, DATA, END, HEAD, OPEN,
+    PING, PONG, RESET, TRAILERS,
 };
 use crate::transport::{Conn, Incoming};
 
@@ -95,15 +94,13 @@ async fn serve_conn(conn: Conn, svc: Calls) {
     let mut calls: BTreeMap<u64, Call> = BTreeMap::new();
     // Dropping the set when the connection ends cancels every call still being served.
     let mut tasks = JoinSet::new();
-    let mut check =
-        tokio::time::interval_at(Instant::now() + KEEPALIVE_INTERVAL, KEEPALIVE_INTERVAL);
-    let mut heard = Instant::now();
+    let mut keepalive = KeepAlive::new();
     loop {
         tokio::select! {
             biased;
             frame = framed.next() => {
                 let Some(Ok(bytes)) = frame else { return };
-                heard = Instant::now();
+                keepalive.heard();
                 let Some(frame) = Frame::decode(bytes.freeze()) else { return };
                 let id = frame.call;
                 match frame.kind {
@@ -156,9 +153,9 @@ async fn serve_conn(conn: Conn, svc: Calls) {
                 }
             }
             Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
-            _ = check.tick() => {
-                // The caller pings every second; silence means a partition ate the link.
-                if heard.elapsed() > KEEPALIVE_INTERVAL + KEEPALIVE_TIMEOUT {
+            // The caller pings every second; silence means a partition ate the link.
+            silent = keepalive.due() => {
+                if silent {
                     return;
                 }
             }
