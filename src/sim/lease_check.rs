@@ -17,8 +17,8 @@ use crate::clock::RATE_ONE_PPM;
 /// Lease id → true time at which the last acknowledged grant or keep-alive was sent.
 pub type AliveLog = Rc<RefCell<BTreeMap<i64, Duration>>>;
 
-/// Turmoil's per-host time and the harness's step time can differ by a tick or so.
-const SLACK: Duration = Duration::from_millis(10);
+/// Turmoil's per-host time and the harness's step time can differ by a step or so.
+const SLACK: Duration = crate::sim::run::TICK.saturating_mul(2);
 
 pub struct LeaseChecker {
     ttl: Duration,
