@@ -4,13 +4,14 @@
 # takes from restart (SIGKILL, then start) to serving the last key from its own state, and how
 # long a new member takes from start to the same (it catches up by snapshot).
 # Usage: scripts/scale.sh quorum|etcd [N]   (etcd needs Debian's etcd-server and etcdctl)
-# SNAPSHOT_COUNT (default 10000) is passed to both as --snapshot-count.
+# SNAPSHOT_COUNT (default 10000) is passed to both as --snapshot-count; QUORUM_BIN runs that
+# binary instead of building target/release/quorum (to compare two builds).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 prog="${1:-quorum}"
 n="${2:-1000000}"
-cargo build --release --bin quorum -q
-quorum="$PWD/target/release/quorum"
+if [ -z "${QUORUM_BIN:-}" ]; then cargo build --release --bin quorum -q; fi
+quorum="${QUORUM_BIN:-$PWD/target/release/quorum}"
 dir=$(mktemp -d)
 base=$((30000 + RANDOM % 20000))
 client() { echo "http://127.0.0.1:$((base + $1))"; }

@@ -318,6 +318,7 @@ impl Node {
             tasks.push(tokio::spawn(serve_clients(
                 server.clone(),
                 counted.boxed(),
+                transport.net.frames(),
                 shutdown.subscribe(),
             )));
         }
@@ -325,7 +326,7 @@ impl Node {
             tasks.push(tokio::spawn(serve_peers(
                 server.clone(),
                 incoming,
-                transport.net.peer_frames(),
+                transport.net.frames(),
                 shutdown.subscribe(),
             )));
         }
@@ -452,7 +453,13 @@ async fn wait_shutdown(mut rx: watch::Receiver<bool>) {
     }
 }
 
-async fn serve_clients(server: Arc<Server>, incoming: Incoming, shutdown: watch::Receiver<bool>) {
+/// `frames`: clients call in `transport::frames` (the simulator's), not over HTTP/2.
+async fn serve_clients(
+    server: Arc<Server>,
+    incoming: Incoming,
+    frames: bool,
+    shutdown: watch::Receiver<bool>,
+) {
     let kv = KvServer::new(KvService {
         server: server.clone(),
     })
@@ -504,6 +511,9 @@ async fn serve_clients(server: Arc<Server>, incoming: Incoming, shutdown: watch:
         .into_axum_router()
         .layer(axum::middleware::map_response(too_large::as_grpc_go))
         .merge(http::client_routes(server.clone()));
+    if frames {
+        return crate::transport::frames::serve(incoming, router, wait_shutdown(shutdown)).await;
+    }
     let res = tonic::transport::Server::builder()
         .accept_http1(true)
         .add_routes(router.into())

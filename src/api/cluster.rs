@@ -10,6 +10,7 @@ use tonic::{Request, Response, Status};
 
 use crate::clock;
 use crate::error::Error;
+use crate::peer::PeerChannel;
 use crate::proto::etcdserverpb::cluster_client::ClusterClient;
 use crate::proto::etcdserverpb::cluster_server::Cluster;
 use crate::proto::etcdserverpb::*;
@@ -27,7 +28,7 @@ impl ClusterService {
     async fn on_leader<T, Fut, RFut>(
         &self,
         here: impl FnOnce() -> Fut,
-        relay: impl FnOnce(ClusterClient<tonic::transport::Channel>) -> RFut,
+        relay: impl FnOnce(ClusterClient<PeerChannel>) -> RFut,
     ) -> Result<Response<T>, Status>
     where
         Fut: Future<Output = Result<T, Error>>,

@@ -1,5 +1,6 @@
-//! What a peer client calls through: a gRPC channel in production, `transport::frames` in
-//! the simulator. Both carry the same tonic-generated calls; only the framing differs.
+//! What a member's calls go through (to a peer, or relayed to the leader's client URL): a
+//! gRPC channel in production, `transport::frames` in the simulator. Both carry the same
+//! tonic-generated calls; only the framing differs.
 
 use std::task::{Context, Poll};
 

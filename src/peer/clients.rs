@@ -68,7 +68,7 @@ impl PeerClients {
             return Ok(c.clone());
         }
         let net = &self.transport.net;
-        let channel = if net.peer_frames() {
+        let channel = if net.frames() {
             PeerChannel::Frames(FrameChannel::new(net.clone(), url))
         } else {
             crate::transport::dial(&**net, url, self.transport.peer_tls.as_ref())

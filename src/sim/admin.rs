@@ -19,10 +19,9 @@ use crate::proto::etcdserverpb::{
     MemberAddRequest, MemberListRequest, MemberPromoteRequest, MemberRemoveRequest,
     MoveLeaderRequest, SnapshotRequest,
 };
-use crate::transport::Network;
-use tonic::transport::Channel;
+use crate::transport::frames::FrameChannel;
 
-use crate::sim::net::TurmoilNetwork;
+use crate::sim::net::client_channel;
 use crate::sim::operator::{Call, DeskLink};
 use crate::sim::run::name;
 
@@ -42,9 +41,8 @@ pub fn peer_url(member: usize) -> String {
 
 /// Serves the desk until the client host ends. `ids` maps host index to member id.
 pub async fn admin_loop(desk: DeskLink, ids: Vec<u64>) {
-    let net = TurmoilNetwork;
-    let channels: Vec<Option<Channel>> = (0..ids.len())
-        .map(|i| net.channel(&format!("http://{}:2379", name(i))).ok())
+    let channels: Vec<FrameChannel> = (0..ids.len())
+        .map(|i| client_channel(&format!("http://{}:2379", name(i))))
         .collect();
     let mut handled: Option<u64> = None;
     loop {
@@ -62,9 +60,7 @@ pub async fn admin_loop(desk: DeskLink, ids: Vec<u64>) {
             if desk.borrow().closed {
                 return;
             }
-            let Some(channel) = channels[member].clone() else {
-                continue;
-            };
+            let channel = channels[member].clone();
             let attempt = tokio::time::timeout(ATTEMPT_TIMEOUT, make(channel.clone(), &call, &ids));
             let outcome = match attempt.await {
                 Ok(Ok(file)) => {
@@ -124,7 +120,7 @@ fn already_done(call: &Call, message: &str) -> bool {
 }
 
 /// Whether a linearizable member list through `channel` shows `call`'s change made.
-async fn confirm(channel: Channel, call: &Call, ids: &[u64]) -> Result<bool, tonic::Status> {
+async fn confirm(channel: FrameChannel, call: &Call, ids: &[u64]) -> Result<bool, tonic::Status> {
     let id = call.member().map_or(0, |m| ids[m]);
     let members = ClusterClient::new(channel)
         .member_list(MemberListRequest { linearizable: true })
@@ -143,7 +139,7 @@ async fn confirm(channel: Channel, call: &Call, ids: &[u64]) -> Result<bool, ton
 
 /// Makes `call`; a backup answers with the snapshot file.
 async fn make(
-    channel: Channel,
+    channel: FrameChannel,
     call: &Call,
     ids: &[u64],
 ) -> Result<Option<Vec<u8>>, tonic::Status> {

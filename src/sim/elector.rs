@@ -24,10 +24,9 @@ use crate::proto::etcdserverpb::{
     Compare, LeaseGrantRequest, LeaseKeepAliveRequest, LeaseRevokeRequest, PutRequest, RequestOp,
     TxnRequest,
 };
-use crate::transport::Network;
-use tonic::transport::Channel;
+use crate::transport::frames::FrameChannel;
 
-use crate::sim::net::TurmoilNetwork;
+use crate::sim::net::client_channel;
 use crate::sim::run::name;
 
 /// The HA guide's (and kube-controller-manager's) leader election parameters.
@@ -101,9 +100,7 @@ async fn controller_loop(k: usize, state: Controllers) {
     let member = state.borrow().member[k];
     let url = format!("http://{}:2379", name(member));
     let dial = || {
-        let channel = TurmoilNetwork
-            .channel(&url)
-            .expect("a turmoil channel always builds");
+        let channel = client_channel(&url);
         (LeaseClient::new(channel.clone()), KvClient::new(channel))
     };
     let (mut leases, mut kv) = dial();
@@ -148,8 +145,8 @@ async fn controller_loop(k: usize, state: Controllers) {
 /// the key's create revision (the fencing token), or `None` (lease revoked again) if another
 /// controller holds the key or the cluster did not answer.
 async fn acquire(
-    leases: &mut LeaseClient<Channel>,
-    kv: &mut KvClient<Channel>,
+    leases: &mut LeaseClient<FrameChannel>,
+    kv: &mut KvClient<FrameChannel>,
     k: usize,
 ) -> Option<(i64, i64)> {
     let ttl = LEASE_DURATION.as_secs() as i64;
@@ -189,7 +186,7 @@ async fn acquire(
 
 /// One keep-alive round trip, bounded by the retry period; `Some(ttl)` on an answer (0: the
 /// lease is gone).
-async fn renew(leases: &mut LeaseClient<Channel>, lease: i64) -> Option<i64> {
+async fn renew(leases: &mut LeaseClient<FrameChannel>, lease: i64) -> Option<i64> {
     let req = futures::stream::iter([LeaseKeepAliveRequest { id: lease }]);
     let call = async {
         let mut stream = leases.lease_keep_alive(req).await.ok()?.into_inner();

@@ -1,14 +1,22 @@
-//! turmoil's simulated TCP behind Quorum's `Network` trait. Members call each other in
-//! `transport::frames` here, not over HTTP/2; clients still speak gRPC over h2.
+//! turmoil's simulated TCP behind Quorum's `Network` trait. Every call in the simulator, a
+//! member's to another and a client's to a member, goes in `transport::frames`, not over
+//! HTTP/2: the same tonic-generated clients and services, without h2's cost.
 
 use std::io;
+use std::sync::Arc;
 
 use crate::config::url_host_port;
+use crate::transport::frames::FrameChannel;
 use crate::transport::{endpoint, Conn, Incoming, Network};
 use futures::StreamExt;
 use tonic::transport::Channel;
 
 pub struct TurmoilNetwork;
+
+/// A simulated client's channel to a member's client URL: lazy, redialled after a break.
+pub fn client_channel(url: &str) -> FrameChannel {
+    FrameChannel::new(Arc::new(TurmoilNetwork), url)
+}
 
 fn invalid(e: impl ToString) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, e.to_string())
@@ -26,7 +34,7 @@ impl Network for TurmoilNetwork {
         Ok(incoming.boxed())
     }
 
-    fn peer_frames(&self) -> bool {
+    fn frames(&self) -> bool {
         true
     }
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use crate::proto::etcdserverpb::kv_client::KvClient;
 use crate::proto::etcdserverpb::{CompactionRequest, DeleteRangeRequest, PutRequest};
-use tonic::transport::Channel;
+use crate::transport::frames::FrameChannel;
 
 /// The key the still head is made with.
 const STILL_KEY: &str = "still-head";
@@ -44,7 +44,7 @@ pub fn holds(quiet: &Option<Quiet>, now_ms: u64) -> bool {
 
 /// In each spell, once it settled: a put and a delete of `STILL_KEY`, then a compaction at the
 /// delete's revision, each tried on one member after another until answered or the spell ends.
-pub async fn still_head(kvs: Vec<KvClient<Channel>>, quiet: Quiet, now: impl Fn() -> u64) {
+pub async fn still_head(kvs: Vec<KvClient<FrameChannel>>, quiet: Quiet, now: impl Fn() -> u64) {
     let mut done_for = None;
     loop {
         tokio::time::sleep(LOOK_EVERY).await;
@@ -54,7 +54,7 @@ pub async fn still_head(kvs: Vec<KvClient<Channel>>, quiet: Quiet, now: impl Fn(
         }
         done_for = Some(from);
         let key = || STILL_KEY.as_bytes().to_vec();
-        let put = |mut kv: KvClient<Channel>| async move {
+        let put = |mut kv: KvClient<FrameChannel>| async move {
             let req = PutRequest {
                 key: key(),
                 value: b"still".to_vec(),
@@ -62,7 +62,7 @@ pub async fn still_head(kvs: Vec<KvClient<Channel>>, quiet: Quiet, now: impl Fn(
             };
             Some(kv.put(req).await.ok()?.into_inner().header?.revision)
         };
-        let delete = |mut kv: KvClient<Channel>| async move {
+        let delete = |mut kv: KvClient<FrameChannel>| async move {
             let req = DeleteRangeRequest {
                 key: key(),
                 ..Default::default()
@@ -82,7 +82,7 @@ pub async fn still_head(kvs: Vec<KvClient<Channel>>, quiet: Quiet, now: impl Fn(
         let Some(head) = first_answer(&kvs, until, &now, delete).await else {
             continue;
         };
-        let compact = |mut kv: KvClient<Channel>| async move {
+        let compact = |mut kv: KvClient<FrameChannel>| async move {
             let req = CompactionRequest {
                 revision: head,
                 physical: true,
@@ -95,13 +95,13 @@ pub async fn still_head(kvs: Vec<KvClient<Channel>>, quiet: Quiet, now: impl Fn(
 
 /// `call` on one member after another, each given a second, until one answers or `until`.
 async fn first_answer<F, Fut>(
-    kvs: &[KvClient<Channel>],
+    kvs: &[KvClient<FrameChannel>],
     until: u64,
     now: &impl Fn() -> u64,
     call: F,
 ) -> Option<i64>
 where
-    F: Fn(KvClient<Channel>) -> Fut,
+    F: Fn(KvClient<FrameChannel>) -> Fut,
     Fut: std::future::Future<Output = Option<i64>>,
 {
     for kv in kvs.iter().cycle() {

@@ -20,9 +20,8 @@ use crate::proto::etcdserverpb::watch_request::RequestUnion;
 use crate::proto::etcdserverpb::{
     WatchCreateRequest, WatchProgressRequest, WatchRequest, WatchResponse,
 };
-use crate::sim::net::TurmoilNetwork;
+use crate::sim::net::client_channel;
 use crate::sim::workload::{watched, Watched};
-use crate::transport::Network;
 
 /// Watchers in a run: enough that starts, resumes and compaction cancels overlap.
 pub const WATCHERS: usize = 3;
@@ -132,10 +131,7 @@ async fn stream(
     log: &WatchLog,
     w: usize,
 ) -> StreamEnd {
-    let Ok(channel) = TurmoilNetwork.channel(url) else {
-        return StreamEnd::Over;
-    };
-    let mut client = WatchClient::new(channel);
+    let mut client = WatchClient::new(client_channel(url));
     let (tx, rx) = tokio::sync::mpsc::channel(4);
     let create = WatchRequest {
         request_union: Some(RequestUnion::CreateRequest(WatchCreateRequest {

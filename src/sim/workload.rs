@@ -20,7 +20,6 @@ use crate::proto::etcdserverpb::{
     Compare, DeleteRangeRequest, PutRequest, RangeRequest, RequestOp, TxnRequest,
 };
 use crate::proto::mvccpb;
-use crate::transport::Network;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
@@ -28,11 +27,12 @@ use crate::sim::admin;
 use crate::sim::elector::{self, Controllers};
 use crate::sim::history::{Call, Op, Outcome};
 use crate::sim::lease_check::AliveLog;
-use crate::sim::net::TurmoilNetwork;
+use crate::sim::net::client_channel;
 use crate::sim::operator::DeskLink;
 use crate::sim::quiet::{self, Quiet};
 use crate::sim::run::name;
 use crate::sim::watchers::{self, WatchLog};
+use crate::transport::frames::FrameChannel;
 
 /// The keys the register workload uses: few, so operations contend.
 const KEYS: [&str; 3] = ["k1", "k2", "k3"];
@@ -114,13 +114,12 @@ pub fn start(
         // Scenarios start their clients after the first election, so a short run's traffic
         // is about its faults, not the cluster's start.
         tokio::time::sleep(warmup).await;
-        let net = TurmoilNetwork;
         let urls: Vec<String> = (0..nodes)
             .map(|i| format!("http://{}:2379", name(i)))
             .collect();
-        let kvs: Vec<KvClient<tonic::transport::Channel>> = urls
+        let kvs: Vec<KvClient<FrameChannel>> = urls
             .iter()
-            .map(|u| KvClient::new(net.channel(u).expect("channel")))
+            .map(|u| KvClient::new(client_channel(u)))
             .collect();
         let mut background: Vec<tokio::task::JoinHandle<()>> = (0..watchers::WATCHERS)
             .map(|w| {
@@ -201,7 +200,7 @@ fn now_ms(start: tokio::time::Instant) -> u64 {
 async fn client_loop(
     client: usize,
     seed: u64,
-    kvs: Vec<KvClient<tonic::transport::Channel>>,
+    kvs: Vec<KvClient<FrameChannel>>,
     history: Rc<RefCell<Vec<Op>>>,
     until_ms: u64,
     quiet: Option<Quiet>,
@@ -245,7 +244,7 @@ async fn record(
     client: usize,
     key: &str,
     call: Call,
-    kv: &mut KvClient<tonic::transport::Channel>,
+    kv: &mut KvClient<FrameChannel>,
 ) {
     let invoke_ms = client_ms();
     let outcome = tokio::time::timeout(REQUEST_TIMEOUT, perform(kv, key, &call)).await;
@@ -271,7 +270,7 @@ thread_local! {
 }
 
 async fn perform(
-    kv: &mut KvClient<tonic::transport::Channel>,
+    kv: &mut KvClient<FrameChannel>,
     key: &str,
     call: &Call,
 ) -> Result<(Outcome, i64), tonic::Status> {
@@ -370,11 +369,7 @@ fn revision(header: &Option<crate::proto::etcdserverpb::ResponseHeader>) -> i64 
 /// meet compaction, and, half the time, a revision holding a DELETE (etcd #18089/#19179).
 /// Compactions interleave with whatever the schedule does (crashes and power loss included);
 /// an unanswered request is not retried.
-async fn compact_loop(
-    kvs: Vec<KvClient<tonic::transport::Channel>>,
-    seed: u64,
-    quiet: Option<Quiet>,
-) {
+async fn compact_loop(kvs: Vec<KvClient<FrameChannel>>, seed: u64, quiet: Option<Quiet>) {
     use crate::proto::etcdserverpb::CompactionRequest;
     let mut rng = SmallRng::seed_from_u64(seed ^ 0xc0_3ac7);
     let mut marks: Vec<(tokio::time::Instant, i64)> = Vec::new();
@@ -434,7 +429,7 @@ async fn compact_loop(
 
 /// Writes two keys in one transaction now and then (puts, then deletes): revisions with several
 /// events, which a watch must never split.
-async fn pair_loop(kvs: Vec<KvClient<tonic::transport::Channel>>, seed: u64, quiet: Option<Quiet>) {
+async fn pair_loop(kvs: Vec<KvClient<FrameChannel>>, seed: u64, quiet: Option<Quiet>) {
     let mut rng = SmallRng::seed_from_u64(seed ^ 0x0009_a112);
     let mut n = 0u64;
     loop {
@@ -473,13 +468,9 @@ async fn lease_loop(urls: Vec<String>, seed: u64, alive: AliveLog) {
     use crate::proto::etcdserverpb::lease_client::LeaseClient;
     use crate::proto::etcdserverpb::{LeaseGrantRequest, LeaseKeepAliveRequest};
     let mut rng = SmallRng::seed_from_u64(seed ^ 0x1ea5e);
-    let net = TurmoilNetwork;
-    let clients: Vec<(
-        LeaseClient<tonic::transport::Channel>,
-        KvClient<tonic::transport::Channel>,
-    )> = urls
+    let clients: Vec<(LeaseClient<FrameChannel>, KvClient<FrameChannel>)> = urls
         .iter()
-        .filter_map(|u| net.channel(u).ok())
+        .map(|u| client_channel(u))
         .map(|ch| (LeaseClient::new(ch.clone()), KvClient::new(ch)))
         .collect();
     let mut lease = 0i64;

@@ -38,9 +38,10 @@ pub trait Network: Send + Sync + 'static {
             format!("{url}: TLS is not available on this network"),
         ))
     }
-    /// Whether members call each other in `frames` (gRPC without HTTP/2) on this network
-    /// instead of over gRPC channels; the simulator's network does, to spare h2's cost.
-    fn peer_frames(&self) -> bool {
+    /// Whether calls on this network (members' to each other, clients' to members) go in
+    /// `frames` (gRPC without HTTP/2) instead of over gRPC channels; the simulator's network
+    /// does, to spare h2's cost.
+    fn frames(&self) -> bool {
         false
     }
     /// A raw connection to the host and port of `url`, for `frames`.

@@ -27,7 +27,7 @@ impl Network for Loopback {
     fn channel(&self, url: &str) -> io::Result<Channel> {
         Err(io::Error::other(format!("{url}: not in this test")))
     }
-    fn peer_frames(&self) -> bool {
+    fn frames(&self) -> bool {
         true
     }
     async fn connect(&self, url: &str) -> io::Result<Conn> {
