@@ -291,6 +291,13 @@ impl LocalCluster {
         self.faults.partition(&pick(a), &pick(b));
     }
 
+    /// Cuts the one link from member `from` to member `to` (indices): `to` stops hearing from
+    /// `from`, while its own calls to `from` still go through.
+    pub fn cut(&self, from: usize, to: usize) {
+        let ids = self.member_ids();
+        self.faults.cut(ids[from], ids[to]);
+    }
+
     pub fn heal(&self) {
         self.faults.heal();
     }

@@ -4,7 +4,9 @@
 //! Each returns what the leader said, or why it could not be asked; deciding whether to retry
 //! is the caller's. A failed call forgets the channel, so the next one redials.
 
-use super::{HeardReply, LeaseCall, LeaseReply, PeerClients, ReadLogId, Refusal};
+use super::{
+    HeardReply, LeaseCall, LeaseReply, PeerClients, Proposed, ReadLogId, Refusal, LOG_INDEX_KEY,
+};
 use crate::command::{Command, CommandResult};
 use crate::proto::peer::Payload;
 use crate::raft::codec::{decode, encode};
@@ -12,20 +14,29 @@ use crate::raft::{Member, NodeId};
 
 impl PeerClients {
     /// Hands `cmd` to the leader to propose. `NotLeader` means it surely was not proposed
-    /// there (safe to retry); `LeaderChanged` means it may have been.
+    /// there (safe to retry); `LeaderChanged` means it may have been. A leader of an older
+    /// release does not say at which index it applied the command: 0 then.
     pub async fn forward(
         &self,
         leader: NodeId,
         member: &Member,
         cmd: &Command,
-    ) -> Result<CommandResult, Refusal> {
+    ) -> Result<Proposed, Refusal> {
         let Ok(mut client) = self.client(leader, member) else {
             return Err(Refusal::NotLeader);
         };
         let data = encode(cmd).map_err(|_| Refusal::Stopped)?;
         match client.forward(Payload { data }).await {
-            Ok(resp) => decode::<Result<CommandResult, Refusal>>(&resp.into_inner().data)
-                .map_err(|_| Refusal::LeaderChanged)?,
+            Ok(resp) => {
+                let index = resp
+                    .metadata()
+                    .get(LOG_INDEX_KEY)
+                    .and_then(|v| v.to_str().ok()?.parse().ok())
+                    .unwrap_or(0);
+                let result = decode::<Result<CommandResult, Refusal>>(&resp.into_inner().data)
+                    .map_err(|_| Refusal::LeaderChanged)??;
+                Ok(Proposed { result, index })
+            }
             // The request may or may not have reached the leader; only a refused connection
             // proves it did not.
             Err(status) if is_connect_failure(&status) => {

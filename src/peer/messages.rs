@@ -3,10 +3,24 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::command::CommandResult;
 use crate::raft::TypeConfig;
 
 /// The leader's read index: where a follower must have applied to before it reads.
 pub type ReadLogId = openraft::raft::linearizable_read::ReadLogId<TypeConfig>;
+
+/// A command the leader proposed and applied, and the log index it was applied at. The member
+/// that forwarded it answers its client only once it has applied that far too, as etcd's
+/// member does: a serializable read there then shows the write.
+#[derive(Debug, Clone)]
+pub struct Proposed {
+    pub result: CommandResult,
+    pub index: u64,
+}
+
+/// Where a forward's answer carries `Proposed::index`: in the metadata, so that the body keeps
+/// the shape every release decodes.
+pub const LOG_INDEX_KEY: &str = "quorum-log-index";
 
 /// Why the leader did not take a forwarded command.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -20,6 +20,8 @@ mod service;
 
 pub use channel::PeerChannel;
 pub use clients::{PeerClients, PEER_MESSAGE_MAX_BYTES};
-pub use messages::{ConfigView, HeardReply, LeaseCall, LeaseReply, ReadLogId, Refusal};
+pub use messages::{
+    ConfigView, HeardReply, LeaseCall, LeaseReply, Proposed, ReadLogId, Refusal, LOG_INDEX_KEY,
+};
 pub use raft_network::NetworkFactory;
 pub use service::{PeerHandler, PeerService};

@@ -10,8 +10,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tonic::{Request, Response, Status, Streaming};
 
-use super::{HeardReply, LeaseCall, LeaseReply, ReadLogId, Refusal};
-use crate::command::{Command, CommandResult};
+use super::{HeardReply, LeaseCall, LeaseReply, Proposed, ReadLogId, Refusal, LOG_INDEX_KEY};
+use crate::command::Command;
 use crate::error::Error;
 use crate::proto::peer::peer_server::Peer;
 use crate::proto::peer::Payload;
@@ -30,7 +30,7 @@ pub trait PeerHandler: Send + Sync + 'static {
     /// Every append-entries (heartbeats included) is news that a leader is alive.
     fn leader_contact(&self);
     /// Proposes a follower's command here; refuses at once when this member does not lead.
-    async fn propose(&self, cmd: Command) -> Result<CommandResult, Refusal>;
+    async fn propose(&self, cmd: Command) -> Result<Proposed, Refusal>;
     /// Confirms leadership and hands out the read index.
     async fn read_index(&self) -> Option<ReadLogId>;
     /// Answers a lease call with this member's lessor, if it leads.
@@ -194,7 +194,12 @@ impl<H: PeerHandler> Peer for PeerService<H> {
 
     async fn forward(&self, req: Request<Payload>) -> Result<Response<Payload>, Status> {
         let cmd: Command = request(req)?;
-        reply(&self.handler.propose(cmd).await)
+        let proposed = self.handler.propose(cmd).await;
+        let mut resp = reply(&proposed.as_ref().map(|p| &p.result))?;
+        if let Ok(p) = &proposed {
+            resp.metadata_mut().insert(LOG_INDEX_KEY, p.index.into());
+        }
+        Ok(resp)
     }
 
     async fn read_index(&self, _req: Request<Payload>) -> Result<Response<Payload>, Status> {

@@ -28,13 +28,14 @@ use openraft::async_runtime::WatchReceiver;
 use openraft::ServerState;
 
 use crate::clock::{self, LocalInstant};
-use crate::command::{Command, CommandResult};
+use crate::command::Command;
 use crate::config::{AuthConfig, Config};
 use crate::error::Error;
 use crate::lease::Lessor;
 use crate::metrics::Metrics;
 use crate::peer::{
-    ConfigView, HeardReply, LeaseCall, LeaseReply, PeerClients, PeerHandler, ReadLogId, Refusal,
+    ConfigView, HeardReply, LeaseCall, LeaseReply, PeerClients, PeerHandler, Proposed, ReadLogId,
+    Refusal,
 };
 use crate::plant::Plants;
 use crate::proto::etcdserverpb::ResponseHeader;
@@ -253,7 +254,7 @@ impl PeerHandler for Server {
             .unwrap_or_else(|e| e.into_inner()) = Some(clock::now());
     }
 
-    async fn propose(&self, cmd: Command) -> std::result::Result<CommandResult, Refusal> {
+    async fn propose(&self, cmd: Command) -> std::result::Result<Proposed, Refusal> {
         self.propose_local(cmd).await
     }
 

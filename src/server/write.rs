@@ -1,17 +1,21 @@
-//! Writes: propose here when leading, otherwise forward to the leader; wait for the apply.
+//! Writes: propose here when leading, otherwise forward to the leader; wait for the apply,
+//! here too when forwarded.
 
 use openraft::errors::{ClientWriteError, RaftError};
 
 use super::{until, Server};
+use crate::clock::{self, LocalInstant};
 use crate::command::{Command, CommandResult, Reply};
 use crate::error::{Error, Result};
-use crate::peer::Refusal;
+use crate::peer::{Proposed, Refusal};
 
 impl Server {
     /// Replicates `cmd` and returns what applying it produced, from any member.
     pub async fn write(&self, cmd: Command) -> Result<CommandResult> {
         let cmd = &cmd;
-        let answer = until(self.deadline(), || async move {
+        let deadline = self.deadline();
+        // With whether it was forwarded.
+        let answer = until(deadline, || async move {
             // A follower that knows its leader forwards at once: asking Raft first would only
             // hear "not leader" after a round trip through its core task. A stale view costs a
             // refusal from the old leader and another turn.
@@ -23,7 +27,7 @@ impl Server {
                 None => {
                     match self.propose_local(cmd.clone()).await {
                         Err(Refusal::NotLeader) => {}
-                        other => return Some(other),
+                        other => return Some(other.map(|p| (p, false))),
                     }
                     self.leader_member()?
                 }
@@ -33,17 +37,41 @@ impl Server {
             }
             match self.peers.forward(leader, &member, cmd).await {
                 Err(Refusal::NotLeader) => None,
-                other => Some(other),
+                other => Some(other.map(|p| (p, true))),
             }
         })
         .await;
-        match answer {
-            Some(Ok(CommandResult::Failed(e))) => Err(e.into()),
-            Some(Ok(CommandResult::AuthFailed(e))) => Err(e.into()),
-            Some(Ok(result)) => Ok(result),
-            Some(Err(Refusal::LeaderChanged)) => Err(Error::LeaderChanged),
-            Some(Err(Refusal::Stopped)) => Err(Error::Stopped),
-            Some(Err(Refusal::TimedOut | Refusal::NotLeader)) | None => Err(self.timed_out()),
+        let result = match answer {
+            Some(Ok((proposed, forwarded))) => {
+                if forwarded {
+                    self.applied_through(proposed.index, deadline).await?;
+                }
+                proposed.result
+            }
+            Some(Err(Refusal::LeaderChanged)) => return Err(Error::LeaderChanged),
+            Some(Err(Refusal::Stopped)) => return Err(Error::Stopped),
+            Some(Err(Refusal::TimedOut | Refusal::NotLeader)) | None => {
+                return Err(self.timed_out())
+            }
+        };
+        match result {
+            CommandResult::Failed(e) => Err(e.into()),
+            CommandResult::AuthFailed(e) => Err(e.into()),
+            result => Ok(result),
+        }
+    }
+
+    /// Waits until this member has applied through `index`, where the leader applied a write
+    /// this member forwarded. etcd's member answers only after its own apply too, so a
+    /// serializable read (or a watch) on the member a client wrote through shows the write.
+    async fn applied_through(&self, index: u64, deadline: LocalInstant) -> Result<()> {
+        let wait = self.raft.wait(None);
+        let applied = wait.applied_index_at_least(Some(index), "a forwarded write applied");
+        match clock::timeout_at(deadline, applied).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(_)) => Err(Error::Stopped),
+            // Committed, but not applied here in time: as ambiguous as any timeout.
+            Err(clock::Elapsed) => Err(self.timed_out()),
         }
     }
 
@@ -58,7 +86,7 @@ impl Server {
     }
 
     /// Proposes on this member only; refuses at once when it does not lead.
-    pub async fn propose_local(&self, cmd: Command) -> std::result::Result<CommandResult, Refusal> {
+    pub async fn propose_local(&self, cmd: Command) -> std::result::Result<Proposed, Refusal> {
         self.metrics.proposals_pending.inc();
         let result = self.raft.client_write(cmd).await;
         self.metrics.proposals_pending.dec();
@@ -67,7 +95,10 @@ impl Server {
             self.metrics.proposals_failed.inc();
         }
         match result {
-            Ok(resp) => Ok(resp.data),
+            Ok(resp) => Ok(Proposed {
+                result: resp.data,
+                index: resp.log_id.index,
+            }),
             Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_))) => {
                 Err(Refusal::NotLeader)
             }

@@ -199,6 +199,15 @@ impl Faults {
         }
     }
 
+    /// Cuts the one direction from `from` to `to`: `to` stops hearing `from`'s calls, while its
+    /// own calls to `from` (and their answers) still go through.
+    pub fn cut(&self, from: u64, to: u64) {
+        self.cut
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert((from, to));
+    }
+
     pub fn heal(&self) {
         self.cut.write().unwrap_or_else(|e| e.into_inner()).clear();
     }

@@ -471,3 +471,40 @@ async fn a_leader_cut_off_from_the_others_does_not_acknowledge_keep_alives() {
     c.heal();
     c.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_write_through_a_follower_is_read_back_there_serializably() {
+    // Goal: etcd's member answers a write only after applying it itself, so a client that
+    // writes through a follower and then reads there serializably sees its write.
+    // Method: cut the link from the leader to a follower for 300 ms (less than an election
+    // timeout), so the follower's forwarded put commits on the other two before it can learn
+    // of it; the put must not be answered before the follower applied it. Then 50 rounds of a
+    // put and at once a serializable get on the same follower.
+    let c = cluster(3).await;
+    let leader = wait_leader(&c).await;
+    let follower = (leader + 1) % 3;
+    let mut cli = client(&c.endpoints()[follower]).await;
+    c.cut(leader, follower);
+    let heal = tokio::time::sleep(Duration::from_millis(300));
+    let mut writer = cli.clone();
+    let put = writer.put("ryw", "cut", None);
+    tokio::pin!(put);
+    tokio::select! {
+        r = &mut put => panic!("the put was answered before its member could apply it: {r:?}"),
+        _ = heal => c.heal(),
+    }
+    let written = put.await.unwrap().header().unwrap().revision();
+    let serializable = || Some(GetOptions::new().with_serializable());
+    let get = cli.get("ryw", serializable()).await.unwrap();
+    assert!(get.header().unwrap().revision() >= written);
+    assert_eq!(get.kvs()[0].value(), b"cut");
+    for i in 0..50 {
+        let value = format!("v{i}");
+        let put = cli.put("ryw", value.as_str(), None).await.unwrap();
+        let written = put.header().unwrap().revision();
+        let get = cli.get("ryw", serializable()).await.unwrap();
+        assert!(get.header().unwrap().revision() >= written, "round {i}");
+        assert_eq!(get.kvs()[0].value(), value.as_bytes(), "round {i}");
+    }
+    c.shutdown().await;
+}
