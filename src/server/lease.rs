@@ -100,6 +100,8 @@ impl Server {
     /// losing it. Runs on every member for the member's life.
     pub async fn lessor_loop(self: Arc<Self>) {
         let mut tick = clock::Interval::new(LEASE_SCAN_INTERVAL);
+        // The term the lessor was promoted in.
+        let mut promoted_in: Option<u64> = None;
         loop {
             tick.tick().await;
             // The member's own clock: a fast one expires leases early, as a real one would.
@@ -107,11 +109,18 @@ impl Server {
             // The planted bug lets every member run the lease clock as if it led.
             let rogue = self.plants.lease_without_leadership;
             let leading = self.is_leader() || rogue;
-            if leading && !self.lessor.is_primary() {
+            // A member that lost the lead and won it back between two scans (a pause, then an
+            // election) is promoted again: its old deadlines know nothing of the keep-alives
+            // the leader in between acknowledged.
+            let term = self.term();
+            let new_term = !rogue && promoted_in != Some(term);
+            if leading && (!self.lessor.is_primary() || new_term) {
                 let table = self.sm.read().leases.clone();
                 self.lessor.promote(&table, now, self.election_timeout);
+                promoted_in = Some(term);
             } else if !leading && self.lessor.is_primary() {
                 self.lessor.demote();
+                promoted_in = None;
             }
             if !self.lessor.is_primary() {
                 continue;
