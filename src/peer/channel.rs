@@ -2,6 +2,8 @@
 //! gRPC channel in production, `transport::frames` in the simulator. Both carry the same
 //! tonic-generated calls; only the framing differs.
 
+use std::io;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use futures::future::BoxFuture;
@@ -10,6 +12,7 @@ use tonic::transport::Channel;
 use tower::Service;
 
 use crate::transport::frames::FrameChannel;
+use crate::transport::Network;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -17,6 +20,21 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub enum PeerChannel {
     Grpc(Channel),
     Frames(FrameChannel),
+}
+
+impl PeerChannel {
+    /// A lazily-connecting channel to `url` on `net`: in frames where the network's calls go
+    /// so, otherwise gRPC (over TLS with `tls` for `https://`).
+    pub fn dial(
+        net: &Arc<dyn Network>,
+        url: &str,
+        tls: Option<&Arc<rustls::ClientConfig>>,
+    ) -> io::Result<PeerChannel> {
+        if net.frames() {
+            return Ok(PeerChannel::Frames(FrameChannel::new(net.clone(), url)));
+        }
+        crate::transport::dial(&**net, url, tls).map(PeerChannel::Grpc)
+    }
 }
 
 impl Service<http::Request<Body>> for PeerChannel {

@@ -6,7 +6,6 @@ use std::sync::Mutex;
 use super::PeerChannel;
 use crate::proto::peer::peer_client::PeerClient;
 use crate::raft::{Member, NodeId};
-use crate::transport::frames::FrameChannel;
 use crate::transport::Transport;
 
 /// Large enough for a full batch of maximum-size entries.
@@ -67,17 +66,12 @@ impl PeerClients {
         if let Some(c) = cache.get(url) {
             return Ok(c.clone());
         }
-        let net = &self.transport.net;
-        let channel = if net.frames() {
-            PeerChannel::Frames(FrameChannel::new(net.clone(), url))
-        } else {
-            crate::transport::dial(&**net, url, self.transport.peer_tls.as_ref())
-                .map(PeerChannel::Grpc)
-                .map_err(|e| Unreachable::Dial {
-                    url: url.to_string(),
-                    reason: e.to_string(),
-                })?
-        };
+        let tls = self.transport.peer_tls.as_ref();
+        let channel =
+            PeerChannel::dial(&self.transport.net, url, tls).map_err(|e| Unreachable::Dial {
+                url: url.to_string(),
+                reason: e.to_string(),
+            })?;
         let c = PeerClient::new(channel)
             .max_decoding_message_size(PEER_MESSAGE_MAX_BYTES)
             .max_encoding_message_size(PEER_MESSAGE_MAX_BYTES);

@@ -17,7 +17,6 @@ use crate::error::{Error, Result};
 use crate::peer::PeerChannel;
 use crate::proto::etcdserverpb::Member;
 use crate::raft::typ::Member as RaftMember;
-use crate::transport::frames::FrameChannel;
 
 /// How long a membership change may take before the caller hears "request timed out".
 const CHANGE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -50,8 +49,7 @@ impl Server {
             .collect()
     }
 
-    /// A channel to the leader's client URL (as it published it), to relay a request to it;
-    /// in `transport::frames` where the network's calls go so (the simulator's).
+    /// A channel to the leader's client URL (as it published it), to relay a request to it.
     pub fn dial_leader_client(&self) -> Result<PeerChannel> {
         let leader = self.leader().ok_or(Error::NoLeader)?;
         let url = self
@@ -62,12 +60,7 @@ impl Server {
             .and_then(|m| m.client_urls.first().cloned())
             .ok_or(Error::NoLeader)?;
         let transport = self.peers.transport();
-        if transport.net.frames() {
-            let channel = FrameChannel::new(transport.net.clone(), &url);
-            return Ok(PeerChannel::Frames(channel));
-        }
-        crate::transport::dial(&*transport.net, &url, transport.client_tls.as_ref())
-            .map(PeerChannel::Grpc)
+        PeerChannel::dial(&transport.net, &url, transport.client_tls.as_ref())
             .map_err(|e| Error::Unreachable(e.to_string()))
     }
 

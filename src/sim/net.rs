@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::config::url_host_port;
 use crate::transport::frames::FrameChannel;
-use crate::transport::{endpoint, Conn, Incoming, Network};
+use crate::transport::{Conn, Incoming, Network};
 use futures::StreamExt;
 use tonic::transport::Channel;
 
@@ -44,20 +44,11 @@ impl Network for TurmoilNetwork {
         Ok(Conn::new(s))
     }
 
+    /// Every call here goes in frames (`frames()`), so nothing dials a gRPC channel.
     fn channel(&self, url: &str) -> io::Result<Channel> {
-        let (host, port) = url_host_port(url).map_err(invalid)?;
-        // The production endpoint, timeouts and keep-alives included: turmoil's TCP never
-        // retransmits, so a connection cut by a partition stays dead after the repair, and the
-        // keep-alives are what notice it, as they notice a silent partition in production.
-        let endpoint = endpoint(url).map_err(invalid)?;
-        Ok(
-            endpoint.connect_with_connector_lazy(tower::service_fn(move |_| {
-                let host = host.clone();
-                async move {
-                    let s = turmoil::net::TcpStream::connect((host.as_str(), port)).await?;
-                    Ok::<_, io::Error>(hyper_util::rt::TokioIo::new(s))
-                }
-            })),
-        )
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!("{url}: the simulator's calls go in frames, not gRPC channels"),
+        ))
     }
 }
