@@ -510,9 +510,14 @@ async fn serve(command: Cmd) -> anyhow::Result<()> {
                 .context("starting member")?;
             tokio::select! {
                 _ = ctrl_c() => node.stop().await,
-                why = node.refused() => {
+                why = node.stopped() => {
                     node.stop().await;
-                    anyhow::bail!("member stopped: {why}");
+                    // A removed member exits cleanly, as etcd's does, so a service manager
+                    // that restarts failed units leaves it down.
+                    if why != quorum::node::Stopped::Removed {
+                        anyhow::bail!("member stopped: {why}");
+                    }
+                    eprintln!("member stopped: {why}");
                 }
             }
         }

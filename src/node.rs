@@ -32,6 +32,7 @@ use crate::proto::v3lockpb::lock_server::LockServer;
 use crate::raft::heard::HeardFrom;
 use crate::raft::log_store::LogStore;
 use crate::raft::rejoin::{self, Admission};
+use crate::raft::removal;
 use crate::raft::state_machine::StateMachine;
 use crate::raft::typ::{Raft, Runtime};
 use crate::server::Server;
@@ -45,8 +46,19 @@ pub struct Node {
     pub config: Config,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
-    /// Set when the member refuses to take part after it started (`refused`).
-    refused: watch::Receiver<Option<String>>,
+    /// Set when the member stops taking part by itself after it started (`stopped`).
+    stopped: watch::Receiver<Option<Stopped>>,
+}
+
+/// Why a started member stopped taking part by itself.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Stopped {
+    /// Its data dir was lost and a peer remembers it (see `raft::rejoin`).
+    #[error("{0}")]
+    Refused(String),
+    /// The cluster removed it (see `raft::removal`); etcd's words.
+    #[error("the member has been permanently removed from the cluster")]
+    Removed,
 }
 
 /// The rest of a start on an empty data dir, when its peers had not answered in time.
@@ -56,7 +68,7 @@ struct Later {
     peers: Arc<PeerClients>,
     config: Config,
     admission: Arc<Admission>,
-    refused: watch::Sender<Option<String>>,
+    stopped: Arc<watch::Sender<Option<Stopped>>>,
 }
 
 impl Later {
@@ -74,7 +86,8 @@ impl Later {
             Err(e) => {
                 tracing::error!(error = %e, "refusing to go on");
                 self.server.shutdown().await;
-                let _ = self.refused.send(Some(e.to_string()));
+                self.stopped
+                    .send_replace(Some(Stopped::Refused(e.to_string())));
             }
         }
     }
@@ -337,7 +350,8 @@ impl Node {
                 shutdown.subscribe(),
             )));
         }
-        let (refused_tx, refused) = watch::channel(None);
+        let (stopped_tx, stopped) = watch::channel(None);
+        let stopped_tx = Arc::new(stopped_tx);
         if fresh {
             // Listening already, so peers starting at the same time can answer each other.
             let others: BTreeMap<_, _> = config
@@ -368,7 +382,7 @@ impl Node {
                         peers: peers.clone(),
                         config: config.clone(),
                         admission: admission.clone(),
-                        refused: refused_tx,
+                        stopped: stopped_tx.clone(),
                     };
                     tasks.push(tokio::spawn(later.admit(others, poll)));
                 }
@@ -383,20 +397,27 @@ impl Node {
                 .clone()
                 .publish_loop(config.advertise_client_urls.clone()),
         ));
+        tasks.push(tokio::spawn(stop_when_removed(
+            server.clone(),
+            peers.clone(),
+            config.election_timeout() / 2,
+            stopped_tx,
+        )));
         tracing::info!(name = %config.name, id = format!("{id:x}"), "member started");
         Ok(Node {
             server,
             config,
             shutdown,
             tasks,
-            refused,
+            stopped,
         })
     }
 
-    /// Waits until the member refuses to go on (its data dir was lost; see `raft::rejoin`)
-    /// and says why. A member that never refuses never returns from this.
-    pub async fn refused(&self) -> String {
-        let mut rx = self.refused.clone();
+    /// Waits until the member stops taking part by itself (its data dir was lost, see
+    /// `raft::rejoin`; or the cluster removed it, see `raft::removal`) and says why. A member
+    /// that goes on never returns from this.
+    pub async fn stopped(&self) -> Stopped {
+        let mut rx = self.stopped.clone();
         loop {
             if let Some(why) = rx.borrow_and_update().clone() {
                 return why;
@@ -442,6 +463,24 @@ impl Drop for Node {
             t.abort();
         }
     }
+}
+
+/// Shuts Raft down once the cluster confirms it removed this member, as etcd's member stops.
+async fn stop_when_removed(
+    server: Arc<Server>,
+    peers: Arc<PeerClients>,
+    poll: std::time::Duration,
+    stopped: Arc<watch::Sender<Option<Stopped>>>,
+) {
+    let id = server.id();
+    removal::watch(id, server.as_ref(), peers, poll).await;
+    tracing::error!(
+        id = format!("{id:x}"),
+        "the member has been permanently removed from the cluster; its data dir must be \
+         removed before this host joins again"
+    );
+    server.shutdown().await;
+    stopped.send_replace(Some(Stopped::Removed));
 }
 
 async fn wait_shutdown(mut rx: watch::Receiver<bool>) {

@@ -6,6 +6,7 @@ pub mod codec;
 pub mod heard;
 pub mod log_store;
 pub mod rejoin;
+pub mod removal;
 pub mod runtime;
 pub mod snapshot_pace;
 pub mod state_machine;

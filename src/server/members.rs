@@ -203,3 +203,19 @@ fn check_peer_urls(urls: &[String]) -> Result<()> {
     }
     Ok(())
 }
+
+impl crate::raft::removal::Watched for Server {
+    fn raft(&self) -> &crate::raft::Raft {
+        &self.raft
+    }
+
+    fn applied_holds_me(&self) -> bool {
+        let applied = self.sm.read();
+        let m = &applied.last_membership;
+        m.log_id().is_none() || m.membership().get_node(&self.id).is_some()
+    }
+
+    fn has_live_leader(&self) -> bool {
+        self.has_leader()
+    }
+}

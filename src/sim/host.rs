@@ -5,13 +5,15 @@
 //!
 //! A member that refuses to start (`Node::start_with_storage` returns an error, or the started
 //! node later reports `refused`: a wiped member that its peers remember) is a fact of the run, not a harness failure: the host records
-//! the refusal and stays down, and the nemesis logs it and counts the member as down.
+//! the refusal and stays down, and the nemesis logs it and counts the member as down. A member
+//! the cluster removed stops by itself (`raft::removal`); its host records that and closes.
 
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
 
 use crate::config::{ClusterState, Config};
+use crate::node::Stopped;
 use crate::storage::{MemberStorage, MemoryBackend, SharedBackend};
 use crate::transport::Transport;
 use crate::Node;
@@ -36,6 +38,8 @@ pub struct HostLink {
     pub plans: Rc<RefCell<Vec<Plan>>>,
     /// Members that refused to start since the nemesis last looked: (host, the error).
     pub refusals: Rc<RefCell<Vec<(usize, String)>>>,
+    /// Members that stopped since the nemesis last looked because the cluster removed them.
+    pub removals: Rc<RefCell<Vec<usize>>>,
 }
 
 /// Every run's `--initial-cluster-token`.
@@ -107,6 +111,7 @@ pub fn add_hosts(
             let clock = clock.clone();
             let plan = link.plans.borrow()[i];
             let refusals = link.refusals.clone();
+            let removals = link.removals.clone();
             async move {
                 if !plan.run {
                     // A machine with no member process: connections to it are refused.
@@ -121,12 +126,22 @@ pub fn add_hosts(
                     Ok(node) => {
                         slot.borrow_mut()[i] = Some(observe::server(&node));
                         // A start whose peers had not all answered goes on asking, and may
-                        // still refuse once one says it heard from this member before.
-                        let why = node.refused().await;
+                        // still refuse once one says it heard from this member before; a
+                        // member the cluster removed stops, and its host closes its ports.
+                        let why = node.stopped().await;
                         slot.borrow_mut()[i] = None;
-                        refusals.borrow_mut().push((i, why));
+                        match why {
+                            Stopped::Removed => {
+                                removals.borrow_mut().push(i);
+                                node.stop().await;
+                            }
+                            Stopped::Refused(why) => {
+                                refusals.borrow_mut().push((i, why));
+                                std::future::pending::<()>().await;
+                                drop(node);
+                            }
+                        }
                         std::future::pending::<()>().await;
-                        drop(node);
                     }
                     Err(e) => {
                         refusals.borrow_mut().push((i, e.to_string()));

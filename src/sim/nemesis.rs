@@ -145,10 +145,13 @@ impl Nemesis {
     }
 
     /// The members that should be running and agree at the end: every host in the cluster
-    /// except those that refused to start.
+    /// except those that refused to start, and those whose data dir was lost and that the
+    /// runbook did not add back (their refusals are the guard working, and a start tried again
+    /// may be under way when the run ends).
     pub fn members_expected_up(&self) -> Vec<usize> {
         (0..self.nodes)
             .filter(|m| !self.out.contains(m) && !self.refused.contains(m))
+            .filter(|m| !self.lost.contains(m))
             .collect()
     }
 
@@ -194,6 +197,19 @@ impl Nemesis {
             if self.hosts.plans.borrow()[m].state == ClusterState::Existing {
                 self.retry_start.insert(m, now + START_RETRY_MS);
             }
+        }
+        let removals = std::mem::take(&mut *self.hosts.removals.borrow_mut());
+        for m in removals {
+            log.push(format!(
+                "t={now}ms {} stopped by itself: {}",
+                name(m),
+                crate::node::Stopped::Removed
+            ));
+            self.out.insert(m);
+            self.crashed.remove(&m);
+            self.retry_start.remove(&m);
+            self.hosts.plans.borrow_mut()[m].run = false;
+            self.servers.borrow_mut()[m] = None;
         }
         let due: Vec<usize> = self
             .retry_start

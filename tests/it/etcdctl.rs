@@ -146,7 +146,7 @@ fn member_add_then_start_with_existing_state_joins_and_member_remove_leaves() {
         ])
         .args(["--initial-cluster-token", "it-cluster"])
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(dir.path().join("m3.log")).unwrap())
         .spawn()
         .unwrap();
     let mut joined = false;
@@ -188,6 +188,22 @@ fn member_add_then_start_with_existing_state_joins_and_member_remove_leaves() {
     assert_eq!(list.lines().count(), 3, "{list}");
     let missing = etcdctl(&eps[0], &["member", "remove", &id], None);
     assert!(String::from_utf8_lossy(&missing.stderr).contains("etcdserver: member not found"));
+    // The removed member stops by itself, as etcd's does, and exits cleanly.
+    let mut exited = None;
+    for _ in 0..100 {
+        exited = joiner.try_wait().unwrap();
+        if exited.is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
     let _ = joiner.kill();
     let _ = joiner.wait();
+    let log = std::fs::read_to_string(dir.path().join("m3.log")).unwrap();
+    let status = exited.expect("the removed member's process exits within 10 s");
+    assert!(status.success(), "{status:?}: {log}");
+    assert!(
+        log.contains("the member has been permanently removed from the cluster"),
+        "{log}"
+    );
 }
