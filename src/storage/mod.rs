@@ -33,12 +33,22 @@ pub struct Batch {
     pub(crate) ops: Vec<Op>,
 }
 
+/// Keys and values code as bytes, not as sequences of `u8` (one call per byte); bincode writes
+/// both alike, so the WAL reads back either way.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) enum Op {
-    Put(Tree, Vec<u8>, Vec<u8>),
-    Delete(Tree, Vec<u8>),
+    Put(
+        Tree,
+        #[serde(with = "serde_bytes")] Vec<u8>,
+        #[serde(with = "serde_bytes")] Vec<u8>,
+    ),
+    Delete(Tree, #[serde(with = "serde_bytes")] Vec<u8>),
     /// Removes every key in `[from, to)`; `to = None` means to the end of the tree.
-    DeleteRange(Tree, Vec<u8>, Option<Vec<u8>>),
+    DeleteRange(
+        Tree,
+        #[serde(with = "serde_bytes")] Vec<u8>,
+        #[serde(with = "serde_bytes")] Option<Vec<u8>>,
+    ),
 }
 
 impl Batch {
