@@ -87,7 +87,7 @@ impl PeerClients {
         let mut client = self.client(peer, member).ok()?;
         let data = encode(&from).ok()?;
         match client.heard(Payload { data }).await {
-            Ok(resp) => decode::<HeardReply>(&resp.into_inner().data).ok(),
+            Ok(resp) => HeardReply::decode(&resp.into_inner().data),
             Err(_) => {
                 self.forget(member);
                 None

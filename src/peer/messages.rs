@@ -61,6 +61,35 @@ pub struct HeardReply {
     pub has_log: bool,
     /// The newest membership in the peer's log, if it holds one.
     pub config: Option<ConfigView>,
+    /// The newest membership the peer has applied: committed, so no later leader can drop it.
+    /// Last, so a member of an older release reads the fields it knows and ignores it; a peer
+    /// of an older release sends none (see `HeardReply::decode`).
+    pub applied: Option<ConfigView>,
+}
+
+/// `HeardReply` as a peer of an older release sends it.
+#[derive(Deserialize)]
+struct HeardReplyBefore {
+    heard: bool,
+    has_log: bool,
+    config: Option<ConfigView>,
+}
+
+impl HeardReply {
+    /// Reads a reply from a peer of this release or an older one (which applied nothing, as
+    /// far as this member can tell).
+    pub fn decode(bytes: &[u8]) -> Option<HeardReply> {
+        if let Ok(reply) = crate::raft::codec::decode::<HeardReply>(bytes) {
+            return Some(reply);
+        }
+        let before = crate::raft::codec::decode::<HeardReplyBefore>(bytes).ok()?;
+        Some(HeardReply {
+            heard: before.heard,
+            has_log: before.has_log,
+            config: before.config,
+            applied: None,
+        })
+    }
 }
 
 /// A membership as a starting member needs to see it.
@@ -81,5 +110,49 @@ impl ConfigView {
     /// Whether `id` is in the membership at all, as a voter or a learner.
     pub fn holds(&self, id: u64) -> bool {
         self.learners.contains(&id) || self.is_voter(id)
+    }
+}
+
+#[cfg(test)]
+mod heard_tests {
+    use super::*;
+    use crate::raft::codec::{decode, encode};
+
+    #[derive(Serialize)]
+    struct Before {
+        heard: bool,
+        has_log: bool,
+        config: Option<ConfigView>,
+    }
+
+    #[test]
+    fn heard_replies_cross_releases_both_ways() {
+        // Goal: during a rolling upgrade, a member of either release reads the other's reply.
+        let config = Some(ConfigView {
+            index: 7,
+            voters: vec![[1, 2, 3].into()],
+            learners: [4].into(),
+        });
+        let old = encode(&Before {
+            heard: true,
+            has_log: true,
+            config: config.clone(),
+        })
+        .unwrap();
+        let read = HeardReply::decode(&old).expect("an older peer's reply reads");
+        assert_eq!(read.config, config);
+        assert_eq!(read.applied, None);
+        assert!(read.heard && read.has_log);
+        let new = HeardReply {
+            heard: false,
+            has_log: true,
+            config: config.clone(),
+            applied: config.clone(),
+        };
+        let bytes = encode(&new).unwrap();
+        assert_eq!(HeardReply::decode(&bytes), Some(new));
+        let by_older: HeardReplyBefore = decode(&bytes).expect("an older member reads it");
+        assert_eq!(by_older.config, config);
+        assert!(!by_older.heard && by_older.has_log);
     }
 }

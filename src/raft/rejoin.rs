@@ -167,6 +167,7 @@ mod tests {
                     heard,
                     has_log,
                     config: None,
+                    applied: None,
                 };
                 (*id, reply)
             })

@@ -7,9 +7,11 @@
 //! so a membership without this member in the local log does not prove the removal is current:
 //! a member added back replays its own earlier removal while it catches up. The member asks the
 //! voters of the newest membership it knows instead, with the question a starting member asks
-//! (`rejoin`), and stops once a majority of every voter set answers with a membership as new as
-//! that one that leaves it out. A re-add the runbook waited for is committed, so a majority of
-//! the voters hold it and the question never gets that answer.
+//! (`rejoin`), and stops once a majority of every voter set answers that both the newest
+//! membership in its log and the newest it applied are at least as new as that one and leave it
+//! out. A re-add the runbook waited for is committed, so a majority of the voters hold it in
+//! their logs and the question never gets that answer; a removal not yet committed is in no
+//! applied membership, so a removal a later leader overwrites (Raft's figure 8) never stops it.
 //!
 //! It asks when its applied membership leaves it out (it applied its removal) or when it has
 //! had no live leader for `LEADERLESS_POLLS` polls: a leader stops replicating to a member as
@@ -28,13 +30,17 @@ use crate::raft::{NodeId, Raft};
 pub const LEADERLESS_POLLS: u32 = 2;
 
 /// Whether the answers show `me` removed: a majority of every voter set of `known` (the newest
-/// membership this member holds) answered with a membership at least as new that leaves it out.
+/// membership this member holds) answered with a logged and an applied membership, each at
+/// least as new, that leave it out.
 pub fn removed(me: NodeId, known: &ConfigView, answers: &BTreeMap<NodeId, HeardReply>) -> bool {
+    let out = |c: &Option<ConfigView>| {
+        c.as_ref()
+            .is_some_and(|c| c.index >= known.index && !c.holds(me))
+    };
     let leaves_out = |peer: &NodeId| {
         answers
             .get(peer)
-            .and_then(|a| a.config.as_ref())
-            .is_some_and(|c| c.index >= known.index && !c.holds(me))
+            .is_some_and(|a| out(&a.config) && out(&a.applied))
     };
     !known.voters.is_empty()
         && known
@@ -128,7 +134,8 @@ mod tests {
         HeardReply {
             heard: false,
             has_log: true,
-            config: Some(config),
+            config: Some(config.clone()),
+            applied: Some(config),
         }
     }
 
@@ -177,6 +184,26 @@ mod tests {
         assert!(removed(1, &known, &a));
         let b = BTreeMap::from([(3, answer(out.clone())), (4, answer(out))]);
         assert!(!removed(1, &known, &b));
+    }
+
+    #[test]
+    fn a_removal_in_the_voters_logs_but_not_yet_applied_does_not_stop_the_member() {
+        // Goal: Raft's figure 8: the removal at 41 reached a majority's logs under a leader
+        // that then failed; a later leader may still overwrite it, so only an applied
+        // membership counts. Nor does a peer of an older release, which applies nothing.
+        let known = view(40, &[&[1, 2, 3]], &[]);
+        let logged = |peer_applied: Option<ConfigView>| HeardReply {
+            applied: peer_applied,
+            ..answer(view(41, &[&[2, 3]], &[]))
+        };
+        let before = Some(known.clone());
+        let a = BTreeMap::from([(2, logged(before.clone())), (3, logged(before))]);
+        assert!(!removed(1, &known, &a));
+        let old_release = BTreeMap::from([(2, logged(None)), (3, logged(None))]);
+        assert!(!removed(1, &known, &old_release));
+        let committed = Some(view(41, &[&[2, 3]], &[]));
+        let b = BTreeMap::from([(2, logged(committed.clone())), (3, logged(committed))]);
+        assert!(removed(1, &known, &b));
     }
 
     #[test]
