@@ -103,6 +103,17 @@ pub struct ConfigView {
 }
 
 impl ConfigView {
+    /// A membership as openraft stores it; `None` before the first one is in the log.
+    pub fn of(stored: &crate::raft::typ::StoredMembership) -> Option<ConfigView> {
+        let at = stored.log_id().as_ref()?;
+        let m = stored.membership();
+        Some(ConfigView {
+            index: at.index,
+            voters: m.get_joint_config().clone(),
+            learners: m.learner_ids().collect(),
+        })
+    }
+
     pub fn is_voter(&self, id: u64) -> bool {
         self.voters.iter().any(|set| set.contains(&id))
     }

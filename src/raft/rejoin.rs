@@ -110,6 +110,25 @@ pub struct DataDirLost {
     pub peer: NodeId,
 }
 
+/// Asks each of `members` whether it has heard from `id`, at once, each for at most `poll` on
+/// the member's clock; returns the answers that came.
+pub async fn ask<'a>(
+    id: NodeId,
+    peers: &PeerClients,
+    members: impl IntoIterator<Item = (&'a NodeId, &'a Member)>,
+    poll: Duration,
+) -> BTreeMap<NodeId, HeardReply> {
+    let asks = members.into_iter().map(|(peer, member)| async move {
+        let ask = peers.heard(*peer, member, id);
+        (*peer, crate::clock::timeout(poll, ask).await.ok().flatten())
+    });
+    futures::future::join_all(asks)
+        .await
+        .into_iter()
+        .filter_map(|(peer, reply)| Some((peer, reply?)))
+        .collect()
+}
+
 /// Asks `members` (every member but this one) until `decide` says proceed or refuse; polls
 /// every `poll` on the member's clock.
 pub async fn check(
@@ -121,18 +140,11 @@ pub async fn check(
     let mut answers: BTreeMap<NodeId, HeardReply> = BTreeMap::new();
     let peer_ids: BTreeSet<NodeId> = members.keys().copied().collect();
     for round in 0u64.. {
-        let asks = members
+        let unanswered = members
             .iter()
-            .filter(|(peer, _)| !answers.contains_key(peer))
-            .map(|(peer, member)| async move {
-                let ask = peers.heard(*peer, member, id);
-                (*peer, crate::clock::timeout(poll, ask).await.ok().flatten())
-            });
-        for (peer, reply) in futures::future::join_all(asks).await {
-            if let Some(reply) = reply {
-                answers.insert(peer, reply);
-            }
-        }
+            .filter(|(peer, _)| !answers.contains_key(peer));
+        let new = ask(id, peers, unanswered, poll).await;
+        answers.extend(new);
         match decide(id, &peer_ids, &answers) {
             Verdict::Proceed => return Ok(()),
             Verdict::Refuse(peer) => return Err(DataDirLost { id, peer }),

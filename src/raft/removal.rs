@@ -54,14 +54,12 @@ fn newest(raft: &Raft) -> Option<(ConfigView, BTreeMap<NodeId, crate::raft::Memb
     let metrics = raft.metrics();
     let metrics = metrics.borrow_watched();
     let stored = &metrics.membership_config;
-    let index = stored.log_id().as_ref()?.index;
-    let m = stored.membership();
-    let view = ConfigView {
-        index,
-        voters: m.get_joint_config().clone(),
-        learners: m.learner_ids().collect(),
-    };
-    let nodes = m.nodes().map(|(id, n)| (*id, n.clone())).collect();
+    let view = ConfigView::of(stored)?;
+    let nodes = stored
+        .membership()
+        .nodes()
+        .map(|(id, n)| (*id, n.clone()))
+        .collect();
     Some((view, nodes))
 }
 
@@ -97,21 +95,10 @@ pub async fn watch(
         let Some((known, nodes)) = newest(member.raft()) else {
             continue;
         };
-        let asks = nodes
+        let voters = nodes
             .iter()
-            .filter(|(peer, _)| **peer != me && known.is_voter(**peer))
-            .map(|(peer, member)| {
-                let peers = &peers;
-                async move {
-                    let ask = peers.heard(*peer, member, me);
-                    (*peer, crate::clock::timeout(poll, ask).await.ok().flatten())
-                }
-            });
-        let answers: BTreeMap<NodeId, HeardReply> = futures::future::join_all(asks)
-            .await
-            .into_iter()
-            .filter_map(|(peer, reply)| Some((peer, reply?)))
-            .collect();
+            .filter(|(peer, _)| **peer != me && known.is_voter(**peer));
+        let answers = crate::raft::rejoin::ask(me, &peers, voters, poll).await;
         if removed(me, &known, &answers) {
             return;
         }

@@ -269,21 +269,11 @@ impl PeerHandler for Server {
     fn heard(&self, from: NodeId) -> HeardReply {
         let watch = self.raft.metrics();
         let metrics = watch.borrow_watched();
-        let view = |stored: &crate::raft::typ::StoredMembership| {
-            stored.log_id().map(|at| {
-                let m = stored.membership();
-                ConfigView {
-                    index: at.index,
-                    voters: m.get_joint_config().clone(),
-                    learners: m.learner_ids().collect(),
-                }
-            })
-        };
         HeardReply {
             heard: self.admission.heard.contains(from),
             has_log: metrics.last_log_index.unwrap_or(0) > 0,
-            config: view(&metrics.membership_config),
-            applied: view(&self.sm.read().last_membership),
+            config: ConfigView::of(&metrics.membership_config),
+            applied: ConfigView::of(&self.sm.read().last_membership),
         }
     }
 

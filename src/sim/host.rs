@@ -135,11 +135,8 @@ pub fn add_hosts(
                                 removals.borrow_mut().push(i);
                                 node.stop().await;
                             }
-                            Stopped::Refused(why) => {
-                                refusals.borrow_mut().push((i, why));
-                                std::future::pending::<()>().await;
-                                drop(node);
-                            }
+                            // The node stays as it is, its ports open, while the host waits.
+                            Stopped::Refused(why) => refusals.borrow_mut().push((i, why)),
                         }
                         std::future::pending::<()>().await;
                     }

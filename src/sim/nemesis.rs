@@ -205,11 +205,8 @@ impl Nemesis {
                 name(m),
                 crate::node::Stopped::Removed
             ));
-            self.out.insert(m);
-            self.crashed.remove(&m);
-            self.retry_start.remove(&m);
-            self.hosts.plans.borrow_mut()[m].run = false;
-            self.servers.borrow_mut()[m] = None;
+            // Its host already emptied its slot in `servers`.
+            self.take_out(m);
         }
         let due: Vec<usize> = self
             .retry_start
@@ -269,17 +266,22 @@ impl Nemesis {
         }
     }
 
+    /// `n` is no longer a member: no restart, no retried start, and no process at its next run.
+    fn take_out(&mut self, n: usize) {
+        self.crashed.remove(&n);
+        self.retry_start.remove(&n);
+        self.out.insert(n);
+        self.hosts.plans.borrow_mut()[n].run = false;
+    }
+
     /// Carries out an operator's host step; logs it.
     fn host_step(&mut self, sim: &mut Sim<'_>, step: HostStep, now: u64, log: &mut Vec<String>) {
         match step {
             HostStep::Stop(n) => {
                 self.stop(sim, n);
-                self.crashed.remove(&n);
                 self.refused.remove(&n);
-                self.retry_start.remove(&n);
                 self.failed_disks.remove(&n);
-                self.out.insert(n);
-                self.hosts.plans.borrow_mut()[n].run = false;
+                self.take_out(n);
                 log.push(format!("t={now}ms {} stopped: no longer a member", name(n)));
             }
             HostStep::Wipe(n) => {
