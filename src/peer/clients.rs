@@ -1,8 +1,9 @@
 //! Outbound peer channels: dial, size limits, link faults and a cache with forgetting.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
+use super::call_stream::{CallFailed, CallStream, LeaderAnswer, LeaderCall};
 use super::PeerChannel;
 use crate::proto::peer::peer_client::PeerClient;
 use crate::raft::{Member, NodeId};
@@ -29,6 +30,10 @@ pub struct PeerClients {
     /// Peer URLs that answered a replication stream with "unimplemented": members still on a
     /// release before streams, mid rolling upgrade. They get unary calls until redialled.
     unary_only: Mutex<BTreeSet<String>>,
+    /// The open call stream to each leader this member has called (see `call_stream`).
+    call_streams: Mutex<BTreeMap<String, Arc<CallStream>>>,
+    /// Peer URLs whose release has no call stream: they get unary calls until redialled.
+    no_call_stream: Mutex<BTreeSet<String>>,
 }
 
 impl PeerClients {
@@ -38,6 +43,8 @@ impl PeerClients {
             transport,
             cache: Mutex::new(BTreeMap::new()),
             unary_only: Mutex::new(BTreeSet::new()),
+            call_streams: Mutex::new(BTreeMap::new()),
+            no_call_stream: Mutex::new(BTreeSet::new()),
         }
     }
 
@@ -86,11 +93,66 @@ impl PeerClients {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(peer_url(member));
+        // Its calls in flight end as lost when the stream closes.
+        self.call_streams
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(peer_url(member));
         // It may come back upgraded.
         self.unary_only
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(peer_url(member));
+        self.no_call_stream
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(peer_url(member));
+    }
+
+    /// Makes `call` of the leader `target` on the call stream, opening one if none is open.
+    /// `Unsupported` means the caller makes the unary call instead.
+    pub(super) async fn leader_call(
+        &self,
+        target: NodeId,
+        member: &Member,
+        call: &LeaderCall<'_>,
+    ) -> Result<LeaderAnswer, CallFailed> {
+        let url = peer_url(member);
+        if self
+            .no_call_stream
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(url)
+        {
+            return Err(CallFailed::Unsupported);
+        }
+        let client = self
+            .client(target, member)
+            .map_err(|_| CallFailed::NotSent)?;
+        let stream = {
+            let mut streams = self.call_streams.lock().unwrap_or_else(|e| e.into_inner());
+            match streams.get(url) {
+                Some(open) if !open.is_ended() => open.clone(),
+                _ => {
+                    let stream = Arc::new(CallStream::open(client));
+                    streams.insert(url.to_string(), stream.clone());
+                    stream
+                }
+            }
+        };
+        let answer = stream.call(call).await;
+        match answer {
+            Err(CallFailed::Unsupported) => {
+                self.no_call_stream
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(url.to_string());
+            }
+            // A broken stream may sit on a dead connection: redial.
+            Err(_) => self.forget(member),
+            Ok(_) => {}
+        }
+        answer
     }
 
     /// Whether `member` takes only unary append-entries calls (see `unary_only`).

@@ -7,6 +7,9 @@
 use super::{
     HeardReply, LeaseCall, LeaseReply, PeerClients, Proposed, ReadLogId, Refusal, LOG_INDEX_KEY,
 };
+use std::borrow::Cow;
+
+use super::call_stream::{CallFailed, LeaderAnswer, LeaderCall};
 use crate::command::{Command, CommandResult};
 use crate::proto::peer::Payload;
 use crate::raft::codec::{decode, encode};
@@ -17,6 +20,26 @@ impl PeerClients {
     /// there (safe to retry); `LeaderChanged` means it may have been. A leader of an older
     /// release does not say at which index it applied the command: 0 then.
     pub async fn forward(
+        &self,
+        leader: NodeId,
+        member: &Member,
+        cmd: &Command,
+    ) -> Result<Proposed, Refusal> {
+        let call = LeaderCall::Forward(Cow::Borrowed(cmd));
+        match self.leader_call(leader, member, &call).await {
+            Ok(LeaderAnswer::Forward(answer)) => {
+                let (result, index) = answer?;
+                Ok(Proposed { result, index })
+            }
+            Ok(_) => Err(Refusal::LeaderChanged),
+            Err(CallFailed::NotSent) => Err(Refusal::NotLeader),
+            Err(CallFailed::Lost) => Err(Refusal::LeaderChanged),
+            Err(CallFailed::Unsupported) => self.forward_unary(leader, member, cmd).await,
+        }
+    }
+
+    /// `forward` as a unary call, for a leader of a release without the call stream.
+    async fn forward_unary(
         &self,
         leader: NodeId,
         member: &Member,
@@ -52,6 +75,14 @@ impl PeerClients {
 
     /// The leader's read index, once it has confirmed it still leads; `None` if it could not.
     pub async fn read_index(&self, leader: NodeId, member: &Member) -> Option<ReadLogId> {
+        match self
+            .leader_call(leader, member, &LeaderCall::ReadIndex)
+            .await
+        {
+            Ok(LeaderAnswer::ReadIndex(answer)) => return answer,
+            Err(CallFailed::Unsupported) => {}
+            Ok(_) | Err(_) => return None,
+        }
         let mut client = self.client(leader, member).ok()?;
         match client.read_index(Payload { data: Vec::new() }).await {
             Ok(resp) => decode::<Option<ReadLogId>>(&resp.into_inner().data).ok()?,
@@ -69,6 +100,14 @@ impl PeerClients {
         member: &Member,
         call: &LeaseCall,
     ) -> Option<LeaseReply> {
+        match self
+            .leader_call(leader, member, &LeaderCall::Lease(*call))
+            .await
+        {
+            Ok(LeaderAnswer::Lease(reply)) => return Some(reply),
+            Err(CallFailed::Unsupported) => {}
+            Ok(_) | Err(_) => return None,
+        }
         let mut client = self.client(leader, member).ok()?;
         let data = encode(call).ok()?;
         match client.lease_keep_alive(Payload { data }).await {
@@ -96,7 +135,7 @@ impl PeerClients {
     }
 }
 
-fn is_connect_failure(status: &tonic::Status) -> bool {
+pub(super) fn is_connect_failure(status: &tonic::Status) -> bool {
     status.code() == tonic::Code::Unavailable && {
         let msg = status.message().to_ascii_lowercase();
         msg.contains("connect") || msg.contains("refused")

@@ -34,7 +34,7 @@ pub enum Refusal {
 }
 
 /// Lease calls a follower hands to the leader, whose clock decides TTLs.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub enum LeaseCall {
     KeepAlive(i64),
     TimeToLive(i64),

@@ -11,6 +11,7 @@
 //! Payloads are `raft::codec`-encoded in `quorumpeer.Payload`.
 
 mod append_stream;
+mod call_stream;
 mod channel;
 mod clients;
 mod leader;

@@ -330,6 +330,7 @@ mod tests {
     impl Peer for Arc<Recorder> {
         type StreamAppendStream =
             Pin<Box<dyn futures::Stream<Item = Result<Payload, Status>> + Send>>;
+        type CallsStream = Self::StreamAppendStream;
 
         async fn append_entries(&self, _: Request<Payload>) -> Result<Response<Payload>, Status> {
             self.unary_calls.fetch_add(1, SeqCst);
@@ -379,6 +380,12 @@ mod tests {
             Err(old())
         }
         async fn heard(&self, _: Request<Payload>) -> Result<Response<Payload>, Status> {
+            Err(old())
+        }
+        async fn calls(
+            &self,
+            _: Request<Streaming<Payload>>,
+        ) -> Result<Response<Self::CallsStream>, Status> {
             Err(old())
         }
     }

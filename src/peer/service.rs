@@ -10,6 +10,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tonic::{Request, Response, Status, Streaming};
 
+use super::call_stream::{LeaderAnswer, LeaderCall};
 use super::{HeardReply, LeaseCall, LeaseReply, Proposed, ReadLogId, Refusal, LOG_INDEX_KEY};
 use crate::command::Command;
 use crate::error::Error;
@@ -76,6 +77,7 @@ fn stopped(e: impl std::fmt::Display) -> Status {
 #[tonic::async_trait]
 impl<H: PeerHandler> Peer for PeerService<H> {
     type StreamAppendStream = BoxStream<'static, Result<Payload, Status>>;
+    type CallsStream = BoxStream<'static, Result<Payload, Status>>;
 
     /// A leader's replication session (see `append_stream`): requests are handed to Raft as
     /// they arrive, so the next is appended while the last is still being synced, and each
@@ -202,6 +204,38 @@ impl<H: PeerHandler> Peer for PeerService<H> {
         Ok(resp)
     }
 
+    /// A follower's call stream (see `call_stream`): each call is handled in a task of its
+    /// own, so a slow one (a write waiting for its commit) holds up none behind it. The
+    /// answers end once the calls have ended and every call taken has been answered.
+    async fn calls(
+        &self,
+        req: Request<Streaming<Payload>>,
+    ) -> Result<Response<Self::CallsStream>, Status> {
+        let mut calls = req.into_inner();
+        let (answers, out) = futures::channel::mpsc::unbounded();
+        let handler = self.handler.clone();
+        tokio::spawn(async move {
+            while let Some(Ok(payload)) = calls.next().await {
+                let Ok((id, call)) = decode::<(u64, LeaderCall)>(&payload.data) else {
+                    tracing::warn!("cannot decode a follower's call; its stream ends");
+                    break;
+                };
+                let (handler, answers) = (handler.clone(), answers.clone());
+                tokio::spawn(async move {
+                    let answer = answer(&*handler, call).await;
+                    match encode(&(id, answer)) {
+                        Ok(data) => {
+                            // A follower that has gone no longer hears it.
+                            let _ = answers.unbounded_send(Ok(Payload { data }));
+                        }
+                        Err(e) => tracing::warn!(error = %e, "cannot encode an answer"),
+                    }
+                });
+            }
+        });
+        Ok(Response::new(out.boxed()))
+    }
+
     async fn read_index(&self, _req: Request<Payload>) -> Result<Response<Payload>, Status> {
         reply(&self.handler.read_index().await)
     }
@@ -214,6 +248,20 @@ impl<H: PeerHandler> Peer for PeerService<H> {
     async fn heard(&self, req: Request<Payload>) -> Result<Response<Payload>, Status> {
         let from: NodeId = request(req)?;
         reply(&self.handler.heard(from))
+    }
+}
+
+/// Carries out one call of a follower's call stream.
+async fn answer<H: PeerHandler>(handler: &H, call: LeaderCall<'_>) -> LeaderAnswer {
+    match call {
+        LeaderCall::Forward(cmd) => LeaderAnswer::Forward(
+            handler
+                .propose(cmd.into_owned())
+                .await
+                .map(|p| (p.result, p.index)),
+        ),
+        LeaderCall::ReadIndex => LeaderAnswer::ReadIndex(handler.read_index().await),
+        LeaderCall::Lease(call) => LeaderAnswer::Lease(handler.lease_call(call).await),
     }
 }
 

@@ -74,6 +74,10 @@ struct Shared {
     /// Log index of the last snapshot loaded, built or installed: how much log a new one
     /// would cover (see `snapshot_pace`).
     snapshot_index: AtomicU64,
+    /// The log index applied through, for a member waiting on its own apply of a write it
+    /// forwarded: straight from here, not through Raft's metrics, which the core task
+    /// publishes a hand-off later.
+    applied_index: tokio::sync::watch::Sender<u64>,
 }
 
 /// Cheap to clone; every clone is the same state machine.
@@ -101,7 +105,8 @@ impl StateMachine {
         };
         plant_on_load(&mut state, hub.plants());
         hub.reset(state.store.revision());
-        let snapshot_index = AtomicU64::new(state.last_applied.map_or(0, |l| l.index));
+        let applied = state.last_applied.map_or(0, |l| l.index);
+        let snapshot_index = AtomicU64::new(applied);
         Ok(Self {
             shared: Arc::new(Shared {
                 state: RwLock::new(state),
@@ -112,6 +117,7 @@ impl StateMachine {
                 tokens: Arc::new(TokenTable::default()),
                 heard: std::sync::OnceLock::new(),
                 snapshot_index,
+                applied_index: tokio::sync::watch::Sender::new(applied),
             }),
         })
     }
@@ -147,6 +153,11 @@ impl StateMachine {
 
     pub fn hub(&self) -> &Arc<WatchHub> {
         &self.shared.hub
+    }
+
+    /// The log index applied through, as it changes.
+    pub fn subscribe_applied(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.shared.applied_index.subscribe()
     }
 
     pub fn tokens(&self) -> &Arc<TokenTable> {
@@ -465,6 +476,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             // response is released, so a client that reads its own write then watches from it
             // never misses it.
             self.shared.hub.notify(revision, events);
+            self.shared.applied_index.send_replace(log_id.index);
             if let Some(responder) = responder {
                 responder.send(result);
             }
@@ -502,6 +514,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let revision = state.store.revision();
         *self.shared.state.write().unwrap_or_else(|e| e.into_inner()) = state;
         self.shared.hub.reset(revision);
+        let applied = meta.last_log_id.as_ref().map_or(0, |l| l.index);
+        self.shared.applied_index.send_replace(applied);
         // The snapshot may have skipped deletions and password changes this member's tokens
         // would have had to hear of; clients re-authenticate on "invalid auth token".
         self.shared.tokens.clear();

@@ -65,9 +65,10 @@ impl Server {
     /// this member forwarded. etcd's member answers only after its own apply too, so a
     /// serializable read (or a watch) on the member a client wrote through shows the write.
     async fn applied_through(&self, index: u64, deadline: LocalInstant) -> Result<()> {
-        let wait = self.raft.wait(None);
-        let applied = wait.applied_index_at_least(Some(index), "a forwarded write applied");
-        match clock::timeout_at(deadline, applied).await {
+        let mut applied = self.sm.subscribe_applied();
+        let reached = applied.wait_for(|at| *at >= index);
+        let outcome = clock::timeout_at(deadline, async { reached.await.map(|_| ()) }).await;
+        match outcome {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(_)) => Err(Error::Stopped),
             // Committed, but not applied here in time: as ambiguous as any timeout.

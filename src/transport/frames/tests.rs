@@ -59,6 +59,7 @@ type Answers = Pin<Box<dyn Stream<Item = Result<Payload, Status>> + Send>>;
 #[tonic::async_trait]
 impl Peer for Echo {
     type StreamAppendStream = Answers;
+    type CallsStream = Answers;
 
     async fn append_entries(&self, req: Request<Payload>) -> Result<Response<Payload>, Status> {
         let p = req.into_inner();
@@ -110,6 +111,9 @@ impl Peer for Echo {
         Err(unimplemented())
     }
     async fn heard(&self, _: Request<Payload>) -> Result<Response<Payload>, Status> {
+        Err(unimplemented())
+    }
+    async fn calls(&self, _: Request<Streaming<Payload>>) -> Result<Response<Answers>, Status> {
         Err(unimplemented())
     }
 }
