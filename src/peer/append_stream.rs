@@ -132,7 +132,7 @@ where
     Ok(answers.boxed())
 }
 
-fn answer(conn: &PeerConnection, payload: &Payload) -> Answer {
+pub(super) fn answer(conn: &PeerConnection, payload: &Payload) -> Answer {
     if conn.is_cut() {
         return Err(super::raft_network::unreachable("link cut"));
     }

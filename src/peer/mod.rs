@@ -14,6 +14,7 @@ mod append_stream;
 mod call_stream;
 mod channel;
 mod clients;
+mod heartbeat_lane;
 mod leader;
 mod messages;
 mod raft_network;

@@ -9,7 +9,7 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::Stream;
+use futures::{Stream, StreamExt};
 use openraft::base::{BoxFuture, BoxStream};
 use openraft::errors::{
     NetworkError, RPCError, ReplicationClosed, StreamingError, Timeout, Unreachable,
@@ -23,6 +23,7 @@ use openraft::OptionalSend;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use super::heartbeat_lane::Lane;
 use super::PeerClients;
 use crate::proto::peer::peer_client::PeerClient;
 use crate::proto::peer::Payload;
@@ -30,7 +31,7 @@ use crate::raft::codec::{decode, encode};
 use crate::raft::rejoin::Admission;
 use crate::raft::typ::{Member, NodeId, Snapshot, TypeConfig, Vote};
 
-type StreamAnswer = Result<StreamAppendResult<TypeConfig>, RPCError<TypeConfig>>;
+pub(super) type StreamAnswer = Result<StreamAppendResult<TypeConfig>, RPCError<TypeConfig>>;
 
 /// Snapshot chunks stay well under gRPC's message limit.
 const SNAPSHOT_CHUNK_BYTES: usize = 1 << 20;
@@ -74,6 +75,7 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
             clients: self.clients.clone(),
             rpc_timeout_min: self.rpc_timeout_min,
             admission: self.admission.clone(),
+            heartbeats: Lane::default(),
         }
     }
 }
@@ -86,6 +88,8 @@ pub struct PeerConnection {
     clients: Arc<PeerClients>,
     rpc_timeout_min: Duration,
     admission: Arc<Admission>,
+    /// Where openraft's heartbeat worker, which keeps its connection, sends its heartbeats.
+    heartbeats: Lane,
 }
 
 pub(super) fn unreachable(msg: impl ToString) -> RPCError<TypeConfig> {
@@ -191,13 +195,22 @@ impl RaftNetworkV2<TypeConfig> for PeerConnection {
     where
         S: Stream<Item = AppendEntriesRequest<TypeConfig>> + OptionalSend + Unpin + 'static,
     {
-        // A stream of exactly one request is a heartbeat (a linearizable read's leadership
-        // check among them): one unary call costs less than opening a stream for it.
-        let one = input.size_hint() == (1, Some(1));
-        if one || self.clients.is_unary_only(&self.member) {
+        if self.clients.is_unary_only(&self.member) {
             return stream_append_sequential(self, input, option);
         }
         let ttl = option.soft_ttl().max(self.rpc_timeout_min);
+        // A stream of exactly one request is a heartbeat (a linearizable read's leadership
+        // check among them): it goes on the heartbeat lane, not a session of its own.
+        if input.size_hint() == (1, Some(1)) {
+            return Box::pin(async move {
+                let mut input = input;
+                let Some(heartbeat) = input.next().await else {
+                    return Ok(futures::stream::empty().boxed());
+                };
+                let answer = self.heartbeats.send(self, heartbeat, ttl).await;
+                Ok(futures::stream::once(async move { answer }).boxed())
+            });
+        }
         let conn = self.clone();
         Box::pin(async move {
             let answers: BoxStream<'s, StreamAnswer> =
@@ -420,9 +433,10 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_single_request_goes_as_a_unary_call_and_more_open_a_stream() {
-        // Goal: a heartbeat (openraft hands it over as a stream of exactly one request) costs
-        // one unary call, not a new replication stream; two requests do open a stream.
+    async fn heartbeats_share_one_stream_and_more_requests_open_a_session() {
+        // Goal: a heartbeat (openraft hands it over as a stream of exactly one request) goes
+        // on the connection's one heartbeat stream, not a call or a stream of its own; two
+        // requests open a replication session.
         let peer = Arc::new(Recorder {
             streams: true,
             ..Default::default()
@@ -430,15 +444,17 @@ mod tests {
         let mut conn = connect_to(peer.clone()).await;
         let option = RPCOption::new(Duration::from_secs(5));
 
-        let one = Box::pin(futures::stream::iter([heartbeat()]));
-        let answers: Vec<_> = conn
-            .stream_append(one, option.clone())
-            .await
-            .unwrap()
-            .collect()
-            .await;
-        assert!(matches!(answers.as_slice(), [Ok(Ok(None))]), "{answers:?}");
-        assert_eq!(peer.counts(), (1, 0), "(unary calls, streams)");
+        for _ in 0..3 {
+            let one = Box::pin(futures::stream::iter([heartbeat()]));
+            let answers: Vec<_> = conn
+                .stream_append(one, option.clone())
+                .await
+                .unwrap()
+                .collect()
+                .await;
+            assert!(matches!(answers.as_slice(), [Ok(Ok(None))]), "{answers:?}");
+        }
+        assert_eq!(peer.counts(), (0, 1), "(unary calls, streams)");
 
         let two = Box::pin(futures::stream::iter([heartbeat(), heartbeat()]));
         let answers: Vec<_> = conn
@@ -451,7 +467,34 @@ mod tests {
             matches!(answers.as_slice(), [Ok(Ok(None)), Ok(Ok(None))]),
             "{answers:?}"
         );
-        assert_eq!(peer.counts(), (1, 1), "(unary calls, streams)");
+        assert_eq!(peer.counts(), (0, 2), "(unary calls, streams)");
+    }
+
+    #[tokio::test]
+    async fn a_member_without_streams_gets_unary_heartbeats() {
+        // Goal: mid rolling upgrade, a leader on this release still reaches a member on an
+        // older one with heartbeats (and so serves linearizable reads): the refused stream
+        // turns the next heartbeat into a unary call.
+        let peer = Arc::new(Recorder::default());
+        let mut conn = connect_to(peer.clone()).await;
+        let option = RPCOption::new(Duration::from_secs(5));
+        let one = || Box::pin(futures::stream::iter([heartbeat()]));
+        let first = match conn.stream_append(one(), option.clone()).await {
+            Ok(answers) => answers.collect::<Vec<_>>().await,
+            Err(e) => vec![Err(e)],
+        };
+        assert!(
+            matches!(first.as_slice(), [Err(RPCError::Network(_))]),
+            "the stream is refused: {first:?}"
+        );
+        let answers: Vec<_> = conn
+            .stream_append(one(), option)
+            .await
+            .unwrap()
+            .collect()
+            .await;
+        assert!(matches!(answers.as_slice(), [Ok(Ok(None))]), "{answers:?}");
+        assert_eq!(peer.counts(), (1, 0), "(unary calls, streams)");
     }
 
     #[tokio::test]
