@@ -21,6 +21,7 @@ use futures::{Stream, StreamExt};
 use openraft::base::BoxStream;
 use openraft::errors::{NetworkError, RPCError};
 use openraft::raft::{AppendEntriesRequest, StreamAppendResult};
+use tonic::Streaming;
 
 use super::raft_network::PeerConnection;
 use crate::clock::{self, LocalInstant};
@@ -76,7 +77,6 @@ where
         return Ok(futures::stream::empty().boxed());
     };
     let requests = futures::stream::iter([first]).chain(requests);
-    let mut client = conn.client()?;
     let unanswered = Unanswered::default();
     let payloads = {
         let (conn, unanswered) = (conn.clone(), unanswered.clone());
@@ -103,11 +103,7 @@ where
     let (abort, registration) = AbortHandle::new_pair();
     let end_requests = EndRequests(abort);
     let payloads = Abortable::new(payloads, registration);
-    let answers = match clock::timeout(ttl, client.stream_append(payloads)).await {
-        Err(_) => return Err(conn.timed_out(ttl)),
-        Ok(Err(status)) => return Err(conn.refused(status)),
-        Ok(Ok(r)) => r.into_inner(),
-    };
+    let answers = dial(&conn, payloads, ttl).await?;
     let first = Some((answers, conn, unanswered, end_requests));
     let answers = futures::stream::unfold(first, move |state| async move {
         let (mut answers, conn, unanswered, end_requests) = state?;
@@ -130,6 +126,24 @@ where
         }
     });
     Ok(answers.boxed())
+}
+
+/// Opens a `StreamAppend` stream to `conn`'s target that carries `payloads`: its answers, or
+/// why it did not open within `ttl`.
+pub(super) async fn dial<S>(
+    conn: &PeerConnection,
+    payloads: S,
+    ttl: Duration,
+) -> Result<Streaming<Payload>, RPCError<TypeConfig>>
+where
+    S: Stream<Item = Payload> + Send + 'static,
+{
+    let mut client = conn.client()?;
+    match clock::timeout(ttl, client.stream_append(payloads)).await {
+        Err(_) => Err(conn.timed_out(ttl)),
+        Ok(Err(status)) => Err(conn.refused(status)),
+        Ok(Ok(answers)) => Ok(answers.into_inner()),
+    }
 }
 
 pub(super) fn answer(conn: &PeerConnection, payload: &Payload) -> Answer {

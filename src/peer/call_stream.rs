@@ -15,7 +15,6 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use futures::channel::{mpsc, oneshot};
@@ -71,7 +70,6 @@ struct Calls {
 pub struct CallStream {
     requests: mpsc::UnboundedSender<Payload>,
     calls: Arc<Mutex<Calls>>,
-    ended: Arc<AtomicBool>,
 }
 
 fn lock(calls: &Mutex<Calls>) -> MutexGuard<'_, Calls> {
@@ -94,8 +92,7 @@ impl CallStream {
     pub fn open(mut client: PeerClient<PeerChannel>) -> CallStream {
         let (requests, outgoing) = mpsc::unbounded();
         let calls = Arc::new(Mutex::new(Calls::default()));
-        let ended = Arc::new(AtomicBool::new(false));
-        let (driver_calls, driver_ended) = (calls.clone(), ended.clone());
+        let driver_calls = calls.clone();
         tokio::spawn(async move {
             let why = match client.calls(outgoing).await {
                 Err(status) => opening_failed(&status),
@@ -107,7 +104,6 @@ impl CallStream {
                     CallFailed::Lost
                 }
             };
-            driver_ended.store(true, Ordering::Release);
             let waiting = {
                 let mut calls = lock(&driver_calls);
                 calls.ended = Some(why);
@@ -117,16 +113,12 @@ impl CallStream {
                 let _ = waiter.send(Err(why));
             }
         });
-        CallStream {
-            requests,
-            calls,
-            ended,
-        }
+        CallStream { requests, calls }
     }
 
     /// Whether the stream has ended, so a new one must be opened for the next call.
     pub fn is_ended(&self) -> bool {
-        self.ended.load(Ordering::Acquire)
+        lock(&self.calls).ended.is_some()
     }
 
     /// Sends `call` and waits for the leader's answer.

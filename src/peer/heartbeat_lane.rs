@@ -25,7 +25,7 @@ use openraft::errors::{NetworkError, RPCError};
 use openraft::raft::AppendEntriesRequest;
 use tokio::sync::Mutex;
 
-use super::append_stream::answer;
+use super::append_stream::{answer, dial};
 use super::raft_network::{unreachable, PeerConnection, StreamAnswer};
 use crate::proto::peer::Payload;
 use crate::raft::codec::encode;
@@ -95,13 +95,8 @@ impl Lane {
     }
 
     async fn open(conn: &PeerConnection, ttl: Duration) -> Result<Open, RPCError<TypeConfig>> {
-        let mut client = conn.client()?;
         let (requests, outgoing) = mpsc::unbounded();
-        let answers = match crate::clock::timeout(ttl, client.stream_append(outgoing)).await {
-            Err(_) => return Err(conn.timed_out(ttl)),
-            Ok(Err(status)) => return Err(conn.refused(status)),
-            Ok(Ok(answers)) => answers.into_inner(),
-        };
+        let answers = dial(conn, outgoing, ttl).await?;
         Ok(Open {
             requests,
             answers,
