@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::clock::{Clock, RATE_ONE_PPM};
@@ -18,18 +18,44 @@ pub struct MemberClocks {
     paused: BTreeMap<usize, Duration>,
 }
 
+/// True time as a member's tasks read it: turmoil's simulated elapsed time, read once per
+/// runtime and then carried forward on that runtime's own (paused, simulated) tokio clock.
+///
+/// Why not ask turmoil every time: a member reads its clock a few thousand times per simulated
+/// second, and each `turmoil::sim_elapsed` looks the current host up in a hash map (6 % of a
+/// run's instructions under callgrind). A host's tokio clock advances by exactly one step per
+/// step while it runs, so both give the same instants; a restarted member runs on a new
+/// runtime and is anchored afresh. Outside any runtime (the harness between steps) it is the
+/// harness's time.
+fn true_time(harness_time: Arc<AtomicU64>) -> crate::clock::TrueTime {
+    let anchor: Mutex<Option<(tokio::runtime::Id, tokio::time::Instant, Duration)>> =
+        Mutex::new(None);
+    Box::new(move || {
+        let harness = || Duration::from_nanos(harness_time.load(Ordering::Relaxed));
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return harness();
+        };
+        let (id, now) = (runtime.id(), tokio::time::Instant::now());
+        let mut anchor = anchor.lock().unwrap_or_else(|e| e.into_inner());
+        match *anchor {
+            Some((at_id, at, elapsed)) if at_id == id => {
+                elapsed + now.saturating_duration_since(at)
+            }
+            _ => {
+                let elapsed = turmoil::sim_elapsed().unwrap_or_else(harness);
+                *anchor = Some((id, now, elapsed));
+                elapsed
+            }
+        }
+    })
+}
+
 impl MemberClocks {
     pub fn new(nodes: usize) -> MemberClocks {
         crate::clock::unbind_all();
         let harness_time = Arc::new(AtomicU64::new(0));
         let clocks = (0..nodes)
-            .map(|_| {
-                let fallback = harness_time.clone();
-                Clock::new(Box::new(move || {
-                    turmoil::sim_elapsed()
-                        .unwrap_or_else(|| Duration::from_nanos(fallback.load(Ordering::Relaxed)))
-                }))
-            })
+            .map(|_| Clock::new(true_time(harness_time.clone())))
             .collect();
         MemberClocks {
             clocks,
