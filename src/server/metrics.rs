@@ -24,9 +24,11 @@ impl Server {
     }
 
     /// Counts every change of leader this member sees (a new leader, or losing one), as
-    /// etcd's `etcd_server_leader_changes_seen_total` does. Runs for the member's life.
+    /// etcd's `etcd_server_leader_changes_seen_total` does. Runs for the member's life. It
+    /// watches Raft's server metrics (role, vote, leader, membership), not all of its metrics,
+    /// which change with every entry and would wake it for each.
     pub async fn leader_changes_loop(self: Arc<Self>) {
-        let mut rx = self.raft.metrics();
+        let mut rx = self.raft.server_metrics();
         let mut last = rx.borrow_watched().current_leader;
         while rx.changed().await.is_ok() {
             let now = rx.borrow_watched().current_leader;
