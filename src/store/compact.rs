@@ -19,7 +19,7 @@ impl Store {
         let plant = self.planted_compaction_drops_tombstone;
         // Read first, then write only the keys that lose a version: the map is shared with any
         // snapshot being taken, and a write copies the nodes on its path.
-        let touched: Vec<Vec<u8>> = self
+        let touched: Vec<Box<[u8]>> = self
             .keys
             .iter()
             .filter(|(_, history)| history.compactable(revision, plant) > 0)

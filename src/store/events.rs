@@ -29,7 +29,7 @@ impl Store {
         }
         let range = KeyRange::new(key, range_end);
         let mut found: Vec<(i64, u32, Event)> = Vec::new();
-        for (k, history) in self.keys.range(range.bounds()) {
+        for (k, history) in self.keys.range::<_, [u8]>(range.bounds()) {
             let versions = history.versions();
             for v in &versions[history.first_from(start_revision)..] {
                 if v.mod_revision > end_revision {
@@ -55,7 +55,7 @@ impl Store {
                     None => Event {
                         r#type: EventType::Delete as i32,
                         kv: Some(KeyValue {
-                            key: k.clone(),
+                            key: k.to_vec(),
                             mod_revision: v.mod_revision,
                             ..Default::default()
                         }),

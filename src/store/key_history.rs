@@ -12,6 +12,7 @@
 //! (see `encoding`).
 
 use serde::Deserialize;
+use thin_vec::ThinVec;
 
 use crate::proto::mvccpb::KeyValue;
 
@@ -76,13 +77,17 @@ impl Visible<'_> {
     }
 }
 
-/// Versions stay in a `Vec` grown one slot at a time while short: most keys hold one or two
-/// versions, and `Vec`'s first allocation of four would triple what a key costs.
+/// Versions stay in a `ThinVec` grown one slot at a time while short: most keys hold one or two
+/// versions, and a first allocation of four would triple what a key costs. A `ThinVec` keeps
+/// its length and capacity in its allocation, so a key's entry in the map's nodes is a key
+/// (16 bytes) and one pointer: the nodes fill only half-way on inserts in key order, and
+/// with a `Vec` (24 bytes) each key's share of them cost more than the value's own allocation's
+/// overhead.
 const EXACT_GROWTH_UP_TO: usize = 4;
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub(crate) struct KeyHistory {
-    versions: Vec<Version>,
+    versions: ThinVec<Version>,
 }
 
 impl KeyHistory {

@@ -44,16 +44,16 @@ impl KeyRange {
 
     /// Bounds for a `BTreeMap::range` scan; an empty range gives an empty (never inverted)
     /// scan, since an inverted one panics.
-    pub fn bounds(&self) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
-        let lower = Bound::Included(self.start.clone());
+    pub fn bounds(&self) -> (Bound<&[u8]>, Bound<&[u8]>) {
+        let lower = Bound::Included(self.start.as_slice());
         if self.is_empty() {
-            return (lower, Bound::Excluded(self.start.clone()));
+            return (lower, Bound::Excluded(self.start.as_slice()));
         }
         if self.single {
-            return (lower, Bound::Included(self.start.clone()));
+            return (lower, Bound::Included(self.start.as_slice()));
         }
         match &self.end {
-            Some(e) => (lower, Bound::Excluded(e.clone())),
+            Some(e) => (lower, Bound::Excluded(e.as_slice())),
             None => (lower, Bound::Unbounded),
         }
     }

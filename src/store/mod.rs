@@ -77,7 +77,7 @@ pub struct Store {
         serialize_with = "encoding::serialize_keys",
         deserialize_with = "encoding::deserialize_keys"
     )]
-    keys: OrdMap<Vec<u8>, KeyHistory>,
+    keys: OrdMap<Box<[u8]>, KeyHistory>,
     /// `approximate_size_bytes`, kept as versions come and go: the quota check reads it on
     /// every write, so it must not walk the store.
     size_bytes: usize,

@@ -107,10 +107,10 @@ impl Store {
         &'a self,
         range: &KeyRange,
         revision: i64,
-    ) -> impl Iterator<Item = (&'a Vec<u8>, Visible<'a>)> + 'a {
+    ) -> impl Iterator<Item = (&'a [u8], Visible<'a>)> + 'a {
         self.keys
-            .range(range.bounds())
-            .filter_map(move |(key, h)| Some((key, h.at(revision)?)))
+            .range::<_, [u8]>(range.bounds())
+            .filter_map(move |(key, h)| Some((&**key, h.at(revision)?)))
     }
 }
 

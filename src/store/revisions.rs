@@ -32,7 +32,7 @@ impl Store {
                 history.versions().iter().map(|v| RevisionEntry {
                     main: v.mod_revision,
                     sub: i64::from(v.sub),
-                    key: key.clone(),
+                    key: key.to_vec(),
                     kv: v.visible().map(|vis| vis.to_kv(key)),
                 })
             })
@@ -97,7 +97,10 @@ impl Store {
         let mut store = Store {
             revision,
             compact_revision,
-            keys: keys.into(),
+            keys: keys
+                .into_iter()
+                .map(|(k, h)| (k.into_boxed_slice(), h))
+                .collect(),
             size_bytes: 0,
             planted_compaction_drops_tombstone: false,
         };

@@ -86,7 +86,7 @@ impl Store {
         };
         batch.next_sub += 1;
         self.size_bytes += super::version_bytes(key, version.live.as_ref());
-        self.keys.entry(key.to_vec()).or_default().push(version);
+        self.keys.entry(key.into()).or_default().push(version);
     }
 
     /// Writes an already checked put into `batch`.
@@ -145,7 +145,7 @@ impl Store {
             if req.prev_kv {
                 prev_kvs.push(visible.to_kv(key));
             }
-            doomed.push(key.clone());
+            doomed.push(key.to_vec());
         }
         let deleted = doomed.len() as i64;
         for key in &doomed {
