@@ -109,12 +109,18 @@ fn main() {
     );
     drop(store);
     let base = live();
+    let (held_base, count_base) = (HELD.load(Ordering::Relaxed), COUNT.load(Ordering::Relaxed));
     let started = Instant::now();
     let loaded: Store = bincode::deserialize(&encoded).expect("the store decodes");
     println!("decoded in {} ms", started.elapsed().as_millis());
     println!(
         "store loaded from a snapshot: {}",
         per_key(live() - base, n)
+    );
+    println!(
+        "  as malloc holds it: {}, {:.2} allocations a key",
+        per_key(HELD.load(Ordering::Relaxed) - held_base, n),
+        (COUNT.load(Ordering::Relaxed) - count_base) as f64 / n as f64
     );
     drop(encoded);
     drop(loaded);

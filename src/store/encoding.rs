@@ -41,13 +41,13 @@ pub(super) fn deserialize_keys<'de, D: Deserializer<'de>>(
         }
 
         fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-            // Gathered first and built in one go, as imbl's own decoding does: faster than
-            // inserting one by one. The length comes from the input, so it only hints.
+            // Gathered first and built in one go, with nodes filled (see `bulk_load`). The
+            // length comes from the input, so it only hints.
             let mut keys = Vec::with_capacity(map.size_hint().unwrap_or(0).min(1 << 16));
             while let Some((key, history)) = map.next_entry::<serde_bytes::ByteBuf, KeyHistory>()? {
                 keys.push((key.into_boxed_slice(), history));
             }
-            Ok(OrdMap::from(keys))
+            Ok(super::bulk_load::key_map(keys))
         }
     }
     deserializer.deserialize_map(Keys)

@@ -13,6 +13,7 @@
 //! key order, so every member computes the same bytes); leases are known only through
 //! [`LeaseIndex`]. Headers are left `None` for the caller, who knows the cluster and the term.
 
+mod bulk_load;
 mod compact;
 mod compare;
 mod encoding;
