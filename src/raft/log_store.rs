@@ -119,13 +119,13 @@ impl RaftLogReader<TypeConfig> for LogStore {
             return Ok(Vec::new());
         }
         let end_key = end.map(log_key);
-        let rows = self.backend.scan(
+        let values = self.backend.scan_values(
             Tree::Log,
             &log_key(start),
             end_key.as_ref().map(|k| k.as_slice()),
             READ_BATCH_MAX,
         )?;
-        rows.iter().map(|(_, v)| decode(v)).collect()
+        values.iter().map(|v| decode(v)).collect()
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote>, io::Error> {

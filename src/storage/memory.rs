@@ -100,6 +100,16 @@ impl Backend for MemoryBackend {
         Ok(self.lock().live.scan(tree, from, to, limit))
     }
 
+    fn scan_values(
+        &self,
+        tree: Tree,
+        from: &[u8],
+        to: Option<&[u8]>,
+        limit: usize,
+    ) -> io::Result<Vec<bytes::Bytes>> {
+        Ok(self.lock().live.values(tree, from, to, limit))
+    }
+
     fn last(&self, tree: Tree) -> io::Result<Option<(Vec<u8>, Vec<u8>)>> {
         Ok(self.lock().live.last(tree))
     }

@@ -82,6 +82,19 @@ pub trait Backend: Send + Sync + 'static {
         limit: usize,
     ) -> io::Result<Vec<(Vec<u8>, Vec<u8>)>>;
 
+    /// The values `scan` returns, as shared bytes: a backend that holds its trees in memory
+    /// hands out handles instead of copies.
+    fn scan_values(
+        &self,
+        tree: Tree,
+        from: &[u8],
+        to: Option<&[u8]>,
+        limit: usize,
+    ) -> io::Result<Vec<bytes::Bytes>> {
+        let rows = self.scan(tree, from, to, limit)?;
+        Ok(rows.into_iter().map(|(_, v)| v.into()).collect())
+    }
+
     /// The last entry of the tree, if any.
     fn last(&self, tree: Tree) -> io::Result<Option<(Vec<u8>, Vec<u8>)>>;
 

@@ -1,15 +1,20 @@
 //! Ordered trees in memory: the shape both in-memory backends keep, and what a WAL checkpoint
 //! holds. `BTreeMap` throughout, so iteration order is fixed.
+//!
+//! Values are `Bytes`, taken from a batch's `Vec` without a copy: Raft's log is read back
+//! once per follower by replication and once more by apply, and `values` hands those reads
+//! shared handles instead of copying every entry each time.
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::{Op, Tree};
 
 #[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
-pub(crate) struct Trees(#[serde(with = "as_bytes")] BTreeMap<Tree, BTreeMap<Vec<u8>, Vec<u8>>>);
+pub(crate) struct Trees(#[serde(with = "as_bytes")] BTreeMap<Tree, BTreeMap<Vec<u8>, Bytes>>);
 
 /// Keys and values code as bytes: serde sees a `Vec<u8>` as a sequence and visits it a byte at
 /// a time, which made reading a million keys' snapshot (one value of hundreds of MB) a loop of
@@ -23,9 +28,9 @@ mod as_bytes {
 
     use crate::storage::Tree;
 
-    type Maps = BTreeMap<Tree, BTreeMap<Vec<u8>, Vec<u8>>>;
+    type Maps = BTreeMap<Tree, BTreeMap<Vec<u8>, bytes::Bytes>>;
 
-    struct Map<'a>(&'a BTreeMap<Vec<u8>, Vec<u8>>);
+    struct Map<'a>(&'a BTreeMap<Vec<u8>, bytes::Bytes>);
 
     impl Serialize for Map<'_> {
         fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -44,7 +49,7 @@ mod as_bytes {
             .map(|(tree, map)| {
                 let map = map
                     .into_iter()
-                    .map(|(k, v)| (k.into_vec(), v.into_vec()))
+                    .map(|(k, v)| (k.into_vec(), bytes::Bytes::from(v.into_vec())))
                     .collect();
                 (tree, map)
             })
@@ -54,7 +59,9 @@ mod as_bytes {
 
 impl Trees {
     pub fn get(&self, tree: Tree, key: &[u8]) -> Option<Vec<u8>> {
-        self.0.get(&tree).and_then(|t| t.get(key).cloned())
+        self.0
+            .get(&tree)
+            .and_then(|t| t.get(key).map(|v| v.to_vec()))
     }
 
     pub fn scan(
@@ -73,7 +80,22 @@ impl Trees {
         };
         t.range((Bound::Included(from.to_vec()), upper))
             .take(limit)
-            .map(|(k, v)| (k.clone(), v.clone()))
+            .map(|(k, v)| (k.clone(), v.to_vec()))
+            .collect()
+    }
+
+    /// The values `scan` would return, shared rather than copied.
+    pub fn values(&self, tree: Tree, from: &[u8], to: Option<&[u8]>, limit: usize) -> Vec<Bytes> {
+        let Some(t) = self.0.get(&tree) else {
+            return Vec::new();
+        };
+        let upper = match to {
+            Some(to) => Bound::Excluded(to),
+            None => Bound::Unbounded,
+        };
+        t.range::<[u8], _>((Bound::Included(from), upper))
+            .take(limit)
+            .map(|(_, v)| v.clone())
             .collect()
     }
 
@@ -81,7 +103,7 @@ impl Trees {
         self.0
             .get(&tree)
             .and_then(|t| t.iter().next_back())
-            .map(|(k, v)| (k.clone(), v.clone()))
+            .map(|(k, v)| (k.clone(), v.to_vec()))
     }
 
     /// Bytes of keys and values held.
@@ -113,7 +135,7 @@ impl Trees {
         for op in ops {
             match op {
                 Op::Put(tree, k, v) => {
-                    self.0.entry(tree).or_default().insert(k, v);
+                    self.0.entry(tree).or_default().insert(k, Bytes::from(v));
                 }
                 Op::Delete(tree, k) => {
                     self.0.entry(tree).or_default().remove(&k);
@@ -147,8 +169,17 @@ mod tests {
             Op::Put(Tree::Log, b"b".to_vec(), Vec::new()),
             Op::Put(Tree::Snapshot, b"data".to_vec(), b"xyz".to_vec()),
         ]);
-        let old: &BTreeMap<Tree, BTreeMap<Vec<u8>, Vec<u8>>> = &trees.0;
-        let bytes = bincode::serialize(old).unwrap();
+        let old: BTreeMap<Tree, BTreeMap<Vec<u8>, Vec<u8>>> = trees
+            .0
+            .iter()
+            .map(|(tree, t)| {
+                (
+                    *tree,
+                    t.iter().map(|(k, v)| (k.clone(), v.to_vec())).collect(),
+                )
+            })
+            .collect();
+        let bytes = bincode::serialize(&old).unwrap();
         assert_eq!(bincode::serialize(&trees).unwrap(), bytes);
         assert_eq!(bincode::deserialize::<Trees>(&bytes).unwrap(), trees);
     }

@@ -238,6 +238,16 @@ impl Backend for WalBackend {
         Ok(lock(&self.state).trees.scan(tree, from, to, limit))
     }
 
+    fn scan_values(
+        &self,
+        tree: Tree,
+        from: &[u8],
+        to: Option<&[u8]>,
+        limit: usize,
+    ) -> io::Result<Vec<bytes::Bytes>> {
+        Ok(lock(&self.state).trees.values(tree, from, to, limit))
+    }
+
     fn last(&self, tree: Tree) -> io::Result<Option<(Vec<u8>, Vec<u8>)>> {
         Ok(lock(&self.state).trees.last(tree))
     }
