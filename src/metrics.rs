@@ -151,6 +151,14 @@ impl<T> Counted<T> {
     pub fn new(inner: T, metrics: Arc<Metrics>) -> Self {
         Counted { inner, metrics }
     }
+
+    /// Passes a write's result on, counting the bytes it wrote.
+    fn count_sent(&self, res: Poll<io::Result<usize>>) -> Poll<io::Result<usize>> {
+        if let Poll::Ready(Ok(n)) = &res {
+            self.metrics.grpc_sent_bytes.inc_by(*n as u64);
+        }
+        res
+    }
 }
 
 impl<T: AsyncRead + Unpin> AsyncRead for Counted<T> {
@@ -174,10 +182,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Counted<T> {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let res = Pin::new(&mut self.inner).poll_write(cx, buf);
-        if let Poll::Ready(Ok(n)) = &res {
-            self.metrics.grpc_sent_bytes.inc_by(*n as u64);
-        }
-        res
+        self.count_sent(res)
     }
 
     // Forwarded, or h2 would write a frame over 1 KiB as two writes (see `transport::conn`).
@@ -187,10 +192,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Counted<T> {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let res = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
-        if let Poll::Ready(Ok(n)) = &res {
-            self.metrics.grpc_sent_bytes.inc_by(*n as u64);
-        }
-        res
+        self.count_sent(res)
     }
 
     fn is_write_vectored(&self) -> bool {

@@ -71,14 +71,7 @@ impl Trees {
         to: Option<&[u8]>,
         limit: usize,
     ) -> Vec<(Vec<u8>, Vec<u8>)> {
-        let Some(t) = self.0.get(&tree) else {
-            return Vec::new();
-        };
-        let upper = match to {
-            Some(to) => Bound::Excluded(to.to_vec()),
-            None => Bound::Unbounded,
-        };
-        t.range((Bound::Included(from.to_vec()), upper))
+        self.range(tree, from, to)
             .take(limit)
             .map(|(k, v)| (k.clone(), v.to_vec()))
             .collect()
@@ -86,17 +79,27 @@ impl Trees {
 
     /// The values `scan` would return, shared rather than copied.
     pub fn values(&self, tree: Tree, from: &[u8], to: Option<&[u8]>, limit: usize) -> Vec<Bytes> {
-        let Some(t) = self.0.get(&tree) else {
-            return Vec::new();
-        };
+        self.range(tree, from, to)
+            .take(limit)
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+
+    /// Entries with `from <= key < to` (`to = None`: to the end), in key order.
+    fn range<'a>(
+        &'a self,
+        tree: Tree,
+        from: &'a [u8],
+        to: Option<&'a [u8]>,
+    ) -> impl Iterator<Item = (&'a Vec<u8>, &'a Bytes)> + 'a {
         let upper = match to {
             Some(to) => Bound::Excluded(to),
             None => Bound::Unbounded,
         };
-        t.range::<[u8], _>((Bound::Included(from), upper))
-            .take(limit)
-            .map(|(_, v)| v.clone())
-            .collect()
+        self.0
+            .get(&tree)
+            .into_iter()
+            .flat_map(move |t| t.range::<[u8], _>((Bound::Included(from), upper)))
     }
 
     pub fn last(&self, tree: Tree) -> Option<(Vec<u8>, Vec<u8>)> {
