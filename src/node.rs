@@ -391,6 +391,7 @@ impl Node {
             initialize(&raft, &config).await?;
         }
         tasks.push(tokio::spawn(server.clone().lessor_loop()));
+        tasks.push(tokio::spawn(server.clone().read_loop()));
         tasks.push(tokio::spawn(server.clone().leader_changes_loop()));
         tasks.push(tokio::spawn(
             server

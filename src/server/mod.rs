@@ -18,6 +18,7 @@ mod members;
 mod metrics;
 mod quota;
 mod read;
+mod read_queue;
 mod write;
 
 use std::future::Future;
@@ -73,6 +74,8 @@ pub struct Server {
     auth: AuthConfig,
     /// Whether Raft messages are answered yet, and whom this member has heard from.
     admission: Arc<Admission>,
+    /// Linearizable reads waiting for a shared read barrier.
+    reads: read_queue::ReadQueue,
 }
 
 impl Server {
@@ -104,6 +107,7 @@ impl Server {
             leader_contact: Mutex::new(None),
             auth: config.auth,
             admission,
+            reads: read_queue::ReadQueue::new(),
         }
     }
 

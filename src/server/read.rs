@@ -1,5 +1,6 @@
-//! Reads: the read barrier that makes a local read linearizable, ranges over the applied
-//! state, and what watch sessions and lease queries read.
+//! Reads: the read barrier that makes a local read linearizable (shared between reads by
+//! `read_queue`), ranges over the applied state, and what watch sessions and lease queries
+//! read.
 
 use std::sync::Arc;
 
@@ -15,9 +16,10 @@ use crate::proto::mvccpb::Event;
 use crate::watch::session::{SessionContext, WatchPermit};
 
 impl Server {
-    /// Waits until this member has applied everything committed when the call began, as
-    /// confirmed by the leader: after it returns, a local read is linearizable.
-    pub async fn read_barrier(&self) -> Result<()> {
+    /// One read barrier, begun now: returns once this member has applied everything
+    /// committed when it began, as confirmed by the leader. Reads go through the shared
+    /// queue (`read_barrier`), not here.
+    pub(super) async fn barrier_now(&self) -> Result<()> {
         let answer = until(self.deadline(), || async move {
             match self.raft.ensure_linearizable(ReadPolicy::ReadIndex).await {
                 Ok(_) => return Some(Ok(())),
