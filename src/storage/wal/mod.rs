@@ -14,6 +14,7 @@
 
 mod frame;
 mod segment;
+mod trim;
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -23,7 +24,7 @@ use std::sync::{Mutex, MutexGuard};
 use self::frame::{End, Record, RecordRef};
 use self::segment::Segment;
 use super::trees::Trees;
-use super::{Backend, Batch, Tree};
+use super::{Backend, Batch, Op, Tree};
 
 /// Appends past this many bytes start a new segment (etcd's WAL segment size).
 pub const DEFAULT_SEGMENT_BYTES: u64 = 64 * 1024 * 1024;
@@ -256,6 +257,10 @@ impl Backend for WalBackend {
         if batch.is_empty() {
             return Ok(());
         }
+        let purges_log = batch
+            .ops
+            .iter()
+            .any(|op| matches!(op, Op::DeleteRange(Tree::Log, ..)));
         let pending = {
             let mut state = lock(&self.state);
             Self::failed(&state)?;
@@ -264,6 +269,9 @@ impl Backend for WalBackend {
             trees.apply(batch.ops);
             pending.len()
         };
+        if purges_log {
+            trim::soon();
+        }
         if pending > PENDING_MAX_BYTES {
             self.sync()?;
         }
