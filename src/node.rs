@@ -37,7 +37,7 @@ use crate::raft::state_machine::StateMachine;
 use crate::raft::typ::{Raft, Runtime};
 use crate::server::Server;
 use crate::storage::MemberStorage;
-use crate::transport::{AuthorityFix, Conn, Incoming, Transport};
+use crate::transport::{AuthorityFix, Coalesce, Conn, Incoming, Transport};
 use crate::watch::WatchHub;
 use futures::{StreamExt, TryStreamExt};
 
@@ -558,10 +558,11 @@ async fn serve_clients(
         .accept_http1(true)
         .add_routes(router.into())
         .serve_with_incoming_shutdown(
-            // The wrapper keeps the client certificate's name for auth.
+            // The wrapper keeps the client certificate's name for auth; writes are held
+            // until h2 flushes, so a response leaves in one write (`transport::coalesce`).
             incoming.map_ok(|c| {
                 let cn = c.cert_cn();
-                Conn::with_cert_cn(AuthorityFix::new(c), cn)
+                Conn::with_cert_cn(AuthorityFix::new(Coalesce::new(c)), cn)
             }),
             wait_shutdown(shutdown),
         )

@@ -6,6 +6,7 @@
 //! timeout at the call site, because a dead peer must cost a timeout, never a hang.
 
 mod authority;
+mod coalesce;
 mod conn;
 pub mod frames;
 
@@ -19,6 +20,7 @@ use futures::{StreamExt, TryStreamExt};
 use tonic::transport::{Channel, Endpoint};
 
 pub use authority::AuthorityFix;
+pub use coalesce::Coalesce;
 pub use conn::{ClientCertCn, Conn};
 
 /// Accepted connections of one listener.
