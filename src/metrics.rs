@@ -151,14 +151,6 @@ impl<T> Counted<T> {
     pub fn new(inner: T, metrics: Arc<Metrics>) -> Self {
         Counted { inner, metrics }
     }
-
-    /// Passes a write's result on, counting the bytes it wrote.
-    fn count_sent(&self, res: Poll<io::Result<usize>>) -> Poll<io::Result<usize>> {
-        if let Poll::Ready(Ok(n)) = &res {
-            self.metrics.grpc_sent_bytes.inc_by(*n as u64);
-        }
-        res
-    }
 }
 
 impl<T: AsyncRead + Unpin> AsyncRead for Counted<T> {
@@ -181,22 +173,13 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Counted<T> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
+        // Only `poll_write`: client connections are written through `transport::Coalesce`,
+        // which sends one buffer at a time.
         let res = Pin::new(&mut self.inner).poll_write(cx, buf);
-        self.count_sent(res)
-    }
-
-    // Forwarded, or h2 would write a frame over 1 KiB as two writes (see `transport::conn`).
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        let res = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
-        self.count_sent(res)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
+        if let Poll::Ready(Ok(n)) = &res {
+            self.metrics.grpc_sent_bytes.inc_by(*n as u64);
+        }
+        res
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

@@ -44,7 +44,8 @@ impl<S> Coalesce<S> {
         }
     }
 
-    pub fn get_ref(&self) -> &S {
+    #[cfg(test)]
+    fn get_ref(&self) -> &S {
         &self.inner
     }
 }
