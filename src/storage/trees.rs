@@ -135,10 +135,20 @@ impl Trees {
 
     /// Applies `ops` in order, taking their keys and values (no copy).
     pub fn apply(&mut self, ops: impl IntoIterator<Item = Op>) {
+        self.apply_placing(ops, |_, v| Bytes::from(v));
+    }
+
+    /// Applies `ops` in order, storing each put's value where `place` puts it.
+    pub fn apply_placing(
+        &mut self,
+        ops: impl IntoIterator<Item = Op>,
+        mut place: impl FnMut(Tree, Vec<u8>) -> Bytes,
+    ) {
         for op in ops {
             match op {
                 Op::Put(tree, k, v) => {
-                    self.0.entry(tree).or_default().insert(k, Bytes::from(v));
+                    let v = place(tree, v);
+                    self.0.entry(tree).or_default().insert(k, v);
                 }
                 Op::Delete(tree, k) => {
                     self.0.entry(tree).or_default().remove(&k);

@@ -14,6 +14,7 @@
 
 mod frame;
 mod segment;
+mod slab;
 mod trim;
 
 use std::io;
@@ -23,6 +24,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use self::frame::{End, Record, RecordRef};
 use self::segment::Segment;
+use self::slab::Slab;
 use super::trees::Trees;
 use super::{Backend, Batch, Op, Tree};
 
@@ -54,6 +56,8 @@ struct Disk {
 
 struct State {
     trees: Trees,
+    /// Where Raft's log entries are kept while in memory (see `slab`).
+    log_slab: Slab,
     /// Framed records written since the last sync.
     pending: Vec<u8>,
     /// Set by the first failed write or sync; every later one reports it.
@@ -85,7 +89,7 @@ impl WalBackend {
                 segment_bytes,
                 segment,
                 first.len(),
-                trees,
+                (trees, Slab::default()),
                 true,
             ));
         };
@@ -109,9 +113,12 @@ impl WalBackend {
             Some(Record::Checkpoint(trees)) => (trees, frame::HEADER_BYTES),
             _ => return Err(corrupt("segment does not start with a checkpoint")),
         };
+        let mut log_slab = Slab::default();
         for record in records {
             match record {
-                Record::Batch(ops) => trees.apply(ops),
+                Record::Batch(ops) => {
+                    trees.apply_placing(ops, |tree, v| log_slab.place_in(tree, v))
+                }
                 Record::Checkpoint(_) => return Err(corrupt("checkpoint inside a segment")),
             }
         }
@@ -135,7 +142,7 @@ impl WalBackend {
             segment_bytes,
             segment,
             base_len,
-            trees,
+            (trees, log_slab),
             false,
         ))
     }
@@ -145,7 +152,7 @@ impl WalBackend {
         segment_bytes: u64,
         segment: Segment,
         base_len: usize,
-        trees: Trees,
+        (trees, log_slab): (Trees, Slab),
         created: bool,
     ) -> Self {
         WalBackend {
@@ -158,6 +165,7 @@ impl WalBackend {
             }),
             state: Mutex::new(State {
                 trees,
+                log_slab,
                 pending: Vec::new(),
                 failed: None,
             }),
@@ -264,9 +272,14 @@ impl Backend for WalBackend {
         let pending = {
             let mut state = lock(&self.state);
             Self::failed(&state)?;
-            let State { trees, pending, .. } = &mut *state;
+            let State {
+                trees,
+                log_slab,
+                pending,
+                ..
+            } = &mut *state;
             frame::push(pending, &RecordRef::Batch(&batch.ops))?;
-            trees.apply(batch.ops);
+            trees.apply_placing(batch.ops, |tree, v| log_slab.place_in(tree, v));
             pending.len()
         };
         if purges_log {

@@ -1,8 +1,9 @@
 //! After Raft's log is purged, hands the pages glibc's malloc holds free back to the kernel.
 //!
-//! A purge follows a snapshot: the log entries it drops and the key-map nodes the snapshot's
-//! copy-on-write clone released are small chunks spread through malloc's arenas, so free()
-//! keeps them, and only `malloc_trim` gives the whole free pages among them back. At a
+//! A purge follows a snapshot: the buffers of log entries it drops (see `slab`) and the
+//! key-map nodes the snapshot's copy-on-write clone released sit among live chunks in malloc's
+//! arenas, so free() keeps them, and only `malloc_trim` gives the whole free pages among them
+//! back. At a
 //! million keys that was 17-37 MB of a loaded member's ~530 MB resident (`gdb` calling
 //! `malloc_trim(0)` on each member after `scripts/scale.sh`'s load). It walks every arena
 //! under its lock, for milliseconds at that size, so it runs on a thread of its own, one at a
