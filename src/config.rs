@@ -42,6 +42,10 @@ pub struct Config {
     /// Raft snapshots after this many entries (etcd's `--snapshot-count`), bounding the replay
     /// after a restart and letting the log be purged.
     pub snapshot_every_entries: u64,
+    /// Writes a snapshot that pacing put off once writes pause (`server::idle_snapshot`). Off
+    /// in the simulator, whose states never grow large enough for pacing to put one off, and
+    /// where a task of its own would move every seed's schedule.
+    pub snapshot_when_idle: bool,
     /// `--quota-backend-bytes`: past this, writes are refused and NOSPACE is raised.
     pub quota_backend_bytes: u64,
     /// Deliberate bugs for the simulator's checkers; always off outside tests.
@@ -127,6 +131,7 @@ impl Config {
             heartbeat_interval_ms: 100,
             election_timeout_ms: 1000,
             snapshot_every_entries: DEFAULT_SNAPSHOT_EVERY_ENTRIES,
+            snapshot_when_idle: true,
             quota_backend_bytes: DEFAULT_QUOTA_BACKEND_BYTES,
             plants: Default::default(),
             tls: TlsConfig::default(),

@@ -322,6 +322,7 @@ impl ServeArgs {
             heartbeat_interval_ms: self.heartbeat_interval,
             election_timeout_ms: self.election_timeout,
             snapshot_every_entries: self.snapshot_count,
+            snapshot_when_idle: true,
             quota_backend_bytes: match self.quota_backend_bytes {
                 0 => quorum::config::DEFAULT_QUOTA_BACKEND_BYTES,
                 n => n,

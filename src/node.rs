@@ -392,6 +392,10 @@ impl Node {
         }
         tasks.push(tokio::spawn(server.clone().lessor_loop()));
         tasks.push(tokio::spawn(server.clone().read_loop()));
+        if config.snapshot_when_idle {
+            let count = config.snapshot_every_entries;
+            tasks.push(tokio::spawn(server.clone().idle_snapshot_loop(count)));
+        }
         tasks.push(tokio::spawn(server.clone().leader_changes_loop()));
         tasks.push(tokio::spawn(
             server

@@ -148,6 +148,7 @@ impl LocalCluster {
                     heartbeat_interval_ms: spec.heartbeat_interval_ms,
                     election_timeout_ms: spec.election_timeout_ms,
                     snapshot_every_entries: spec.snapshot_every_entries,
+                    snapshot_when_idle: true,
                     quota_backend_bytes: crate::config::DEFAULT_QUOTA_BACKEND_BYTES,
                     plants: Default::default(),
                     tls: tls.clone(),

@@ -10,7 +10,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 
 use futures::{Stream, TryStreamExt};
@@ -78,6 +78,11 @@ struct Shared {
     /// forwarded: straight from here, not through Raft's metrics, which the core task
     /// publishes a hand-off later.
     applied_index: tokio::sync::watch::Sender<u64>,
+    /// Signalled when pacing puts off a snapshot Raft's policy asked for.
+    deferred: tokio::sync::Notify,
+    /// Set when writes have paused: the next snapshot asked for is written whatever pacing
+    /// says (see `server::idle_snapshot`).
+    idle: AtomicBool,
 }
 
 /// Cheap to clone; every clone is the same state machine.
@@ -118,6 +123,8 @@ impl StateMachine {
                 heard: std::sync::OnceLock::new(),
                 snapshot_index,
                 applied_index: tokio::sync::watch::Sender::new(applied),
+                deferred: tokio::sync::Notify::new(),
+                idle: AtomicBool::new(false),
             }),
         })
     }
@@ -158,6 +165,23 @@ impl StateMachine {
     /// The log index applied through, as it changes.
     pub fn subscribe_applied(&self) -> tokio::sync::watch::Receiver<u64> {
         self.shared.applied_index.subscribe()
+    }
+
+    /// Resolves once pacing has put off a snapshot (at once if it did since the last call).
+    pub async fn snapshot_deferred(&self) {
+        self.shared.deferred.notified().await
+    }
+
+    /// Lets the next snapshot Raft asks for be written even if pacing would put it off.
+    pub fn allow_next_snapshot(&self) {
+        self.shared.idle.store(true, Ordering::Relaxed);
+    }
+
+    /// The log index applied through, and how many entries past the last snapshot that is.
+    pub fn applied_and_since_snapshot(&self) -> (u64, u64) {
+        let applied = *self.shared.applied_index.borrow();
+        let snapshot = self.shared.snapshot_index.load(Ordering::Relaxed);
+        (applied, applied.saturating_sub(snapshot))
     }
 
     pub fn tokens(&self) -> &Arc<TokenTable> {
@@ -428,11 +452,15 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
         };
         let data = encode(&state)?;
         drop(state);
-        self.persist(&meta, data.clone())?;
+        self.persist(&meta, data)?;
         self.snapshot_taken(&meta);
+        // The bytes are in the snapshot file now, where `get_current_snapshot` reads them.
+        // openraft keeps only the meta of a snapshot it had built (the core's
+        // `BuildSnapshotDone`, the start-up rebuild), so handing it a copy as well held the
+        // whole encoded state twice while it was written: 360 MB more at a million keys.
         Ok(Snapshot {
             meta,
-            snapshot: data,
+            snapshot: Vec::new(),
         })
     }
 }
@@ -485,13 +513,17 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 
     async fn try_create_snapshot_builder(&mut self, force: bool) -> Option<Self> {
-        let due = {
+        let idle = self.shared.idle.swap(false, Ordering::Relaxed);
+        let due = idle || {
             let state = self.read();
             let applied = state.last_applied.map_or(0, |l| l.index);
             let since = applied.saturating_sub(self.shared.snapshot_index.load(Ordering::Relaxed));
             snapshot_pace::worth_writing(since, state.store.approximate_size_bytes())
         };
         // Deferred, Raft's policy asks again after as many entries as it waited for this time.
+        if !(force || due) {
+            self.shared.deferred.notify_one();
+        }
         (force || due).then(|| self.clone())
     }
 
@@ -545,3 +577,6 @@ impl History for StateMachine {
         self.read().store.compact_revision()
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -12,6 +12,7 @@
 //! `members`, `maintenance`, `auth`.
 
 mod auth;
+mod idle_snapshot;
 mod lease;
 mod maintenance;
 mod members;

@@ -69,6 +69,7 @@ pub fn member_config(i: usize, spec: &RunSpec) -> Config {
         heartbeat_interval_ms: 50,
         election_timeout_ms: 500,
         snapshot_every_entries: spec.snapshot_every_entries,
+        snapshot_when_idle: false,
         quota_backend_bytes: crate::config::DEFAULT_QUOTA_BACKEND_BYTES,
         plants: spec.plants,
         tls: Default::default(),
