@@ -172,9 +172,10 @@ impl StateMachine {
         self.shared.deferred.notified().await
     }
 
-    /// Lets the next snapshot Raft asks for be written even if pacing would put it off.
-    pub fn allow_next_snapshot(&self) {
-        self.shared.idle.store(true, Ordering::Relaxed);
+    /// Lets the next snapshot Raft asks for be written even if pacing would put it off
+    /// (`true`), or takes that back (`false`).
+    pub fn allow_next_snapshot(&self, allow: bool) {
+        self.shared.idle.store(allow, Ordering::Relaxed);
     }
 
     /// The log index applied through, and how many entries past the last snapshot that is.

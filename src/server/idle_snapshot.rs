@@ -29,22 +29,30 @@ impl Server {
             // would cost each write a wake-up.
             let mut tick = crate::clock::Interval::new(QUIET);
             let mut last_applied = None;
+            // Asked in this quiet spell already: the snapshot takes seconds at this size.
+            let mut asked = false;
             loop {
                 tick.tick().await;
                 let (applied, since_snapshot) = self.sm.applied_and_since_snapshot();
                 if since_snapshot < count {
-                    // Written meanwhile, by the policy or by us.
+                    // Written meanwhile, by the policy or by us. A go-ahead not used (a
+                    // snapshot was already being built) must not let a later one past pacing.
+                    self.sm.allow_next_snapshot(false);
                     break;
                 }
-                if last_applied == Some(applied) {
+                let quiet = last_applied == Some(applied);
+                last_applied = Some(applied);
+                if !quiet {
+                    asked = false;
+                } else if !asked {
+                    asked = true;
                     tracing::debug!(applied, since_snapshot, "idle: writing a deferred snapshot");
-                    self.sm.allow_next_snapshot();
+                    self.sm.allow_next_snapshot(true);
                     if let Err(e) = self.raft.trigger().snapshot().await {
                         tracing::warn!(error = %e, "idle snapshot not started");
                         return;
                     }
                 }
-                last_applied = Some(applied);
             }
         }
     }

@@ -45,7 +45,13 @@ async fn a_large_states_snapshot_is_put_off_until_the_member_is_idle() {
         .expect("the deferral is signalled");
     assert_eq!(sm.applied_and_since_snapshot(), (70, 70));
 
-    sm.allow_next_snapshot();
+    sm.allow_next_snapshot(true);
+    sm.allow_next_snapshot(false);
+    assert!(
+        sm.try_create_snapshot_builder(false).await.is_none(),
+        "a go-ahead taken back lets none through"
+    );
+    sm.allow_next_snapshot(true);
     let mut builder = sm
         .try_create_snapshot_builder(false)
         .await
