@@ -516,10 +516,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     async fn try_create_snapshot_builder(&mut self, force: bool) -> Option<Self> {
         let idle = self.shared.idle.swap(false, Ordering::Relaxed);
         let due = idle || {
-            let state = self.read();
-            let applied = state.last_applied.map_or(0, |l| l.index);
-            let since = applied.saturating_sub(self.shared.snapshot_index.load(Ordering::Relaxed));
-            snapshot_pace::worth_writing(since, state.store.approximate_size_bytes())
+            let (_, since) = self.applied_and_since_snapshot();
+            snapshot_pace::worth_writing(since, self.read().store.approximate_size_bytes())
         };
         // Deferred, Raft's policy asks again after as many entries as it waited for this time.
         if !(force || due) {

@@ -89,7 +89,7 @@ impl WalBackend {
                 segment_bytes,
                 segment,
                 first.len(),
-                (trees, Slab::default()),
+                trees,
                 true,
             ));
         };
@@ -142,7 +142,7 @@ impl WalBackend {
             segment_bytes,
             segment,
             base_len,
-            (trees, log_slab),
+            trees,
             false,
         ))
     }
@@ -152,7 +152,7 @@ impl WalBackend {
         segment_bytes: u64,
         segment: Segment,
         base_len: usize,
-        (trees, log_slab): (Trees, Slab),
+        trees: Trees,
         created: bool,
     ) -> Self {
         WalBackend {
@@ -165,7 +165,8 @@ impl WalBackend {
             }),
             state: Mutex::new(State {
                 trees,
-                log_slab,
+                // Replayed entries keep the buffers replay packed them into.
+                log_slab: Slab::default(),
                 pending: Vec::new(),
                 failed: None,
             }),
