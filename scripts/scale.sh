@@ -2,7 +2,8 @@
 # Scale, measured the same way for Quorum and etcd: load N keys of 256 bytes into a 3-member
 # cluster, then report each member's resident memory and data dir size, how long a member
 # takes from restart (SIGKILL, then start) to serving the last key from its own state, and how
-# long a new member takes from start to the same (it catches up by snapshot).
+# long a new member takes from start to the same (it catches up by snapshot). Peak is the most
+# a member held resident at any time before the report.
 # Usage: scripts/scale.sh quorum|etcd [N]   (etcd needs Debian's etcd-server and etcdctl)
 # SNAPSHOT_COUNT (default 10000) is passed to both as --snapshot-count; QUORUM_BIN runs that
 # binary instead of building target/release/quorum (to compare two builds).
@@ -46,6 +47,8 @@ serves() {
   done
 }
 rss_mb() { echo $(($(ps -o rss= -p "$1") / 1024)); }
+# The most the process has held resident since it started (a snapshot's write, a start's read).
+peak_mb() { echo $(($(awk '/^VmHWM/ {print $2}' "/proc/$1/status") / 1024)); }
 dir_mb() { echo $(($(du -sb "$dir/m$1" | cut -f1) / 1048576)); }
 
 for i in 0 1 2; do start "$i" new "$initial"; done
@@ -60,14 +63,14 @@ serves 2 "$last"
 sleep 5
 data_mb=$(( n * (256 + 12) / 1048576 ))
 echo "data: ~${data_mb} MB of keys and values"
-for i in 0 1 2; do echo "m$i: rss $(rss_mb "${pids[$i]}") MB, data dir $(dir_mb "$i") MB"; done
+for i in 0 1 2; do echo "m$i: rss $(rss_mb "${pids[$i]}") MB (peak $(peak_mb "${pids[$i]}") MB), data dir $(dir_mb "$i") MB"; done
 
 kill -9 "${pids[1]}"
 while kill -0 "${pids[1]}" 2>/dev/null; do sleep 0.02; done
 t0=$(now_ms)
 start 1 new "$initial"
 serves 1 "$last"
-echo "restart to serving (m1): $(($(now_ms) - t0)) ms, rss after $(rss_mb "${pids[1]}") MB"
+echo "restart to serving (m1): $(($(now_ms) - t0)) ms, rss after $(rss_mb "${pids[1]}") MB (peak $(peak_mb "${pids[1]}") MB)"
 
 # The restart may have cost the leader: retry until the cluster has one again.
 until ETCDCTL_API=3 etcdctl --endpoints "$(client 0),$(client 2)" member add m3 \
@@ -75,4 +78,4 @@ until ETCDCTL_API=3 etcdctl --endpoints "$(client 0),$(client 2)" member add m3 
 t0=$(now_ms)
 start 3 existing "$initial,m3=$(peer 3)"
 serves 3 "$last"
-echo "new member caught up (m3): $(($(now_ms) - t0)) ms, rss $(rss_mb "${pids[3]}") MB, data dir $(dir_mb 3) MB"
+echo "new member caught up (m3): $(($(now_ms) - t0)) ms, rss $(rss_mb "${pids[3]}") MB (peak $(peak_mb "${pids[3]}") MB), data dir $(dir_mb 3) MB"

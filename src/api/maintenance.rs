@@ -135,17 +135,24 @@ impl Maintenance for MaintenanceService {
         let digest = sha2::Sha256::digest(&blob).to_vec();
         let header = self.server.header();
         let total = blob.len() + digest.len();
-        let mut sent = 0usize;
-        let mut frames: Vec<Result<SnapshotResponse, Status>> = Vec::new();
-        for chunk in blob.chunks(SNAPSHOT_CHUNK_BYTES).chain([digest.as_slice()]) {
-            sent += chunk.len();
-            frames.push(Ok(SnapshotResponse {
+        // Each chunk is copied out as it is sent, not all of them before the first goes: the
+        // database is as large as the store.
+        let chunks = blob.len().div_ceil(SNAPSHOT_CHUNK_BYTES);
+        let frames = (0..=chunks).map(move |i| {
+            let (chunk, sent) = match i < chunks {
+                true => {
+                    let end = blob.len().min((i + 1) * SNAPSHOT_CHUNK_BYTES);
+                    (blob[i * SNAPSHOT_CHUNK_BYTES..end].to_vec(), end)
+                }
+                false => (digest.clone(), total),
+            };
+            Ok(SnapshotResponse {
                 header: Some(header),
                 remaining_bytes: (total - sent) as u64,
-                blob: chunk.to_vec(),
+                blob: chunk,
                 version: ETCD_VERSION.to_string(),
-            }));
-        }
+            })
+        });
         Ok(Response::new(Box::pin(futures::stream::iter(frames))))
     }
 

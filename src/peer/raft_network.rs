@@ -29,7 +29,9 @@ use crate::proto::peer::peer_client::PeerClient;
 use crate::proto::peer::Payload;
 use crate::raft::codec::{decode, encode};
 use crate::raft::rejoin::Admission;
+use crate::raft::snapshot_data::SnapshotData;
 use crate::raft::typ::{Member, NodeId, Snapshot, TypeConfig, Vote};
+use crate::storage::blocking;
 
 pub(super) type StreamAnswer = Result<StreamAppendResult<TypeConfig>, RPCError<TypeConfig>>;
 
@@ -174,7 +176,7 @@ impl PeerConnection {
 }
 
 impl RaftNetworkV2<TypeConfig> for PeerConnection {
-    type SnapshotData = Vec<u8>;
+    type SnapshotData = SnapshotData;
 
     async fn append_entries(
         &mut self,
@@ -256,15 +258,20 @@ impl RaftNetworkV2<TypeConfig> for PeerConnection {
         option: RPCOption,
     ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
         let mut client = self.client().map_err(rpc_to_streaming)?;
-        let head = encode(&(vote, snapshot.meta.clone()))
+        let data = blocking(|| snapshot.snapshot.into_bytes())
             .map_err(|e| StreamingError::Network(NetworkError::new(&e)))?;
-        let mut frames = vec![Payload { data: head }];
-        frames.extend(
-            snapshot
-                .snapshot
-                .chunks(SNAPSHOT_CHUNK_BYTES)
-                .map(|c| Payload { data: c.to_vec() }),
-        );
+        // The length rides after the meta, where a member built before it ignores it, so the
+        // receiver can hold the bytes in one buffer of the right size instead of regrowing.
+        let head = encode(&(vote, snapshot.meta.clone(), data.len() as u64))
+            .map_err(|e| StreamingError::Network(NetworkError::new(&e)))?;
+        // Chunks are copied out as they are sent, not all before the first one goes.
+        let chunks = (0..data.len().div_ceil(SNAPSHOT_CHUNK_BYTES)).map(move |i| {
+            let end = data.len().min((i + 1) * SNAPSHOT_CHUNK_BYTES);
+            Payload {
+                data: data[i * SNAPSHOT_CHUNK_BYTES..end].to_vec(),
+            }
+        });
+        let frames = std::iter::once(Payload { data: head }).chain(chunks);
         let fut = client.install_snapshot(futures::stream::iter(frames));
         let resp = match crate::clock::timeout(option.hard_ttl(), fut).await {
             Err(_) => {

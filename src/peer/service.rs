@@ -17,6 +17,7 @@ use crate::error::Error;
 use crate::proto::peer::peer_server::Peer;
 use crate::proto::peer::Payload;
 use crate::raft::codec::{decode, encode};
+use crate::raft::snapshot_data::SnapshotData;
 use crate::raft::typ::{Runtime, Snapshot, SnapshotMeta, TypeConfig, Vote};
 use crate::raft::{NodeId, Raft};
 
@@ -61,6 +62,16 @@ fn request<T: DeserializeOwned>(req: Request<Payload>) -> Result<T, Status> {
 fn reply<T: Serialize>(v: &T) -> Result<Response<Payload>, Status> {
     let data = encode(v).map_err(|e| Error::Internal(e.to_string()))?;
     Ok(Response::new(Payload { data }))
+}
+
+/// A snapshot stream's first message: the vote and meta, then the snapshot's length, which a
+/// member built before it was sent leaves out (0: not known).
+fn snapshot_head(head: &[u8]) -> Result<(Vote, SnapshotMeta, usize), Status> {
+    if let Ok((vote, meta, len)) = decode::<(Vote, SnapshotMeta, u64)>(head) {
+        return Ok((vote, meta, usize::try_from(len).unwrap_or(usize::MAX)));
+    }
+    let (vote, meta) = decode(head).map_err(|e| Error::PeerMessage(e.to_string()))?;
+    Ok((vote, meta, 0))
 }
 
 /// A Raft message reached a member not yet admitted: the sender retries, as after a refused
@@ -164,9 +175,8 @@ impl<H: PeerHandler> Peer for PeerService<H> {
             .next()
             .await
             .ok_or_else(|| Error::PeerMessage("empty snapshot stream".into()))??;
-        let (vote, meta): (Vote, SnapshotMeta) =
-            decode(&head.data).map_err(|e| Error::PeerMessage(e.to_string()))?;
-        let mut data = Vec::new();
+        let (vote, meta, len) = snapshot_head(&head.data)?;
+        let mut data = Vec::with_capacity(len.min(SNAPSHOT_MAX_BYTES));
         while let Some(chunk) = stream.next().await {
             let chunk = chunk?;
             if data.len() + chunk.data.len() > SNAPSHOT_MAX_BYTES {
@@ -176,7 +186,7 @@ impl<H: PeerHandler> Peer for PeerService<H> {
         }
         let snapshot = Snapshot {
             meta,
-            snapshot: data,
+            snapshot: SnapshotData::Held(data),
         };
         let raft = self.handler.raft();
         reply(

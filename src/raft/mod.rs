@@ -8,6 +8,7 @@ pub mod log_store;
 pub mod rejoin;
 pub mod removal;
 pub mod runtime;
+pub mod snapshot_data;
 pub mod snapshot_pace;
 pub mod state_machine;
 #[cfg(test)]

@@ -18,7 +18,8 @@ use openraft::storage::{EntryResponder, RaftSnapshotBuilder, RaftStateMachine};
 use openraft::{EntryPayload, OptionalSend};
 use serde::{Deserialize, Serialize};
 
-use super::codec::{decode, encode};
+use super::codec::{decode, decode_from, encode, encode_into, encoded_len};
+use super::snapshot_data::SnapshotData;
 use super::snapshot_pace;
 use super::typ::{LogId, Snapshot, SnapshotMeta, StoredMembership, TypeConfig};
 use crate::auth::{check_command, AuthOutcome, AuthStore, TokenTable};
@@ -33,7 +34,7 @@ use crate::proto::mvccpb::Event;
 use crate::raft::rejoin::Admission;
 use crate::raft::{Member, NodeId};
 use crate::storage::schema::snapshot_keys;
-use crate::storage::{Backend, Batch, SharedBackend, Tree};
+use crate::storage::{Batch, Fill, SharedBackend, Tree};
 use crate::store::{KeyRange, Store, StoreError};
 use crate::watch::{History, WatchHub};
 
@@ -99,15 +100,17 @@ impl StateMachine {
         lessor: Arc<Lessor>,
         commit_seconds: Option<prometheus::Histogram>,
     ) -> io::Result<Self> {
-        // The snapshot's bytes stay in the backend only: `get_current_snapshot` reads them
-        // there, so a member holds one serialized copy of its state, not two.
-        let mut state = match stored_snapshot(backend.as_ref())? {
-            Some(snap) => decode::<Applied>(&snap.snapshot)?,
-            None => Applied {
-                store: Store::new(),
-                ..Applied::default()
-            },
-        };
+        // The snapshot's bytes stay in the backend only, decoded as they are read: a buffer of
+        // them was as large again as the state, at every start.
+        let mut stored = None;
+        backend.read_streamed(Tree::Snapshot, snapshot_keys::DATA, &mut |r, len| {
+            stored = Some(decode_from::<Applied>(r, len)?);
+            Ok(())
+        })?;
+        let mut state = stored.unwrap_or_else(|| Applied {
+            store: Store::new(),
+            ..Applied::default()
+        });
         plant_on_load(&mut state, hub.plants());
         hub.reset(state.store.revision());
         let applied = state.last_applied.map_or(0, |l| l.index);
@@ -218,31 +221,40 @@ impl StateMachine {
         self.shared.snapshot_index.store(index, Ordering::Relaxed);
     }
 
-    fn persist(&self, meta: &SnapshotMeta, data: Vec<u8>) -> io::Result<()> {
+    /// Persists, synced, the snapshot `meta` describes, its `len` bytes written by `fill`
+    /// straight into the backend: a built snapshot encoded into a buffer first was 360 MB more
+    /// at a million keys while it was written.
+    fn persist(&self, meta: &SnapshotMeta, len: u64, fill: Fill<'_>) -> io::Result<()> {
         let mut batch = Batch::default();
         batch.put(Tree::Snapshot, snapshot_keys::META, encode(meta)?);
-        batch.put(Tree::Snapshot, snapshot_keys::DATA, data);
         let started = crate::clock::now();
-        self.shared.backend.write(batch)?;
-        let synced = self.shared.backend.sync();
+        self.shared.backend.write_streamed_and_sync(
+            batch,
+            Tree::Snapshot,
+            snapshot_keys::DATA,
+            len,
+            fill,
+        )?;
         if let Some(h) = &self.shared.commit_seconds {
             h.observe(started.elapsed().as_secs_f64());
         }
-        synced
+        Ok(())
     }
 }
 
-/// The last snapshot in `backend`, if one was persisted.
-fn stored_snapshot(backend: &dyn Backend) -> io::Result<Option<Snapshot>> {
-    let meta = backend.get(Tree::Snapshot, snapshot_keys::META)?;
-    let data = backend.get(Tree::Snapshot, snapshot_keys::DATA)?;
-    Ok(match (meta, data) {
-        (Some(meta), Some(data)) => Some(Snapshot {
-            meta: decode(&meta)?,
-            snapshot: data,
-        }),
-        _ => None,
-    })
+/// The last snapshot in `backend`, if one was persisted; its bytes are read when sent.
+fn stored_snapshot(backend: &SharedBackend) -> io::Result<Option<Snapshot>> {
+    let Some(meta) = backend.get(Tree::Snapshot, snapshot_keys::META)? else {
+        return Ok(None);
+    };
+    let meta: SnapshotMeta = decode(&meta)?;
+    Ok(Some(Snapshot {
+        meta: meta.clone(),
+        snapshot: SnapshotData::Stored {
+            backend: backend.clone(),
+            meta,
+        },
+    }))
 }
 
 /// Puts the planted bugs that act on a loaded state into it (never serialized, so every load,
@@ -441,7 +453,7 @@ pub(crate) fn apply_command(
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
-    type SnapshotData = Vec<u8>;
+    type SnapshotData = SnapshotData;
 
     async fn build_snapshot(&mut self) -> Result<Snapshot, io::Error> {
         // A clone is cheap (the key map is persistent) and lets the writes go on while the
@@ -451,23 +463,26 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
             last_log_id: state.last_applied,
             last_membership: state.last_membership.clone(),
         };
-        let data = encode(&state)?;
+        let len = encoded_len(&state)?;
+        self.persist(&meta, len, &mut |w| encode_into(w, &state))?;
         drop(state);
-        self.persist(&meta, data)?;
         self.snapshot_taken(&meta);
-        // The bytes are in the snapshot file now, where `get_current_snapshot` reads them.
-        // openraft keeps only the meta of a snapshot it had built (the core's
-        // `BuildSnapshotDone`, the start-up rebuild), so handing it a copy as well held the
-        // whole encoded state twice while it was written: 360 MB more at a million keys.
+        // The bytes are in the backend now, read from there if this is ever sent: openraft
+        // keeps only the meta of a snapshot it had built (the core's `BuildSnapshotDone`, the
+        // start-up rebuild), and a copy in hand held the whole encoded state twice while it
+        // was written: 360 MB more at a million keys.
         Ok(Snapshot {
-            meta,
-            snapshot: Vec::new(),
+            meta: meta.clone(),
+            snapshot: SnapshotData::Stored {
+                backend: self.shared.backend.clone(),
+                meta,
+            },
         })
     }
 }
 
 impl RaftStateMachine<TypeConfig> for StateMachine {
-    type SnapshotData = Vec<u8>;
+    type SnapshotData = SnapshotData;
     type SnapshotBuilder = Self;
 
     async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), io::Error> {
@@ -533,14 +548,15 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     async fn install_snapshot(
         &mut self,
         meta: &SnapshotMeta,
-        data: Vec<u8>,
+        data: SnapshotData,
     ) -> Result<(), io::Error> {
+        let data = data.into_bytes()?;
         let mut state: Applied = decode(&data)?;
         plant_on_load(&mut state, self.shared.hub.plants());
         // The memberships a snapshot skips are never applied here: forget whoever the last one
         // leaves out, as applying them would have.
         self.forget_removed(meta.last_membership.membership())?;
-        self.persist(meta, data)?;
+        self.persist(meta, data.len() as u64, &mut |w| w.write_all(&data))?;
         self.snapshot_taken(meta);
         let revision = state.store.revision();
         *self.shared.state.write().unwrap_or_else(|e| e.into_inner()) = state;
@@ -554,7 +570,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>, io::Error> {
-        stored_snapshot(self.shared.backend.as_ref())
+        stored_snapshot(&self.shared.backend)
     }
 }
 

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 use super::{bolt, database_bytes, etcd_db, Result, SnapshotError, Status};
 use crate::config::{member_id, parse_initial_cluster};
-use crate::raft::codec::encode;
+use crate::raft::codec::{encode, encode_into, encoded_len};
 use crate::raft::state_machine::Applied;
 use crate::raft::typ::{LogId, SnapshotMeta, StoredMembership};
 use crate::raft::Member;
@@ -163,7 +163,8 @@ fn write_state(backend: &dyn Backend, applied: &Applied) -> std::io::Result<()> 
     };
     let mut batch = Batch::default();
     batch.put(Tree::Snapshot, snapshot_keys::META, encode(&meta)?);
-    batch.put(Tree::Snapshot, snapshot_keys::DATA, encode(applied)?);
-    backend.write(batch)?;
-    backend.sync()
+    let len = encoded_len(applied)?;
+    backend.write_streamed_and_sync(batch, Tree::Snapshot, snapshot_keys::DATA, len, &mut |w| {
+        encode_into(w, applied)
+    })
 }

@@ -69,6 +69,13 @@ impl Batch {
     }
 }
 
+/// Writes a value's bytes, given a writer: for a value as large as the store itself (the state
+/// machine's snapshot), which a backend can take without anyone holding it whole.
+pub type Fill<'a> = &'a mut dyn FnMut(&mut dyn io::Write) -> io::Result<()>;
+
+/// Reads a value's bytes, given a reader of exactly them and their count.
+pub type Drain<'a> = &'a mut dyn FnMut(&mut dyn io::Read, u64) -> io::Result<()>;
+
 /// Ordered key-value trees with atomic batches and an explicit durability point.
 pub trait Backend: Send + Sync + 'static {
     fn get(&self, tree: Tree, key: &[u8]) -> io::Result<Option<Vec<u8>>>;
@@ -100,6 +107,38 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Applies the batch atomically; readable at once, durable only after `sync`.
     fn write(&self, batch: Batch) -> io::Result<()>;
+
+    /// Writes `batch`, and at `(tree, key)` the `len` bytes `fill` writes, then syncs. What
+    /// `fill` writes need not be held in memory; here it is, for backends that hold values.
+    fn write_streamed_and_sync(
+        &self,
+        mut batch: Batch,
+        tree: Tree,
+        key: &[u8],
+        len: u64,
+        fill: Fill<'_>,
+    ) -> io::Result<()> {
+        let mut value = Vec::with_capacity(len as usize);
+        fill(&mut value)?;
+        if value.len() as u64 != len {
+            return Err(io::Error::other(format!(
+                "a streamed value wrote {} bytes where it promised {len}",
+                value.len()
+            )));
+        }
+        batch.put(tree, key.to_vec(), value);
+        self.write(batch)?;
+        self.sync()
+    }
+
+    /// Hands the value at `(tree, key)` to `read`, as a stream where the backend can; false
+    /// when there is none.
+    fn read_streamed(&self, tree: Tree, key: &[u8], read: Drain<'_>) -> io::Result<bool> {
+        match self.get(tree, key)? {
+            Some(v) => read(&mut v.as_slice(), v.len() as u64).map(|()| true),
+            None => Ok(false),
+        }
+    }
 
     /// Makes every earlier `write` durable. Synchronous on purpose: the simulator must not leave
     /// the host's task set, and production calls it from a blocking-tolerant context.

@@ -109,6 +109,21 @@ impl Trees {
             .map(|(k, v)| (k.clone(), v.to_vec()))
     }
 
+    /// Every tree held, in order, with its entries.
+    pub fn maps(&self) -> &BTreeMap<Tree, BTreeMap<Vec<u8>, Bytes>> {
+        &self.0
+    }
+
+    pub fn insert(&mut self, tree: Tree, key: Vec<u8>, value: Bytes) {
+        self.0.entry(tree).or_default().insert(key, value);
+    }
+
+    pub fn remove(&mut self, tree: Tree, key: &[u8]) {
+        if let Some(t) = self.0.get_mut(&tree) {
+            t.remove(key);
+        }
+    }
+
     /// Bytes of keys and values held.
     pub fn size_bytes(&self) -> u64 {
         self.0

@@ -1,0 +1,64 @@
+//! A snapshot's bytes as openraft carries them: in hand, or where the member stored them.
+//!
+//! openraft asks the state machine for its current snapshot twice at every start, for the meta
+//! alone, and once per follower it sends one to. Read whole each time, the bytes (as large as
+//! the store: 360 MB at a million keys) doubled a start's peak memory and most of its time, so
+//! a member's own snapshot is read only when it is sent.
+
+use std::fmt;
+use std::io;
+
+use super::codec::decode;
+use super::typ::SnapshotMeta;
+use crate::storage::schema::snapshot_keys;
+use crate::storage::{SharedBackend, Tree};
+
+#[derive(Clone)]
+pub enum SnapshotData {
+    /// Received from a leader, to be installed.
+    Held(Vec<u8>),
+    /// This member's latest snapshot, the one `meta` describes, still in `backend`.
+    Stored {
+        backend: SharedBackend,
+        meta: SnapshotMeta,
+    },
+}
+
+impl SnapshotData {
+    /// The bytes, read now if they are stored. A stored snapshot replaced since it was handed
+    /// out is an error, not its successor's bytes: those are a later state than its meta says,
+    /// and a follower installing them would apply the entries in between a second time.
+    pub fn into_bytes(self) -> io::Result<Vec<u8>> {
+        let (backend, meta) = match self {
+            SnapshotData::Held(bytes) => return Ok(bytes),
+            SnapshotData::Stored { backend, meta } => (backend, meta),
+        };
+        let data = backend.get(Tree::Snapshot, snapshot_keys::DATA)?;
+        // Read after the data: a snapshot written in between has replaced the meta as well.
+        let now = match backend.get(Tree::Snapshot, snapshot_keys::META)? {
+            Some(m) => Some(decode::<SnapshotMeta>(&m)?),
+            None => None,
+        };
+        match (data, now) {
+            (Some(data), Some(now)) if now == meta => Ok(data),
+            _ => Err(io::Error::other(format!(
+                "the snapshot at index {} was replaced before it was read; a newer one is sent \
+                 instead",
+                index(&meta)
+            ))),
+        }
+    }
+}
+
+impl fmt::Debug for SnapshotData {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SnapshotData::Held(bytes) => write!(f, "Held({} bytes)", bytes.len()),
+            SnapshotData::Stored { meta, .. } => write!(f, "Stored(index {})", index(meta)),
+        }
+    }
+}
+
+fn index(meta: &SnapshotMeta) -> u64 {
+    meta.last_log_id.as_ref().map_or(0, |l| l.index)
+}
