@@ -79,3 +79,5 @@ t0=$(now_ms)
 start 3 existing "$initial,m3=$(peer 3)"
 serves 3 "$last"
 echo "new member caught up (m3): $(($(now_ms) - t0)) ms, rss $(rss_mb "${pids[3]}") MB (peak $(peak_mb "${pids[3]}") MB), data dir $(dir_mb 3) MB"
+# The leader read the snapshot it sent m3: its peak shows what that cost.
+echo "peaks at the end: m0 $(peak_mb "${pids[0]}") MB, m2 $(peak_mb "${pids[2]}") MB"

@@ -31,7 +31,7 @@ use crate::raft::codec::{decode, encode};
 use crate::raft::rejoin::Admission;
 use crate::raft::snapshot_data::SnapshotData;
 use crate::raft::typ::{Member, NodeId, Snapshot, TypeConfig, Vote};
-use crate::storage::blocking;
+use crate::storage::{blocking, ValueRead};
 
 pub(super) type StreamAnswer = Result<StreamAppendResult<TypeConfig>, RPCError<TypeConfig>>;
 
@@ -258,21 +258,15 @@ impl RaftNetworkV2<TypeConfig> for PeerConnection {
         option: RPCOption,
     ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
         let mut client = self.client().map_err(rpc_to_streaming)?;
-        let data = blocking(|| snapshot.snapshot.into_bytes())
+        let data = blocking(|| snapshot.snapshot.open())
             .map_err(|e| StreamingError::Network(NetworkError::new(&e)))?;
-        // The length rides after the meta, where a member built before it ignores it, so the
-        // receiver can hold the bytes in one buffer of the right size instead of regrowing.
-        let head = encode(&(vote, snapshot.meta.clone(), data.len() as u64))
+        // The length rides after the meta, where a member built before it ignores it: the
+        // receiver holds the bytes in one buffer of the right size, and refuses a stream that
+        // ends short of it.
+        let head = encode(&(vote, snapshot.meta.clone(), data.size()))
             .map_err(|e| StreamingError::Network(NetworkError::new(&e)))?;
-        // Chunks are copied out as they are sent, not all before the first one goes.
-        let chunks = (0..data.len().div_ceil(SNAPSHOT_CHUNK_BYTES)).map(move |i| {
-            let end = data.len().min((i + 1) * SNAPSHOT_CHUNK_BYTES);
-            Payload {
-                data: data[i * SNAPSHOT_CHUNK_BYTES..end].to_vec(),
-            }
-        });
-        let frames = std::iter::once(Payload { data: head }).chain(chunks);
-        let fut = client.install_snapshot(futures::stream::iter(frames));
+        let frames = futures::stream::iter([Payload { data: head }]).chain(chunks(data));
+        let fut = client.install_snapshot(frames);
         let resp = match crate::clock::timeout(option.hard_ttl(), fut).await {
             Err(_) => {
                 self.forget();
@@ -294,6 +288,33 @@ impl RaftNetworkV2<TypeConfig> for PeerConnection {
             .map_err(|e| StreamingError::Network(NetworkError::new(&e)))?;
         Ok(resp)
     }
+}
+
+/// A snapshot's bytes as the stream's chunks, read as they are sent. The last chunk goes only
+/// once the whole snapshot has read back sound (a file's checksum is known at its end), so a
+/// damaged one reaches the receiver short, and is refused there.
+fn chunks(data: Box<dyn ValueRead>) -> impl Stream<Item = Payload> + Send + 'static {
+    let left = data.size();
+    futures::stream::unfold(Some((data, left)), |state| async move {
+        let (mut data, left) = state?;
+        let n = left.min(SNAPSHOT_CHUNK_BYTES as u64);
+        let read = blocking(|| {
+            let mut chunk = vec![0; n as usize];
+            data.read_exact(&mut chunk)?;
+            match left == n {
+                true => data.finish().map(|()| (chunk, None)),
+                false => Ok((chunk, Some((data, left - n)))),
+            }
+        });
+        match read {
+            Ok((chunk, rest)) if n > 0 => Some((Payload { data: chunk }, rest)),
+            Ok(_) => None,
+            Err(e) => {
+                tracing::warn!("a snapshot being sent could not be read: {e}");
+                None
+            }
+        }
+    })
 }
 
 fn rpc_to_streaming(e: RPCError<TypeConfig>) -> StreamingError<TypeConfig> {
@@ -531,5 +552,49 @@ mod tests {
             "{answers:?}"
         );
         assert_eq!(peer.counts(), (2, 0), "(unary calls, streams)");
+    }
+
+    /// A snapshot whose bytes read back fine but whose checksum, known at the end, does not.
+    struct Damaged(crate::storage::HeldValue);
+
+    impl io::Read for Damaged {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            self.0.read(buf)
+        }
+    }
+
+    impl ValueRead for Damaged {
+        fn size(&self) -> u64 {
+            self.0.size()
+        }
+
+        fn finish(self: Box<Self>) -> io::Result<()> {
+            Err(io::Error::other("checksum mismatch"))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_snapshot_is_sent_in_chunks_and_a_damaged_one_stops_short_of_its_length() {
+        // Goal: the chunks are the snapshot's bytes in order; one that does not read back
+        // sound withholds its last chunk, so the receiver, which knows the length, refuses it.
+        let bytes: Vec<u8> = (0..SNAPSHOT_CHUNK_BYTES * 5 / 2).map(|i| i as u8).collect();
+        let held = Box::new(crate::storage::HeldValue::new(bytes.clone()));
+        let sent: Vec<Payload> = chunks(held).collect().await;
+        let sizes: Vec<usize> = sent.iter().map(|p| p.data.len()).collect();
+        let half = SNAPSHOT_CHUNK_BYTES / 2;
+        assert_eq!(sizes, [SNAPSHOT_CHUNK_BYTES, SNAPSHOT_CHUNK_BYTES, half]);
+        assert_eq!(concat(&sent), bytes);
+
+        let damaged = Box::new(Damaged(crate::storage::HeldValue::new(bytes.clone())));
+        let sent: Vec<Payload> = chunks(damaged).collect().await;
+        assert_eq!(sent.len(), 2, "the last chunk is withheld");
+        assert_eq!(concat(&sent), bytes[..2 * SNAPSHOT_CHUNK_BYTES]);
+
+        let empty = Box::new(crate::storage::HeldValue::new(Vec::new()));
+        assert_eq!(chunks(empty).count().await, 0);
+    }
+
+    fn concat(sent: &[Payload]) -> Vec<u8> {
+        sent.iter().flat_map(|p| p.data.iter().copied()).collect()
     }
 }

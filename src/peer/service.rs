@@ -65,13 +65,13 @@ fn reply<T: Serialize>(v: &T) -> Result<Response<Payload>, Status> {
 }
 
 /// A snapshot stream's first message: the vote and meta, then the snapshot's length, which a
-/// member built before it was sent leaves out (0: not known).
-fn snapshot_head(head: &[u8]) -> Result<(Vote, SnapshotMeta, usize), Status> {
+/// member built before it was sent leaves out.
+fn snapshot_head(head: &[u8]) -> Result<(Vote, SnapshotMeta, Option<u64>), Status> {
     if let Ok((vote, meta, len)) = decode::<(Vote, SnapshotMeta, u64)>(head) {
-        return Ok((vote, meta, usize::try_from(len).unwrap_or(usize::MAX)));
+        return Ok((vote, meta, Some(len)));
     }
     let (vote, meta) = decode(head).map_err(|e| Error::PeerMessage(e.to_string()))?;
-    Ok((vote, meta, 0))
+    Ok((vote, meta, None))
 }
 
 /// A Raft message reached a member not yet admitted: the sender retries, as after a refused
@@ -176,13 +176,22 @@ impl<H: PeerHandler> Peer for PeerService<H> {
             .await
             .ok_or_else(|| Error::PeerMessage("empty snapshot stream".into()))??;
         let (vote, meta, len) = snapshot_head(&head.data)?;
-        let mut data = Vec::with_capacity(len.min(SNAPSHOT_MAX_BYTES));
+        if len.is_some_and(|len| len > SNAPSHOT_MAX_BYTES as u64) {
+            return Err(Error::SnapshotTooLarge.into());
+        }
+        let mut data = Vec::with_capacity(len.unwrap_or(0) as usize);
         while let Some(chunk) = stream.next().await {
             let chunk = chunk?;
             if data.len() + chunk.data.len() > SNAPSHOT_MAX_BYTES {
                 return Err(Error::SnapshotTooLarge.into());
             }
             data.extend_from_slice(&chunk.data);
+        }
+        // A sender that could not read its snapshot whole stops short of its length.
+        if let Some(len) = len.filter(|&len| len != data.len() as u64) {
+            let got = data.len();
+            let e = format!("snapshot stream ended after {got} of {len} bytes");
+            return Err(Error::PeerMessage(e).into());
         }
         let snapshot = Snapshot {
             meta,

@@ -3,15 +3,15 @@
 //! openraft asks the state machine for its current snapshot twice at every start, for the meta
 //! alone, and once per follower it sends one to. Read whole each time, the bytes (as large as
 //! the store: 360 MB at a million keys) doubled a start's peak memory and most of its time, so
-//! a member's own snapshot is read only when it is sent.
+//! a member's own snapshot is read only when it is sent, and then a chunk at a time.
 
 use std::fmt;
-use std::io;
+use std::io::{self, Read};
 
 use super::codec::decode;
 use super::typ::SnapshotMeta;
 use crate::storage::schema::snapshot_keys;
-use crate::storage::{SharedBackend, Tree};
+use crate::storage::{HeldValue, SharedBackend, Tree, ValueRead};
 
 #[derive(Clone)]
 pub enum SnapshotData {
@@ -25,16 +25,18 @@ pub enum SnapshotData {
 }
 
 impl SnapshotData {
-    /// The bytes, read now if they are stored. A stored snapshot replaced since it was handed
-    /// out is an error, not its successor's bytes: those are a later state than its meta says,
-    /// and a follower installing them would apply the entries in between a second time.
-    pub fn into_bytes(self) -> io::Result<Vec<u8>> {
+    /// The bytes to read, from the stored snapshot as it is now if they are stored. A stored
+    /// snapshot replaced since it was handed out is an error, not its successor's bytes: those
+    /// are a later state than its meta says, and a follower installing them would apply the
+    /// entries in between a second time.
+    pub fn open(self) -> io::Result<Box<dyn ValueRead>> {
         let (backend, meta) = match self {
-            SnapshotData::Held(bytes) => return Ok(bytes),
+            SnapshotData::Held(bytes) => return Ok(Box::new(HeldValue::new(bytes))),
             SnapshotData::Stored { backend, meta } => (backend, meta),
         };
-        let data = backend.get(Tree::Snapshot, snapshot_keys::DATA)?;
-        // Read after the data: a snapshot written in between has replaced the meta as well.
+        let data = backend.open_value(Tree::Snapshot, snapshot_keys::DATA)?;
+        // Read after the data was opened: had a newer snapshot been written before that, the
+        // meta would be the newer one's too (a snapshot's meta only grows).
         let now = match backend.get(Tree::Snapshot, snapshot_keys::META)? {
             Some(m) => Some(decode::<SnapshotMeta>(&m)?),
             None => None,
@@ -47,6 +49,15 @@ impl SnapshotData {
                 index(&meta)
             ))),
         }
+    }
+
+    /// The bytes, read whole.
+    pub fn into_bytes(self) -> io::Result<Vec<u8>> {
+        let mut data = self.open()?;
+        let mut bytes = Vec::with_capacity(data.size() as usize);
+        data.read_to_end(&mut bytes)?;
+        data.finish()?;
+        Ok(bytes)
     }
 }
 

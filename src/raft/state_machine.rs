@@ -102,15 +102,18 @@ impl StateMachine {
     ) -> io::Result<Self> {
         // The snapshot's bytes stay in the backend only, decoded as they are read: a buffer of
         // them was as large again as the state, at every start.
-        let mut stored = None;
-        backend.read_streamed(Tree::Snapshot, snapshot_keys::DATA, &mut |r, len| {
-            stored = Some(decode_from::<Applied>(r, len)?);
-            Ok(())
-        })?;
-        let mut state = stored.unwrap_or_else(|| Applied {
-            store: Store::new(),
-            ..Applied::default()
-        });
+        let mut state = match backend.open_value(Tree::Snapshot, snapshot_keys::DATA)? {
+            Some(mut data) => {
+                let len = data.size();
+                let state = decode_from::<Applied>(&mut data, len)?;
+                data.finish()?;
+                state
+            }
+            None => Applied {
+                store: Store::new(),
+                ..Applied::default()
+            },
+        };
         plant_on_load(&mut state, hub.plants());
         hub.reset(state.store.revision());
         let applied = state.last_applied.map_or(0, |l| l.index);

@@ -73,8 +73,40 @@ impl Batch {
 /// machine's snapshot), which a backend can take without anyone holding it whole.
 pub type Fill<'a> = &'a mut dyn FnMut(&mut dyn io::Write) -> io::Result<()>;
 
-/// Reads a value's bytes, given a reader of exactly them and their count.
-pub type Drain<'a> = &'a mut dyn FnMut(&mut dyn io::Read, u64) -> io::Result<()>;
+/// A value being read, pinned to what was stored when it was opened: its bytes through `Read`,
+/// then `finish`, which says whether they were sound (a file's checksum covers it whole, so
+/// only reading on to its end can tell).
+pub trait ValueRead: io::Read + Send {
+    /// Bytes of the value, all of them, read or not.
+    fn size(&self) -> u64;
+
+    fn finish(self: Box<Self>) -> io::Result<()>;
+}
+
+/// A value in hand.
+pub struct HeldValue(io::Cursor<Vec<u8>>);
+
+impl HeldValue {
+    pub fn new(bytes: Vec<u8>) -> Self {
+        HeldValue(io::Cursor::new(bytes))
+    }
+}
+
+impl io::Read for HeldValue {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.read(buf)
+    }
+}
+
+impl ValueRead for HeldValue {
+    fn size(&self) -> u64 {
+        self.0.get_ref().len() as u64
+    }
+
+    fn finish(self: Box<Self>) -> io::Result<()> {
+        Ok(())
+    }
+}
 
 /// Ordered key-value trees with atomic batches and an explicit durability point.
 pub trait Backend: Send + Sync + 'static {
@@ -131,13 +163,13 @@ pub trait Backend: Send + Sync + 'static {
         self.sync()
     }
 
-    /// Hands the value at `(tree, key)` to `read`, as a stream where the backend can; false
-    /// when there is none.
-    fn read_streamed(&self, tree: Tree, key: &[u8], read: Drain<'_>) -> io::Result<bool> {
-        match self.get(tree, key)? {
-            Some(v) => read(&mut v.as_slice(), v.len() as u64).map(|()| true),
-            None => Ok(false),
-        }
+    /// The value at `(tree, key)` to read as it is now, or `None`; a backend that keeps it on
+    /// disk hands out a reader of the file as it is, unchanged by later writes, and never a
+    /// copy in memory.
+    fn open_value(&self, tree: Tree, key: &[u8]) -> io::Result<Option<Box<dyn ValueRead>>> {
+        Ok(self
+            .get(tree, key)?
+            .map(|v| Box::new(HeldValue::new(v)) as Box<dyn ValueRead>))
     }
 
     /// Makes every earlier `write` durable. Synchronous on purpose: the simulator must not leave

@@ -104,39 +104,72 @@ impl Entry<'_> {
     }
 }
 
-/// Walks a body of `size` bytes, handing each entry to `visit`; what `visit` leaves of a value
-/// unread is skipped. A length running past `size` is damage, refused before anything is
-/// allocated for it.
-pub fn walk(
-    r: &mut dyn Read,
-    size: u64,
-    visit: &mut dyn FnMut(Entry<'_>) -> io::Result<()>,
-) -> io::Result<()> {
-    let mut r = Bounded {
-        inner: r,
-        left: size,
-    };
-    for _ in 0..r.u64()? {
-        let tree: Tree = bincode::deserialize_from(r.by_ref().take(4)).map_err(damaged)?;
-        for _ in 0..r.u64()? {
-            let len = r.len()?;
-            let mut key = vec![0; len as usize];
-            r.read_exact(&mut key)?;
-            let len = r.len()?;
-            let mut value = r.by_ref().take(len);
-            visit(Entry {
-                tree,
-                key,
-                len,
-                value: &mut value,
-            })?;
-            io::copy(&mut value, &mut io::sink())?;
-            if value.limit() > 0 {
-                return Err(damaged("a value is cut short"));
-            }
-        }
+/// A body read one entry at a time: `next_entry` gives an entry's tree, key and value length,
+/// and reading the walker then reads that value (and nothing past it). A length running past
+/// the body is damage, refused before anything is allocated for it.
+pub struct Walker<R> {
+    r: Bounded<R>,
+    trees_left: u64,
+    tree: Option<Tree>,
+    entries_left: u64,
+    value_left: u64,
+}
+
+impl<R: Read> Walker<R> {
+    pub fn new(r: R, size: u64) -> io::Result<Self> {
+        let mut r = Bounded {
+            inner: r,
+            left: size,
+        };
+        let trees_left = r.u64()?;
+        Ok(Walker {
+            r,
+            trees_left,
+            tree: None,
+            entries_left: 0,
+            value_left: 0,
+        })
     }
-    Ok(())
+
+    /// The next entry, past whatever of the last one's value was left unread.
+    pub fn next_entry(&mut self) -> io::Result<Option<(Tree, Vec<u8>, u64)>> {
+        io::copy(self, &mut io::sink())?;
+        if self.value_left > 0 {
+            return Err(damaged("a value is cut short"));
+        }
+        while self.entries_left == 0 {
+            if self.trees_left == 0 {
+                return Ok(None);
+            }
+            self.trees_left -= 1;
+            let tag = self.r.by_ref().take(4);
+            self.tree = Some(bincode::deserialize_from(tag).map_err(damaged)?);
+            self.entries_left = self.r.u64()?;
+        }
+        self.entries_left -= 1;
+        let tree = self.tree.expect("set with the entry count");
+        let mut key = vec![0; self.r.len()? as usize];
+        self.r.read_exact(&mut key)?;
+        self.value_left = self.r.len()?;
+        Ok(Some((tree, key, self.value_left)))
+    }
+
+    /// Skips every entry left; what reads on from the inner reader is past the body.
+    pub fn into_inner(mut self) -> io::Result<R> {
+        while self.next_entry()?.is_some() {}
+        Ok(self.r.inner)
+    }
+}
+
+impl<R: Read> Read for Walker<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let max = buf
+            .len()
+            .min(self.value_left.try_into().unwrap_or(usize::MAX));
+        let n = self.r.read(&mut buf[..max])?;
+        self.value_left -= n as u64;
+        Ok(n)
+    }
 }
 
 fn damaged(e: impl ToString) -> io::Error {
@@ -144,12 +177,12 @@ fn damaged(e: impl ToString) -> io::Error {
 }
 
 /// A reader that knows how many bytes are left of what it reads.
-struct Bounded<'a> {
-    inner: &'a mut dyn Read,
+struct Bounded<R> {
+    inner: R,
     left: u64,
 }
 
-impl Bounded<'_> {
+impl<R: Read> Bounded<R> {
     fn u64(&mut self) -> io::Result<u64> {
         let mut b = [0; 8];
         self.read_exact(&mut b)?;
@@ -169,7 +202,7 @@ impl Bounded<'_> {
     }
 }
 
-impl Read for Bounded<'_> {
+impl<R: Read> Read for Bounded<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let max = buf.len().min(self.left.try_into().unwrap_or(usize::MAX));
         let n = self.inner.read(&mut buf[..max])?;
@@ -196,11 +229,12 @@ mod tests {
 
     fn read_all(body: &[u8]) -> io::Result<Trees> {
         let mut trees = Trees::default();
-        walk(&mut &body[..], body.len() as u64, &mut |mut e| {
-            let value = e.read_value()?;
-            trees.insert(e.tree, e.key, value);
-            Ok(())
-        })?;
+        let mut walker = Walker::new(body, body.len() as u64)?;
+        while let Some((tree, key, len)) = walker.next_entry()? {
+            let mut value = Vec::new();
+            (&mut walker).take(len).read_to_end(&mut value)?;
+            trees.insert(tree, key, value.into());
+        }
         Ok(trees)
     }
 

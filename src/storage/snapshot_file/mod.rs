@@ -23,8 +23,8 @@ use std::sync::{Mutex, MutexGuard};
 use bytes::Bytes;
 
 use super::trees::Trees;
-use super::{Backend, Batch, Drain, Fill, Op, Tree};
-use layout::{Entry, Streamed};
+use super::{Backend, Batch, Fill, HeldValue, Op, Tree, ValueRead};
+use layout::{Entry, Streamed, Walker};
 
 const FILE: &str = "snapshot";
 
@@ -103,46 +103,43 @@ impl SnapshotFile {
     /// Walks the file's entries, then checks its checksum; returns its size. What `visit` has
     /// read is only known sound once this returns `Ok`.
     fn walk(&self, visit: &mut dyn FnMut(Entry<'_>) -> io::Result<()>) -> io::Result<u64> {
-        let path = self.dir.join(FILE);
-        let file = File::open(&path)?;
-        let size = file.metadata()?.len();
-        let damaged = |what: &str| {
-            io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("{}: {what}: the snapshot file is damaged", path.display()),
-            )
+        let mut opened = self.open_file()?;
+        let size = opened.size;
+        let mut visit_all = || {
+            while let Some((tree, key, len)) = opened.walker.next_entry()? {
+                visit(Entry {
+                    tree,
+                    key,
+                    len,
+                    value: &mut opened.walker,
+                })?;
+            }
+            Ok::<_, io::Error>(())
         };
-        let mut r = BufReader::with_capacity(BUFFER, file);
-        let mut crc = [0; 4];
-        r.read_exact(&mut crc).map_err(|_| damaged("too short"))?;
-        let mut body = Checksummed { inner: r, crc: 0 };
-        let walked = layout::walk(&mut body, size - 4, visit);
-        // Trailing bytes were never refused; they count in the checksum.
-        io::copy(&mut body, &mut io::sink())?;
-        if body.crc != u32::from_le_bytes(crc) {
-            return Err(damaged("checksum mismatch"));
-        }
-        walked.map_err(|e| damaged(&e.to_string()))?;
+        let walked = visit_all();
+        let path = opened.path.clone();
+        opened.finish()?;
+        walked.map_err(|e| damaged(&path, &e.to_string()))?;
         Ok(size)
     }
 
-    /// Hands the value at `(tree, key)`, held in the file only, to `read`.
-    fn walk_to(&self, tree: Tree, key: &[u8], read: Drain<'_>) -> io::Result<()> {
-        let mut found = false;
-        self.walk(&mut |e: Entry<'_>| {
-            if e.tree == tree && e.key == key {
-                found = true;
-                read(e.value, e.len)?;
-            }
-            Ok(())
-        })?;
-        match found {
-            true => Ok(()),
-            false => Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "a value held in the snapshot file is missing from it",
-            )),
-        }
+    /// The file as it is now, opened at the start of its body.
+    fn open_file(&self) -> io::Result<Opened> {
+        let path = self.dir.join(FILE);
+        let file = File::open(&path)?;
+        let size = file.metadata()?.len();
+        let mut r = BufReader::with_capacity(BUFFER, file);
+        let mut crc = [0; 4];
+        r.read_exact(&mut crc)
+            .map_err(|_| damaged(&path, "too short"))?;
+        let body = Checksummed { inner: r, crc: 0 };
+        let walker = Walker::new(body, size - 4).map_err(|e| damaged(&path, &e.to_string()))?;
+        Ok(Opened {
+            path,
+            walker,
+            crc: u32::from_le_bytes(crc),
+            size,
+        })
     }
 
     /// The trees to answer a read of `tree` from: the resident ones, or the file's when
@@ -247,30 +244,91 @@ impl<T: Read> Read for Checksummed<T> {
     }
 }
 
-impl Backend for SnapshotFile {
-    fn get(&self, tree: Tree, key: &[u8]) -> io::Result<Option<Vec<u8>>> {
-        let state = self.lock();
-        if state.on_disk.contains(&(tree, key.to_vec())) {
-            let mut value = Vec::new();
-            self.walk_to(tree, key, &mut |r, len| {
-                value.reserve_exact(len as usize);
-                r.read_to_end(&mut value).map(drop)
-            })?;
-            return Ok(Some(value));
+fn damaged(path: &Path, what: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("{}: {what}: the snapshot file is damaged", path.display()),
+    )
+}
+
+/// The snapshot file opened for reading. An open file keeps the bytes it had when a new
+/// snapshot is renamed over it, so what is read is one snapshot, never a mix.
+struct Opened {
+    path: PathBuf,
+    walker: Walker<Checksummed<BufReader<File>>>,
+    /// What the body's checksum must come to.
+    crc: u32,
+    size: u64,
+}
+
+impl Opened {
+    /// Reads the rest of the file and checks its checksum: what was read from it is sound only
+    /// if this returns `Ok`.
+    fn finish(self) -> io::Result<()> {
+        let mut body = self
+            .walker
+            .into_inner()
+            .map_err(|e| damaged(&self.path, &e.to_string()))?;
+        // Trailing bytes were never refused; they count in the checksum.
+        io::copy(&mut body, &mut io::sink())?;
+        match body.crc == self.crc {
+            true => Ok(()),
+            false => Err(damaged(&self.path, "checksum mismatch")),
         }
-        Ok(state.trees.get(tree, key))
+    }
+}
+
+/// A value held in the file only, read from the file as it was when opened.
+struct FileValue {
+    opened: Opened,
+    len: u64,
+}
+
+impl Read for FileValue {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.opened.walker.read(buf)
+    }
+}
+
+impl ValueRead for FileValue {
+    fn size(&self) -> u64 {
+        self.len
     }
 
-    fn read_streamed(&self, tree: Tree, key: &[u8], read: Drain<'_>) -> io::Result<bool> {
+    fn finish(self: Box<Self>) -> io::Result<()> {
+        self.opened.finish()
+    }
+}
+
+impl Backend for SnapshotFile {
+    fn get(&self, tree: Tree, key: &[u8]) -> io::Result<Option<Vec<u8>>> {
+        let Some(mut value) = self.open_value(tree, key)? else {
+            return Ok(None);
+        };
+        let mut bytes = Vec::with_capacity(value.size() as usize);
+        value.read_to_end(&mut bytes)?;
+        value.finish()?;
+        Ok(Some(bytes))
+    }
+
+    fn open_value(&self, tree: Tree, key: &[u8]) -> io::Result<Option<Box<dyn ValueRead>>> {
         let state = self.lock();
-        if state.on_disk.contains(&(tree, key.to_vec())) {
-            self.walk_to(tree, key, read)?;
-            return Ok(true);
+        if !state.on_disk.contains(&(tree, key.to_vec())) {
+            return Ok(state
+                .trees
+                .get(tree, key)
+                .map(|v| Box::new(HeldValue::new(v)) as Box<dyn ValueRead>));
         }
-        match state.trees.get(tree, key) {
-            Some(v) => read(&mut v.as_slice(), v.len() as u64).map(|()| true),
-            None => Ok(false),
+        let mut opened = self.open_file()?;
+        while let Some((t, k, len)) = opened.walker.next_entry()? {
+            if t == tree && k == key {
+                return Ok(Some(Box::new(FileValue { opened, len })));
+            }
         }
+        Err(damaged(
+            &opened.path,
+            "a value held in the file is missing from it",
+        ))
     }
 
     fn scan(
@@ -418,60 +476,56 @@ mod tests {
         assert!(s.lock().trees.size_bytes() < 100, "reopened: on disk only");
     }
 
+    /// Streams `value` in as the data, with `meta`, synced.
+    fn stream_in(s: &SnapshotFile, meta: &[u8], value: &[u8]) -> io::Result<()> {
+        let mut fill = |w: &mut dyn Write| w.write_all(value);
+        let batch = put(b"meta", meta);
+        s.write_streamed_and_sync(
+            batch,
+            Tree::Snapshot,
+            b"data",
+            value.len() as u64,
+            &mut fill,
+        )
+    }
+
     #[test]
     fn a_streamed_value_is_written_synced_and_a_failed_one_changes_nothing() {
-        // Goal: a value streamed in is on disk only, whole, after the call; one whose writer
-        // fails leaves the file and every read as they were.
+        // Goal: a value streamed in is on disk only, whole, after the call; a value opened
+        // reads what it was even after a newer one is written; one whose writer fails leaves
+        // the file and every read as they were.
         let dir = tempfile::tempdir().unwrap();
         let s = SnapshotFile::open(dir.path()).unwrap();
         let big = vec![5; RESIDENT_MAX * 2];
-        let mut fill = |w: &mut dyn Write| w.write_all(&big);
-        s.write_streamed_and_sync(
-            put(b"meta", b"m1"),
-            Tree::Snapshot,
-            b"data",
-            big.len() as u64,
-            &mut fill,
-        )
-        .unwrap();
+        stream_in(&s, b"m1", &big).unwrap();
         assert!(s.lock().trees.size_bytes() < 100, "on disk only");
         assert_eq!(s.get(Tree::Snapshot, b"data").unwrap(), Some(big.clone()));
+
+        let mut value = s.open_value(Tree::Snapshot, b"data").unwrap().unwrap();
+        assert_eq!(value.size(), big.len() as u64);
+        stream_in(&s, b"m0", &[6; RESIDENT_MAX * 2]).unwrap();
         let mut streamed = Vec::new();
-        let found = s
-            .read_streamed(Tree::Snapshot, b"data", &mut |r, len| {
-                assert_eq!(len, big.len() as u64);
-                r.read_to_end(&mut streamed).map(drop)
-            })
-            .unwrap();
-        assert!(found);
-        assert_eq!(streamed, big);
+        value.read_to_end(&mut streamed).unwrap();
+        value.finish().unwrap();
+        assert_eq!(streamed, big, "the file as it was opened");
+        stream_in(&s, b"m1", &big).unwrap();
 
         let mut failing = |w: &mut dyn Write| {
             w.write_all(&[1; 100])?;
             Err(io::Error::other("encoder failed"))
         };
+        let batch = put(b"meta", b"m2");
         let err = s
-            .write_streamed_and_sync(
-                put(b"meta", b"m2"),
-                Tree::Snapshot,
-                b"data",
-                200,
-                &mut failing,
-            )
+            .write_streamed_and_sync(batch, Tree::Snapshot, b"data", 200, &mut failing)
             .unwrap_err();
         assert!(err.to_string().contains("encoder failed"), "{err}");
-        assert_eq!(
-            s.get(Tree::Snapshot, b"meta").unwrap(),
-            Some(b"m1".to_vec())
-        );
+        let m1 = Some(b"m1".to_vec());
+        assert_eq!(s.get(Tree::Snapshot, b"meta").unwrap(), m1);
         assert_eq!(s.get(Tree::Snapshot, b"data").unwrap(), Some(big.clone()));
         drop(s);
         let s = SnapshotFile::open(dir.path()).unwrap();
         assert_eq!(s.get(Tree::Snapshot, b"data").unwrap(), Some(big));
-        assert_eq!(
-            s.get(Tree::Snapshot, b"meta").unwrap(),
-            Some(b"m1".to_vec())
-        );
+        assert_eq!(s.get(Tree::Snapshot, b"meta").unwrap(), m1);
     }
 
     #[test]
