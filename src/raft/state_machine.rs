@@ -553,6 +553,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         meta: &SnapshotMeta,
         data: SnapshotData,
     ) -> Result<(), io::Error> {
+        let started = crate::clock::now();
         let data = data.into_bytes()?;
         let mut state: Applied = decode(&data)?;
         plant_on_load(&mut state, self.shared.hub.plants());
@@ -561,6 +562,12 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         self.forget_removed(meta.last_membership.membership())?;
         self.persist(meta, data.len() as u64, &mut |w| w.write_all(&data))?;
         self.snapshot_taken(meta);
+        tracing::info!(
+            bytes = data.len(),
+            index = meta.last_log_id.as_ref().map_or(0, |l| l.index),
+            "installed a snapshot from the leader in {:?}",
+            started.elapsed()
+        );
         let revision = state.store.revision();
         *self.shared.state.write().unwrap_or_else(|e| e.into_inner()) = state;
         self.shared.hub.reset(revision);
