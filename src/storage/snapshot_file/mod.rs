@@ -8,8 +8,10 @@
 //! needs. On disk: `[crc32c: u32 LE][bincode of the trees]`.
 //!
 //! Once synced, large values (the state machine's data, O(keys)) live in the file only: they
-//! are read at start, to send to a member that needs a snapshot, and for a backup, so holding
-//! them in memory as well doubled a big member's resident size for nothing.
+//! are decoded straight from it at start and read a chunk at a time to send to a member that
+//! needs a snapshot, so holding them in memory as well doubled a big member's resident size
+//! for nothing. The largest is written into the file as its encoder produces it
+//! (`write_streamed_and_sync`), never buffered whole.
 
 mod layout;
 
