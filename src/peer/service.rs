@@ -292,3 +292,30 @@ impl<H: PeerHandler> PeerService<H> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::raft::typ::LogId;
+
+    #[test]
+    fn a_snapshot_head_with_or_without_its_length_reads_on_either_release() {
+        // Goal: members of both releases exchange snapshots during a rolling upgrade. The new
+        // head reads with its length here and, its length ignored, as a release before it
+        // reads heads; the old head reads here with no length.
+        let vote = Vote::new_committed(3, 1);
+        let meta = SnapshotMeta {
+            last_log_id: Some(LogId::new_term_index(3, 42)),
+            ..Default::default()
+        };
+        let new_head = encode(&(vote, meta.clone(), 358_000_000u64)).unwrap();
+        let (v, m, len) = snapshot_head(&new_head).unwrap();
+        assert_eq!((v, &m, len), (vote, &meta, Some(358_000_000)));
+        let (v, m): (Vote, SnapshotMeta) = decode(&new_head).unwrap();
+        assert_eq!((v, m), (vote, meta.clone()));
+
+        let old_head = encode(&(vote, meta.clone())).unwrap();
+        let (v, m, len) = snapshot_head(&old_head).unwrap();
+        assert_eq!((v, m, len), (vote, meta, None));
+    }
+}
