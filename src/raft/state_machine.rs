@@ -84,6 +84,8 @@ struct Shared {
     /// Set when writes have paused: the next snapshot asked for is written whatever pacing
     /// says (see `server::idle_snapshot`).
     idle: AtomicBool,
+    /// Held while a snapshot is persisted, so that one is never written over a newer one.
+    persisting: std::sync::Mutex<()>,
 }
 
 /// Cheap to clone; every clone is the same state machine.
@@ -131,6 +133,7 @@ impl StateMachine {
                 applied_index: tokio::sync::watch::Sender::new(applied),
                 deferred: tokio::sync::Notify::new(),
                 idle: AtomicBool::new(false),
+                persisting: std::sync::Mutex::new(()),
             }),
         })
     }
@@ -226,8 +229,26 @@ impl StateMachine {
 
     /// Persists, synced, the snapshot `meta` describes, its `len` bytes written by `fill`
     /// straight into the backend: a built snapshot encoded into a buffer first was 360 MB more
-    /// at a million keys while it was written.
-    fn persist(&self, meta: &SnapshotMeta, len: u64, fill: Fill<'_>) -> io::Result<()> {
+    /// at a million keys while it was written. Returns false, writing nothing, when the stored
+    /// snapshot is as new: a snapshot built from a state cloned just before a newer one was
+    /// installed from the leader would otherwise land on top of it, and leave the stored
+    /// snapshot behind a log already purged past it.
+    fn persist(&self, meta: &SnapshotMeta, len: u64, fill: Fill<'_>) -> io::Result<bool> {
+        let _one_at_a_time = self
+            .shared
+            .persisting
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(stored) = self
+            .shared
+            .backend
+            .get(Tree::Snapshot, snapshot_keys::META)?
+        {
+            let stored: SnapshotMeta = decode(&stored)?;
+            if stored.last_log_id.is_some() && stored.last_log_id >= meta.last_log_id {
+                return Ok(false);
+            }
+        }
         let mut batch = Batch::default();
         batch.put(Tree::Snapshot, snapshot_keys::META, encode(meta)?);
         let started = crate::clock::now();
@@ -241,7 +262,7 @@ impl StateMachine {
         if let Some(h) = &self.shared.commit_seconds {
             h.observe(started.elapsed().as_secs_f64());
         }
-        Ok(())
+        Ok(true)
     }
 }
 
@@ -467,9 +488,10 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
             last_membership: state.last_membership.clone(),
         };
         let len = encoded_len(&state)?;
-        self.persist(&meta, len, &mut |w| encode_into(w, &state))?;
+        if self.persist(&meta, len, &mut |w| encode_into(w, &state))? {
+            self.snapshot_taken(&meta);
+        }
         drop(state);
-        self.snapshot_taken(&meta);
         // The bytes are in the backend now, read from there if this is ever sent: openraft
         // keeps only the meta of a snapshot it had built (the core's `BuildSnapshotDone`, the
         // start-up rebuild), and a copy in hand held the whole encoded state twice while it

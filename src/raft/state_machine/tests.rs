@@ -145,3 +145,29 @@ async fn a_snapshot_streamed_into_its_file_restarts_the_same_state() {
         encode(&*reopened.read()).unwrap()
     );
 }
+
+#[tokio::test]
+async fn a_snapshot_older_than_the_stored_one_is_not_written_over_it() {
+    // Goal: a snapshot built from a state cloned before a newer snapshot was installed from the
+    // leader does not land on top of it (the stored snapshot would then lag a log already
+    // purged past it). Method: store a snapshot at index 3, then persist one at index 2.
+    let sm = with_state_of(3);
+    sm.clone().build_snapshot().await.expect("snapshot built");
+    let stored = |sm: &StateMachine| {
+        let meta = sm.shared.backend.get(Tree::Snapshot, snapshot_keys::META);
+        decode::<SnapshotMeta>(&meta.unwrap().unwrap()).unwrap()
+    };
+    assert_eq!(stored(&sm).last_log_id.unwrap().index, 3);
+
+    let older = SnapshotMeta {
+        last_log_id: Some(LogId::new_term_index(1, 2)),
+        ..stored(&sm)
+    };
+    let mut never = |_: &mut dyn io::Write| -> io::Result<()> { panic!("nothing is written") };
+    assert!(!sm.persist(&older, 1, &mut never).unwrap());
+    assert!(
+        !sm.persist(&stored(&sm), 1, &mut never).unwrap(),
+        "nor the same one again"
+    );
+    assert_eq!(stored(&sm).last_log_id.unwrap().index, 3);
+}
