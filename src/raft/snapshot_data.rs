@@ -6,12 +6,12 @@
 //! a member's own snapshot is read only when it is sent, and then a chunk at a time.
 
 use std::fmt;
-use std::io::{self, Read};
+use std::io;
 
 use super::codec::decode;
 use super::typ::SnapshotMeta;
 use crate::storage::schema::snapshot_keys;
-use crate::storage::{HeldValue, SharedBackend, Tree, ValueRead};
+use crate::storage::{read_whole, Backend, HeldValue, SharedBackend, Tree, ValueRead};
 
 #[derive(Clone)]
 pub enum SnapshotData {
@@ -31,17 +31,13 @@ impl SnapshotData {
     /// entries in between a second time.
     pub fn open(self) -> io::Result<Box<dyn ValueRead>> {
         let (backend, meta) = match self {
-            SnapshotData::Held(bytes) => return Ok(Box::new(HeldValue::new(bytes))),
+            SnapshotData::Held(bytes) => return Ok(HeldValue::boxed(bytes)),
             SnapshotData::Stored { backend, meta } => (backend, meta),
         };
         let data = backend.open_value(Tree::Snapshot, snapshot_keys::DATA)?;
         // Read after the data was opened: had a newer snapshot been written before that, the
         // meta would be the newer one's too (a snapshot's meta only grows).
-        let now = match backend.get(Tree::Snapshot, snapshot_keys::META)? {
-            Some(m) => Some(decode::<SnapshotMeta>(&m)?),
-            None => None,
-        };
-        match (data, now) {
+        match (data, stored_meta(backend.as_ref())?) {
             (Some(data), Some(now)) if now == meta => Ok(data),
             _ => Err(io::Error::other(format!(
                 "the snapshot at index {} was replaced before it was read; a newer one is sent \
@@ -51,14 +47,21 @@ impl SnapshotData {
         }
     }
 
-    /// The bytes, read whole.
+    /// The bytes, read whole (those in hand are handed over, not copied).
     pub fn into_bytes(self) -> io::Result<Vec<u8>> {
-        let mut data = self.open()?;
-        let mut bytes = Vec::with_capacity(data.size() as usize);
-        data.read_to_end(&mut bytes)?;
-        data.finish()?;
-        Ok(bytes)
+        match self {
+            SnapshotData::Held(bytes) => Ok(bytes),
+            stored => read_whole(stored.open()?),
+        }
     }
+}
+
+/// The meta of the snapshot stored in `backend`, if there is one.
+pub fn stored_meta(backend: &dyn Backend) -> io::Result<Option<SnapshotMeta>> {
+    backend
+        .get(Tree::Snapshot, snapshot_keys::META)?
+        .map(|m| decode(&m))
+        .transpose()
 }
 
 impl fmt::Debug for SnapshotData {

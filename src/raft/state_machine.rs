@@ -19,7 +19,7 @@ use openraft::{EntryPayload, OptionalSend};
 use serde::{Deserialize, Serialize};
 
 use super::codec::{decode, decode_from, encode, encode_into, encoded_len};
-use super::snapshot_data::SnapshotData;
+use super::snapshot_data::{stored_meta, SnapshotData};
 use super::snapshot_pace;
 use super::typ::{LogId, Snapshot, SnapshotMeta, StoredMembership, TypeConfig};
 use crate::auth::{check_command, AuthOutcome, AuthStore, TokenTable};
@@ -34,7 +34,7 @@ use crate::proto::mvccpb::Event;
 use crate::raft::rejoin::Admission;
 use crate::raft::{Member, NodeId};
 use crate::storage::schema::snapshot_keys;
-use crate::storage::{Batch, Fill, SharedBackend, Tree};
+use crate::storage::{Backend, Batch, Fill, SharedBackend, Tree};
 use crate::store::{KeyRange, Store, StoreError};
 use crate::watch::{History, WatchHub};
 
@@ -57,6 +57,16 @@ pub struct Applied {
     pub alarms: BTreeSet<(u64, i32)>,
     /// Users, roles and permissions; snapshotted with the rest, so auth survives restarts.
     pub auth: AuthStore,
+}
+
+impl Applied {
+    /// What a snapshot of this state says of itself.
+    pub fn snapshot_meta(&self) -> SnapshotMeta {
+        SnapshotMeta {
+            last_log_id: self.last_applied,
+            last_membership: self.last_membership.clone(),
+        }
+    }
 }
 
 struct Shared {
@@ -239,26 +249,13 @@ impl StateMachine {
             .persisting
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        if let Some(stored) = self
-            .shared
-            .backend
-            .get(Tree::Snapshot, snapshot_keys::META)?
-        {
-            let stored: SnapshotMeta = decode(&stored)?;
+        if let Some(stored) = stored_meta(self.shared.backend.as_ref())? {
             if stored.last_log_id.is_some() && stored.last_log_id >= meta.last_log_id {
                 return Ok(false);
             }
         }
-        let mut batch = Batch::default();
-        batch.put(Tree::Snapshot, snapshot_keys::META, encode(meta)?);
         let started = crate::clock::now();
-        self.shared.backend.write_streamed_and_sync(
-            batch,
-            Tree::Snapshot,
-            snapshot_keys::DATA,
-            len,
-            fill,
-        )?;
+        write_snapshot(self.shared.backend.as_ref(), meta, len, fill)?;
         if let Some(h) = &self.shared.commit_seconds {
             h.observe(started.elapsed().as_secs_f64());
         }
@@ -266,12 +263,24 @@ impl StateMachine {
     }
 }
 
+/// Writes, synced, the snapshot `meta` describes, its `len` bytes written by `fill` straight
+/// into the backend.
+pub(crate) fn write_snapshot(
+    backend: &dyn Backend,
+    meta: &SnapshotMeta,
+    len: u64,
+    fill: Fill<'_>,
+) -> io::Result<()> {
+    let mut batch = Batch::default();
+    batch.put(Tree::Snapshot, snapshot_keys::META, encode(meta)?);
+    backend.write_streamed_and_sync(batch, Tree::Snapshot, snapshot_keys::DATA, len, fill)
+}
+
 /// The last snapshot in `backend`, if one was persisted; its bytes are read when sent.
 fn stored_snapshot(backend: &SharedBackend) -> io::Result<Option<Snapshot>> {
-    let Some(meta) = backend.get(Tree::Snapshot, snapshot_keys::META)? else {
+    let Some(meta) = stored_meta(backend.as_ref())? else {
         return Ok(None);
     };
-    let meta: SnapshotMeta = decode(&meta)?;
     Ok(Some(Snapshot {
         meta: meta.clone(),
         snapshot: SnapshotData::Stored {
@@ -483,10 +492,7 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
         // A clone is cheap (the key map is persistent) and lets the writes go on while the
         // O(keys) encoding runs: encoding under the lock stalled every write for its length.
         let state = self.read().clone();
-        let meta = SnapshotMeta {
-            last_log_id: state.last_applied,
-            last_membership: state.last_membership.clone(),
-        };
+        let meta = state.snapshot_meta();
         let len = encoded_len(&state)?;
         if self.persist(&meta, len, &mut |w| encode_into(w, &state))? {
             self.snapshot_taken(&meta);

@@ -18,12 +18,11 @@ use std::path::{Path, PathBuf};
 
 use super::{bolt, database_bytes, etcd_db, Result, SnapshotError, Status};
 use crate::config::{member_id, parse_initial_cluster};
-use crate::raft::codec::{encode, encode_into, encoded_len};
-use crate::raft::state_machine::Applied;
-use crate::raft::typ::{LogId, SnapshotMeta, StoredMembership};
+use crate::raft::codec::{encode_into, encoded_len};
+use crate::raft::state_machine::{write_snapshot, Applied};
+use crate::raft::typ::{LogId, StoredMembership};
 use crate::raft::Member;
-use crate::storage::schema::snapshot_keys;
-use crate::storage::{Backend, Batch, SnapshotFile, Tree};
+use crate::storage::{Backend, SnapshotFile};
 
 /// etcdctl's restore flags.
 #[derive(Debug, Clone)]
@@ -157,14 +156,8 @@ fn write_data_dir(dir: &Path, applied: &Applied) -> Result<()> {
 
 /// The one state-machine snapshot a restored member starts from, synced.
 fn write_state(backend: &dyn Backend, applied: &Applied) -> std::io::Result<()> {
-    let meta = SnapshotMeta {
-        last_log_id: applied.last_applied,
-        last_membership: applied.last_membership.clone(),
-    };
-    let mut batch = Batch::default();
-    batch.put(Tree::Snapshot, snapshot_keys::META, encode(&meta)?);
     let len = encoded_len(applied)?;
-    backend.write_streamed_and_sync(batch, Tree::Snapshot, snapshot_keys::DATA, len, &mut |w| {
+    write_snapshot(backend, &applied.snapshot_meta(), len, &mut |w| {
         encode_into(w, applied)
     })
 }

@@ -90,6 +90,18 @@ impl HeldValue {
     pub fn new(bytes: Vec<u8>) -> Self {
         HeldValue(io::Cursor::new(bytes))
     }
+
+    pub fn boxed(bytes: Vec<u8>) -> Box<dyn ValueRead> {
+        Box::new(HeldValue::new(bytes))
+    }
+}
+
+/// Reads `value` whole, then checks it.
+pub fn read_whole(mut value: Box<dyn ValueRead>) -> io::Result<Vec<u8>> {
+    let mut bytes = Vec::with_capacity(value.size() as usize);
+    value.read_to_end(&mut bytes)?;
+    value.finish()?;
+    Ok(bytes)
 }
 
 impl io::Read for HeldValue {
@@ -167,9 +179,7 @@ pub trait Backend: Send + Sync + 'static {
     /// disk hands out a reader of the file as it is, unchanged by later writes, and never a
     /// copy in memory.
     fn open_value(&self, tree: Tree, key: &[u8]) -> io::Result<Option<Box<dyn ValueRead>>> {
-        Ok(self
-            .get(tree, key)?
-            .map(|v| Box::new(HeldValue::new(v)) as Box<dyn ValueRead>))
+        Ok(self.get(tree, key)?.map(HeldValue::boxed))
     }
 
     /// Makes every earlier `write` durable. Synchronous on purpose: the simulator must not leave

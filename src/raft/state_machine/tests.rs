@@ -153,10 +153,7 @@ async fn a_snapshot_older_than_the_stored_one_is_not_written_over_it() {
     // purged past it). Method: store a snapshot at index 3, then persist one at index 2.
     let sm = with_state_of(3);
     sm.clone().build_snapshot().await.expect("snapshot built");
-    let stored = |sm: &StateMachine| {
-        let meta = sm.shared.backend.get(Tree::Snapshot, snapshot_keys::META);
-        decode::<SnapshotMeta>(&meta.unwrap().unwrap()).unwrap()
-    };
+    let stored = |sm: &StateMachine| stored_meta(sm.shared.backend.as_ref()).unwrap().unwrap();
     assert_eq!(stored(&sm).last_log_id.unwrap().index, 3);
 
     let older = SnapshotMeta {

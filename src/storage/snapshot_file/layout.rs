@@ -256,34 +256,32 @@ mod tests {
         // other than the length it promised is refused rather than leaving a bad file.
         let mut trees = sample();
         trees.insert(Tree::Snapshot, b"data".to_vec(), Bytes::new());
-        let mut here = Vec::new();
-        let mut fill = |w: &mut dyn Write| w.write_all(&[9; 5000]);
-        let streamed = Streamed {
-            tree: Tree::Snapshot,
-            key: b"data",
-            len: 5000,
-            fill: &mut fill,
-        };
-        write(&mut here, &trees, Some(streamed)).unwrap();
+        let here = streaming(&trees, Tree::Snapshot, b"data", 5000, &[9; 5000]).unwrap();
         trees.insert(Tree::Snapshot, b"data".to_vec(), Bytes::from(vec![9; 5000]));
         assert_eq!(here, bincode::serialize(&trees).unwrap());
 
-        let mut short = |w: &mut dyn Write| w.write_all(&[9; 10]);
+        assert!(streaming(&trees, Tree::Snapshot, b"data", 11, &[9; 10]).is_err());
+        assert!(streaming(&trees, Tree::RaftMeta, b"nowhere", 1, b"x").is_err());
+    }
+
+    /// `trees` written with `bytes` streamed in at `(tree, key)`, promised as `len` bytes.
+    fn streaming(
+        trees: &Trees,
+        tree: Tree,
+        key: &[u8],
+        len: u64,
+        bytes: &[u8],
+    ) -> io::Result<Vec<u8>> {
+        let mut out = Vec::new();
+        let mut fill = |w: &mut dyn Write| w.write_all(bytes);
         let streamed = Streamed {
-            tree: Tree::Snapshot,
-            key: b"data",
-            len: 11,
-            fill: &mut short,
+            tree,
+            key,
+            len,
+            fill: &mut fill,
         };
-        assert!(write(&mut Vec::new(), &trees, Some(streamed)).is_err());
-        let mut absent = |w: &mut dyn Write| w.write_all(b"x");
-        let streamed = Streamed {
-            tree: Tree::RaftMeta,
-            key: b"nowhere",
-            len: 1,
-            fill: &mut absent,
-        };
-        assert!(write(&mut Vec::new(), &trees, Some(streamed)).is_err());
+        write(&mut out, trees, Some(streamed))?;
+        Ok(out)
     }
 
     #[test]

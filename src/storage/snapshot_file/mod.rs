@@ -25,7 +25,7 @@ use std::sync::{Mutex, MutexGuard};
 use bytes::Bytes;
 
 use super::trees::Trees;
-use super::{Backend, Batch, Fill, HeldValue, Op, Tree, ValueRead};
+use super::{read_whole, Backend, Batch, Fill, HeldValue, Op, Tree, ValueRead};
 use layout::{Entry, Streamed, Walker};
 
 const FILE: &str = "snapshot";
@@ -304,22 +304,13 @@ impl ValueRead for FileValue {
 
 impl Backend for SnapshotFile {
     fn get(&self, tree: Tree, key: &[u8]) -> io::Result<Option<Vec<u8>>> {
-        let Some(mut value) = self.open_value(tree, key)? else {
-            return Ok(None);
-        };
-        let mut bytes = Vec::with_capacity(value.size() as usize);
-        value.read_to_end(&mut bytes)?;
-        value.finish()?;
-        Ok(Some(bytes))
+        self.open_value(tree, key)?.map(read_whole).transpose()
     }
 
     fn open_value(&self, tree: Tree, key: &[u8]) -> io::Result<Option<Box<dyn ValueRead>>> {
         let state = self.lock();
         if !state.on_disk.contains(&(tree, key.to_vec())) {
-            return Ok(state
-                .trees
-                .get(tree, key)
-                .map(|v| Box::new(HeldValue::new(v)) as Box<dyn ValueRead>));
+            return Ok(state.trees.get(tree, key).map(HeldValue::boxed));
         }
         let mut opened = self.open_file()?;
         while let Some((t, k, len)) = opened.walker.next_entry()? {
