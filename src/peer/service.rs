@@ -17,7 +17,7 @@ use crate::error::Error;
 use crate::proto::peer::peer_server::Peer;
 use crate::proto::peer::Payload;
 use crate::raft::codec::{decode, encode};
-use crate::raft::snapshot_data::SnapshotData;
+use crate::raft::snapshot_data::Receiving;
 use crate::raft::typ::{Runtime, Snapshot, SnapshotMeta, TypeConfig, Vote};
 use crate::raft::{NodeId, Raft};
 
@@ -43,6 +43,11 @@ pub trait PeerHandler: Send + Sync + 'static {
     /// part in Raft at all: until then it answers no Raft message (it would vote and
     /// acknowledge with a vote and log it may have lost).
     fn admitted(&self) -> bool;
+    /// A scratch file for a leader's snapshot to go to as it arrives; `None` holds it in
+    /// memory.
+    fn snapshot_spool(&self) -> std::io::Result<Option<std::fs::File>> {
+        Ok(None)
+    }
 }
 
 pub struct PeerService<H> {
@@ -179,23 +184,25 @@ impl<H: PeerHandler> Peer for PeerService<H> {
         if len.is_some_and(|len| len > SNAPSHOT_MAX_BYTES as u64) {
             return Err(Error::SnapshotTooLarge.into());
         }
-        let mut data = Vec::with_capacity(len.unwrap_or(0) as usize);
+        let internal = |e: std::io::Error| Status::from(Error::Internal(e.to_string()));
+        let spool = self.handler.snapshot_spool().map_err(internal)?;
+        let mut data = Receiving::new(spool, len.unwrap_or(0));
         while let Some(chunk) = stream.next().await {
             let chunk = chunk?;
-            if data.len() + chunk.data.len() > SNAPSHOT_MAX_BYTES {
+            if data.received() + chunk.data.len() as u64 > SNAPSHOT_MAX_BYTES as u64 {
                 return Err(Error::SnapshotTooLarge.into());
             }
-            data.extend_from_slice(&chunk.data);
+            data.push(&chunk.data).map_err(internal)?;
         }
         // A sender that could not read its snapshot whole stops short of its length.
-        if let Some(len) = len.filter(|&len| len != data.len() as u64) {
-            let got = data.len();
+        if let Some(len) = len.filter(|&len| len != data.received()) {
+            let got = data.received();
             let e = format!("snapshot stream ended after {got} of {len} bytes");
             return Err(Error::PeerMessage(e).into());
         }
         let snapshot = Snapshot {
             meta,
-            snapshot: SnapshotData::Held(data),
+            snapshot: data.finish(),
         };
         let raft = self.handler.raft();
         reply(

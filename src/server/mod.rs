@@ -285,4 +285,8 @@ impl PeerHandler for Server {
     fn admitted(&self) -> bool {
         self.admission.admitted()
     }
+
+    fn snapshot_spool(&self) -> std::io::Result<Option<std::fs::File>> {
+        self.sm.scratch_file()
+    }
 }

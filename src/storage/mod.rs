@@ -84,14 +84,14 @@ pub trait ValueRead: io::Read + Send {
 }
 
 /// A value in hand.
-pub struct HeldValue(io::Cursor<Vec<u8>>);
+pub struct HeldValue(io::Cursor<bytes::Bytes>);
 
 impl HeldValue {
-    pub fn new(bytes: Vec<u8>) -> Self {
-        HeldValue(io::Cursor::new(bytes))
+    pub fn new(bytes: impl Into<bytes::Bytes>) -> Self {
+        HeldValue(io::Cursor::new(bytes.into()))
     }
 
-    pub fn boxed(bytes: Vec<u8>) -> Box<dyn ValueRead> {
+    pub fn boxed(bytes: impl Into<bytes::Bytes>) -> Box<dyn ValueRead> {
         Box::new(HeldValue::new(bytes))
     }
 }
@@ -180,6 +180,13 @@ pub trait Backend: Send + Sync + 'static {
     /// copy in memory.
     fn open_value(&self, tree: Tree, key: &[u8]) -> io::Result<Option<Box<dyn ValueRead>>> {
         Ok(self.get(tree, key)?.map(HeldValue::boxed))
+    }
+
+    /// An unnamed scratch file beside the backend's own, for a large value received before it is
+    /// stored (a leader's snapshot); being unnamed, it leaves nothing behind, even after a
+    /// crash. `None` for a backend without files: such a value is held in memory.
+    fn scratch_file(&self) -> io::Result<Option<std::fs::File>> {
+        Ok(None)
     }
 
     /// Makes every earlier `write` durable. Synchronous on purpose: the simulator must not leave

@@ -2,18 +2,13 @@ use std::time::Duration;
 
 use super::*;
 use crate::proto::etcdserverpb::PutRequest;
+use crate::raft::codec::decode;
+use crate::raft::snapshot_data::Receiving;
 use crate::storage::{MemoryBackend, SnapshotFile};
 
 /// A state machine holding `mib` keys of 1 MiB each, applied at log indices 1..=mib.
 fn with_state_of(mib: u64) -> StateMachine {
-    let backend: SharedBackend = Arc::new(MemoryBackend::new());
-    let sm = StateMachine::open(
-        backend,
-        Arc::new(WatchHub::new()),
-        Arc::new(Lessor::new()),
-        None,
-    )
-    .expect("open state machine");
+    let sm = open_on(Arc::new(MemoryBackend::new()));
     {
         let mut state = sm.shared.state.write().unwrap();
         for i in 1..=mib {
@@ -80,16 +75,7 @@ async fn a_snapshot_streamed_into_its_file_restarts_the_same_state() {
     // decoded straight from it at start gives back the state it was built from, and still
     // reads back whole for a follower or a backup.
     let dir = tempfile::tempdir().unwrap();
-    let open = || {
-        let backend: SharedBackend = Arc::new(SnapshotFile::open(dir.path()).unwrap());
-        StateMachine::open(
-            backend,
-            Arc::new(WatchHub::new()),
-            Arc::new(Lessor::new()),
-            None,
-        )
-        .expect("open state machine")
-    };
+    let open = || open_on(Arc::new(SnapshotFile::open(dir.path()).unwrap()));
     let sm = open();
     {
         let mut state = sm.shared.state.write().unwrap();
@@ -167,4 +153,91 @@ async fn a_snapshot_older_than_the_stored_one_is_not_written_over_it() {
         "nor the same one again"
     );
     assert_eq!(stored(&sm).last_log_id.unwrap().index, 3);
+}
+
+/// A state machine over `backend`, as a member opens it at start.
+fn open_on(backend: SharedBackend) -> StateMachine {
+    StateMachine::open(
+        backend,
+        Arc::new(WatchHub::new()),
+        Arc::new(Lessor::new()),
+        None,
+    )
+    .expect("open state machine")
+}
+
+/// Installs `bytes` under `meta` as the peer service hands a leader's snapshot over: received
+/// chunk by chunk, to a scratch file if the backend has one.
+async fn receive_and_install(
+    sm: &mut StateMachine,
+    meta: &SnapshotMeta,
+    bytes: &[u8],
+    spooled: bool,
+) -> io::Result<()> {
+    let mut data = Receiving::new(sm.scratch_file().unwrap(), bytes.len() as u64);
+    for chunk in bytes.chunks(4096) {
+        data.push(chunk).unwrap();
+    }
+    let data = data.finish();
+    assert_eq!(
+        matches!(data, SnapshotData::Spooled { .. }),
+        spooled,
+        "{data:?}"
+    );
+    sm.install_snapshot(meta, data).await
+}
+
+#[tokio::test]
+async fn a_received_snapshot_is_installed_and_bytes_that_do_not_decode_are_never_stored() {
+    // Goal: a leader's snapshot, whether it went to a scratch file as it arrived (a member on
+    // disk) or was held (the simulator's, in memory), installs the state it was built from,
+    // durably; bytes that do not decode are refused and leave the stored snapshot and the state
+    // as they were. Nothing is left beside the snapshot file.
+    let leader = with_state_of(3);
+    let snapshot = leader
+        .clone()
+        .build_snapshot()
+        .await
+        .expect("snapshot built");
+    let built = encode(&*leader.read()).unwrap();
+    let later = SnapshotMeta {
+        last_log_id: Some(LogId::new_term_index(1, 400)),
+        ..snapshot.meta.clone()
+    };
+    let garbage = vec![0xff; built.len()];
+    let stored = |sm: &StateMachine| stored_meta(sm.shared.backend.as_ref()).unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let memory: SharedBackend = Arc::new(MemoryBackend::new());
+    let on_disk = || -> SharedBackend { Arc::new(SnapshotFile::open(dir.path()).unwrap()) };
+    for (backend, spooled) in [(on_disk(), true), (memory.clone(), false)] {
+        let mut sm = open_on(backend);
+        receive_and_install(&mut sm, &snapshot.meta, &built, spooled)
+            .await
+            .expect("installed");
+        assert_eq!(encode(&*sm.read()).unwrap(), built);
+        assert_eq!(stored(&sm), Some(snapshot.meta.clone()));
+
+        let err = receive_and_install(&mut sm, &later, &garbage, spooled)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData, "{err}");
+        assert_eq!(
+            stored(&sm),
+            Some(snapshot.meta.clone()),
+            "the stored one stays"
+        );
+        assert_eq!(encode(&*sm.read()).unwrap(), built, "and so does the state");
+    }
+
+    for backend in [on_disk(), memory] {
+        let reopened = open_on(backend);
+        assert_eq!(encode(&*reopened.read()).unwrap(), built);
+        assert_eq!(stored(&reopened), Some(snapshot.meta.clone()));
+    }
+    let files: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(files, ["snapshot"], "no scratch file is left behind");
 }

@@ -190,7 +190,21 @@ impl SnapshotFile {
     /// values on disk only.
     fn replace_file(&self, state: &mut State, streamed: Option<Streamed<'_>>) -> io::Result<()> {
         let tmp = self.dir.join(format!("{FILE}.tmp"));
-        let mut file = File::create(&tmp)?;
+        let written = self.write_file(&tmp, state, streamed);
+        if written.is_err() {
+            // As large as the store: not left on the disk until the next snapshot.
+            let _ = fs::remove_file(&tmp);
+        }
+        written
+    }
+
+    fn write_file(
+        &self,
+        tmp: &Path,
+        state: &mut State,
+        streamed: Option<Streamed<'_>>,
+    ) -> io::Result<()> {
+        let mut file = File::create(tmp)?;
         // Streamed into the file with its checksum computed on the way: the encoded trees are
         // as large as the store, and a buffer of them was one more copy at every snapshot.
         file.write_all(&[0; 4])?;
@@ -210,7 +224,7 @@ impl SnapshotFile {
         file.seek(io::SeekFrom::Start(0))?;
         file.write_all(&crc.to_le_bytes())?;
         file.sync_all()?;
-        fs::rename(&tmp, self.dir.join(FILE))?;
+        fs::rename(tmp, self.dir.join(FILE))?;
         File::open(&self.dir)?.sync_all()?;
         self.size.store(len, Ordering::Relaxed);
         state.dirty = false;
@@ -392,6 +406,10 @@ impl Backend for SnapshotFile {
         }
     }
 
+    fn scratch_file(&self) -> io::Result<Option<File>> {
+        tempfile::tempfile_in(&self.dir).map(Some)
+    }
+
     fn sync(&self) -> io::Result<()> {
         let mut state = self.lock();
         if !state.dirty {
@@ -512,6 +530,8 @@ mod tests {
             .write_streamed_and_sync(batch, Tree::Snapshot, b"data", 200, &mut failing)
             .unwrap_err();
         assert!(err.to_string().contains("encoder failed"), "{err}");
+        let files: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(files.len(), 1, "the half-written file is not left behind");
         let m1 = Some(b"m1".to_vec());
         assert_eq!(s.get(Tree::Snapshot, b"meta").unwrap(), m1);
         assert_eq!(s.get(Tree::Snapshot, b"data").unwrap(), Some(big.clone()));
