@@ -589,6 +589,10 @@ async fn serve_metrics(server: Arc<Server>, incoming: Incoming, shutdown: watch:
     }
 }
 
+/// How much a peer may send on one call before the receiver takes it, and in what frames.
+const PEER_STREAM_WINDOW_BYTES: u32 = 8 << 20;
+const PEER_FRAME_BYTES: u32 = 256 << 10;
+
 /// `frames`: peers call in `transport::frames` (the simulator), not over HTTP/2.
 async fn serve_peers(
     server: Arc<Server>,
@@ -602,7 +606,13 @@ async fn serve_peers(
     if frames {
         return crate::transport::frames::serve(incoming, svc, wait_shutdown(shutdown)).await;
     }
+    // A snapshot's chunks are 1 MiB: with h2's default windows (1 MiB) and frames (16 KiB) a
+    // leader could send one chunk at a time, in 64 frames, each chunk waiting for the last to
+    // be taken off the connection.
     let res = tonic::transport::Server::builder()
+        .initial_stream_window_size(PEER_STREAM_WINDOW_BYTES)
+        .initial_connection_window_size(2 * PEER_STREAM_WINDOW_BYTES)
+        .max_frame_size(PEER_FRAME_BYTES)
         .add_service(svc)
         .serve_with_incoming_shutdown(incoming, wait_shutdown(shutdown))
         .await;
