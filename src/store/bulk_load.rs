@@ -10,9 +10,10 @@
 use imbl::OrdMap;
 
 use super::key_history::KeyHistory;
+use super::stored_key::StoredKey;
 
 /// The map holding `entries`; later entries win over earlier ones with the same key.
-pub(super) fn key_map(entries: Vec<(Box<[u8]>, KeyHistory)>) -> OrdMap<Box<[u8]>, KeyHistory> {
+pub(super) fn key_map(entries: Vec<(StoredKey, KeyHistory)>) -> OrdMap<StoredKey, KeyHistory> {
     let ascending = entries.windows(2).all(|w| w[0].0 < w[1].0);
     if !ascending {
         // Duplicates must keep their order, so no interleaving.
@@ -37,7 +38,7 @@ pub(super) fn key_map(entries: Vec<(Box<[u8]>, KeyHistory)>) -> OrdMap<Box<[u8]>
 mod tests {
     use super::*;
 
-    fn entries(keys: &[&str]) -> Vec<(Box<[u8]>, KeyHistory)> {
+    fn entries(keys: &[&str]) -> Vec<(StoredKey, KeyHistory)> {
         keys.iter()
             .map(|k| (k.as_bytes().into(), KeyHistory::default()))
             .collect()

@@ -6,6 +6,7 @@
 //! revision stays in history, since a watch may start there (etcd's fix for #18089/#19179;
 //! 3.4.23 lost it, which the planted `etcd-19179` bug puts back).
 
+use super::stored_key::StoredKey;
 use super::{Store, StoreError};
 
 impl Store {
@@ -19,7 +20,7 @@ impl Store {
         let plant = self.planted_compaction_drops_tombstone;
         // Read first, then write only the keys that lose a version: the map is shared with any
         // snapshot being taken, and a write copies the nodes on its path.
-        let touched: Vec<Box<[u8]>> = self
+        let touched: Vec<StoredKey> = self
             .keys
             .iter()
             .filter(|(_, history)| history.compactable(revision, plant) > 0)

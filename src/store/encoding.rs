@@ -15,10 +15,11 @@ use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::key_history::{KeyHistory, Live, Version};
+use super::stored_key::StoredKey;
 
 /// `Store.keys` as a map of key to history, each version with its whole `KeyValue`.
 pub(super) fn serialize_keys<S: Serializer>(
-    keys: &OrdMap<Box<[u8]>, KeyHistory>,
+    keys: &OrdMap<StoredKey, KeyHistory>,
     serializer: S,
 ) -> Result<S::Ok, S::Error> {
     let mut map = serializer.serialize_map(Some(keys.len()))?;
@@ -31,10 +32,10 @@ pub(super) fn serialize_keys<S: Serializer>(
 /// `Store.keys` read back, each key as one byte string.
 pub(super) fn deserialize_keys<'de, D: Deserializer<'de>>(
     deserializer: D,
-) -> Result<OrdMap<Box<[u8]>, KeyHistory>, D::Error> {
+) -> Result<OrdMap<StoredKey, KeyHistory>, D::Error> {
     struct Keys;
     impl<'de> Visitor<'de> for Keys {
-        type Value = OrdMap<Box<[u8]>, KeyHistory>;
+        type Value = OrdMap<StoredKey, KeyHistory>;
 
         fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
             f.write_str("a map of keys to their histories")
@@ -45,7 +46,7 @@ pub(super) fn deserialize_keys<'de, D: Deserializer<'de>>(
             // length comes from the input, so it only hints.
             let mut keys = Vec::with_capacity(map.size_hint().unwrap_or(0).min(1 << 16));
             while let Some((key, history)) = map.next_entry::<serde_bytes::ByteBuf, KeyHistory>()? {
-                keys.push((key.into_boxed_slice(), history));
+                keys.push((key.into_vec().into(), history));
             }
             Ok(super::bulk_load::key_map(keys))
         }

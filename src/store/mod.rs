@@ -24,6 +24,7 @@ mod key_history;
 mod key_range;
 mod range;
 mod revisions;
+mod stored_key;
 mod txn;
 pub mod validate;
 mod write;
@@ -36,6 +37,7 @@ mod model_tests;
 mod tests;
 
 use imbl::OrdMap;
+use stored_key::StoredKey;
 
 use serde::{Deserialize, Serialize};
 
@@ -78,7 +80,7 @@ pub struct Store {
         serialize_with = "encoding::serialize_keys",
         deserialize_with = "encoding::deserialize_keys"
     )]
-    keys: OrdMap<Box<[u8]>, KeyHistory>,
+    keys: OrdMap<StoredKey, KeyHistory>,
     /// `approximate_size_bytes`, kept as versions come and go: the quota check reads it on
     /// every write, so it must not walk the store.
     size_bytes: usize,

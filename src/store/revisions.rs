@@ -97,11 +97,7 @@ impl Store {
         let mut store = Store {
             revision,
             compact_revision,
-            keys: super::bulk_load::key_map(
-                keys.into_iter()
-                    .map(|(k, h)| (k.into_boxed_slice(), h))
-                    .collect(),
-            ),
+            keys: super::bulk_load::key_map(keys.into_iter().map(|(k, h)| (k.into(), h)).collect()),
             size_bytes: 0,
             planted_compaction_drops_tombstone: false,
         };
