@@ -29,11 +29,14 @@ impl LeaseIndex for Leases {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Generators: proto requests over keys a..d, with every option.
+// Generators: proto requests over keys a..d, with every option. Two keys are longer than the
+// 15 bytes a key map's node holds inline, so both of a key's forms meet in one map.
 
 fn key() -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
         20 => prop::sample::select(vec!["a", "b", "c", "d"]).prop_map(|k| k.as_bytes().to_vec()),
+        4 => prop::sample::select(vec!["b-longer-than-inline", "c-longer-than-inline"])
+            .prop_map(|k| k.as_bytes().to_vec()),
         1 => Just(Vec::new()),
     ]
 }
@@ -190,6 +193,8 @@ enum Op {
     DeleteKeys(Vec<Vec<u8>>),
     /// events_between(key, end, revision - back, revision).
     Events(Vec<u8>, Vec<u8>, i64),
+    /// The store replaced by its snapshot, encoded and decoded (a restart, a catch-up).
+    Restore,
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -201,6 +206,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (-1..8i64).prop_map(Op::Compact),
         1 => prop::collection::vec(key(), 0..4).prop_map(Op::DeleteKeys),
         2 => (key(), range_end(), 0..10i64).prop_map(|(k, e, b)| Op::Events(k, e, b)),
+        1 => Just(Op::Restore),
     ]
 }
 
@@ -807,6 +813,10 @@ proptest! {
                         s.events_between(&key, &end, start, m.rev),
                         m.events_between(&key, &end, start, m.rev)
                     );
+                }
+                Op::Restore => {
+                    let bytes = bincode::serialize(&s).expect("a store serializes");
+                    s = bincode::deserialize(&bytes).expect("and deserializes");
                 }
             }
             prop_assert_eq!((s.revision(), s.compact_revision()), (m.rev, m.compacted));
