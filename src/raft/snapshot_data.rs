@@ -73,12 +73,17 @@ pub struct Receiving {
     len: u64,
 }
 
+/// The most a held snapshot's buffer reserves up front. The length is the sender's word, and a
+/// damaged one (up to the 8 GiB the peer service accepts) must not abort the process on an
+/// allocation; a snapshot past this grows the buffer as it arrives.
+const HELD_RESERVE_MAX: u64 = 256 << 20;
+
 impl Receiving {
     /// `expected`: the length the sender announced, to size the buffer of bytes held.
     pub fn new(spool: Option<File>, expected: u64) -> Self {
         let held = match spool {
             Some(_) => Vec::new(),
-            None => Vec::with_capacity(expected as usize),
+            None => Vec::with_capacity(expected.min(HELD_RESERVE_MAX) as usize),
         };
         Receiving {
             spool,
@@ -171,4 +176,22 @@ impl fmt::Debug for SnapshotData {
 
 fn index(meta: &SnapshotMeta) -> u64 {
     meta.last_log_id.as_ref().map_or(0, |l| l.index)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_held_snapshot_reserves_no_more_than_its_cap_whatever_length_is_announced() {
+        let mut data = Receiving::new(None, 8 << 30);
+        assert!(data.held.capacity() as u64 <= HELD_RESERVE_MAX);
+        data.push(b"abc").unwrap();
+        data.push(b"def").unwrap();
+        assert_eq!(data.received(), 6);
+        match data.finish() {
+            SnapshotData::Held(bytes) => assert_eq!(&bytes[..], b"abcdef"),
+            _ => panic!("no scratch file was given, so the bytes are held"),
+        }
+    }
 }
