@@ -8,12 +8,12 @@
 use std::borrow::Borrow;
 use std::cmp::Ordering;
 use std::fmt;
-use std::hash::{Hash, Hasher};
 use std::ops::Deref;
 
 use compact_bytes::CompactBytesSlice;
 
-#[derive(Clone, Default)]
+/// Equality comes from `CompactBytesSlice`, which compares the bytes whichever form holds them.
+#[derive(Clone, Default, PartialEq, Eq)]
 pub(crate) struct StoredKey(CompactBytesSlice);
 
 impl Deref for StoredKey {
@@ -48,14 +48,6 @@ impl From<Vec<u8>> for StoredKey {
     }
 }
 
-impl PartialEq for StoredKey {
-    fn eq(&self, other: &Self) -> bool {
-        **self == **other
-    }
-}
-
-impl Eq for StoredKey {}
-
 impl PartialOrd for StoredKey {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
@@ -65,12 +57,6 @@ impl PartialOrd for StoredKey {
 impl Ord for StoredKey {
     fn cmp(&self, other: &Self) -> Ordering {
         (**self).cmp(&**other)
-    }
-}
-
-impl Hash for StoredKey {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        (**self).hash(state)
     }
 }
 
@@ -92,6 +78,7 @@ mod tests {
             let from_slice = StoredKey::from(&bytes[..]);
             assert_eq!(&*from_vec, &bytes[..]);
             assert_eq!(&*from_slice, &bytes[..]);
+            assert!(from_vec == from_slice && from_vec.cmp(&from_slice).is_eq());
             assert_eq!(from_vec.0.spilled(), len > 15, "len {len}");
             assert_eq!(&*from_vec.clone(), &bytes[..]);
         }
