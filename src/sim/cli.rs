@@ -1,7 +1,12 @@
 //! `quorum sim run` and `quorum sim sweep`: the simulator's command line, part of the one
-//! `quorum` binary. A seed that must replay exactly runs in a fresh process (sweep and shrink
-//! start this same binary again), since only a fresh process replays a run byte for byte.
+//! `quorum` binary. Shrinking starts this same binary again for each try; a sweep starts it
+//! once per job slot as a worker that forks a child per seed, so every run starts from the same
+//! untouched process, as `quorum sim run` does (tokio numbers tasks from a process-wide
+//! counter, and a runtime's shutdown drops tasks in an order that follows those numbers: runs
+//! one after another in one process replay differently). `tests/it/sim.rs` checks that a
+//! sweep's runs give each seed's own trace.
 
+use std::io::Write;
 use std::process::Command;
 use std::time::Instant;
 
@@ -49,7 +54,7 @@ pub enum SimCmd {
         #[command(subcommand)]
         cmd: crate::sim::scenario_cmd::ScenarioCmd,
     },
-    /// Run a range of seeds, each in its own process, several at once.
+    /// Run a range of seeds, several at once, each from a process state of its own.
     Sweep {
         /// `A..B`, B exclusive.
         #[arg(long)]
@@ -74,12 +79,25 @@ pub enum SimCmd {
         #[arg(long)]
         membership: bool,
     },
+    /// A sweep's worker: runs each seed read from stdin (one a line) in a child forked from
+    /// this process, and ends each run's output with a line `END-OF-RUN <0 passed | 1 failed>`.
+    #[command(hide = true)]
+    Worker {
+        #[arg(long)]
+        nodes: u64,
+        #[arg(long)]
+        duration: u64,
+        #[arg(long, value_parser = Plants::NAMES)]
+        plant: Option<String>,
+        #[arg(long)]
+        membership: bool,
+    },
     /// Join shards' JSON summaries: totals, and each failing seed with its replay command.
     Merge { summaries: Vec<std::path::PathBuf> },
 }
 
-/// Greedy shrinking: drop one event at a time (in a fresh process per try, since only a fresh
-/// process replays a run exactly) and keep every drop after which the run still fails the same
+/// Greedy shrinking: drop one event at a time (each try in a process of its own, so a try that
+/// panics ends only itself) and keep every drop after which the run still fails the same
 /// way: with a violation from `checker`, the first one's. A drop that leaves the schedule
 /// invalid (a spare acted on but never added) is not tried.
 fn shrink(
@@ -148,6 +166,106 @@ fn shrink(
     Ok(current)
 }
 
+/// Runs `spec`, prints its log and summary line, and on a violation writes the failure's files
+/// (shrunk unless `no_shrink`) under `sim-failures/`. Returns whether the run passed.
+fn run_and_report(spec: &RunSpec, verbose: bool, no_shrink: bool) -> anyhow::Result<bool> {
+    let (seed, nodes, duration) = (spec.seed, spec.nodes as u64, spec.duration_secs);
+    let liveness = spec.liveness_ms / 1000;
+    let plant = spec.plant_name.clone();
+    let wall = Instant::now();
+    let report = run(spec);
+    let wall = wall.elapsed();
+    for line in &report.log {
+        if verbose || !line.starts_with("op ") {
+            println!("{line}");
+        }
+    }
+    let ok = report
+        .history
+        .iter()
+        .filter(|o| o.complete_ms.is_some())
+        .count();
+    println!(
+        "ops={} completed={} unknown={}",
+        report.history.len(),
+        ok,
+        report.history.len() - ok
+    );
+    for v in &report.violations {
+        println!("VIOLATION {v}");
+    }
+    if !report.violations.is_empty() {
+        let dir = std::path::PathBuf::from(format!("sim-failures/seed-{seed}"));
+        std::fs::create_dir_all(&dir)?;
+        let sched: String = report.schedule.iter().map(|e| format!("{e}\n")).collect();
+        std::fs::write(dir.join("schedule.txt"), sched)?;
+        std::fs::write(dir.join("history.txt"), format!("{:#?}", report.history))?;
+        let text: Vec<String> = report.violations.iter().map(|v| v.to_string()).collect();
+        std::fs::write(dir.join("report.txt"), text.join("\n"))?;
+        println!("wrote {}", dir.display());
+        let mut events = report.schedule.clone();
+        if !no_shrink {
+            let smaller = shrink(
+                report.violations[0].checker.name(),
+                seed,
+                nodes,
+                duration,
+                liveness,
+                plant.as_deref(),
+                &report.schedule,
+            )?;
+            if smaller.len() < report.schedule.len() {
+                let text: String = smaller.iter().map(|e| format!("{e}\n")).collect();
+                std::fs::write(dir.join("schedule.txt"), text)?;
+                println!(
+                    "shrunk the schedule from {} to {} events (still failing)",
+                    report.schedule.len(),
+                    smaller.len()
+                );
+            }
+            events = smaller;
+        }
+        // The failure as a named scenario: `scenario run` replays it and narrates it.
+        let first = &report.violations[0];
+        let scenario = crate::sim::scenario::Scenario {
+            name: format!("seed-{seed}"),
+            description: vec![
+                format!("Shrunk from a failing run of seed {seed} ({nodes} members):"),
+                format!("VIOLATION {first}"),
+            ],
+            nodes: nodes as usize,
+            seed,
+            duration_secs: duration,
+            liveness_secs: liveness,
+            plant: plant.clone(),
+            controllers: false,
+            snapshot_every_entries: None,
+            events,
+        };
+        let path = dir.join("scenario.txt");
+        std::fs::write(&path, crate::sim::scenario::render(&scenario))?;
+        println!(
+            "scenario: quorum sim scenario run {} (copy it into sim/schedules/ to name it)",
+            path.display()
+        );
+        let plant = plant.map(|p| format!(" --plant {p}")).unwrap_or_default();
+        println!(
+            "replay: quorum sim run --seed {seed} --nodes {nodes} --duration {duration} --liveness {liveness}{plant} --schedule {}",
+            dir.join("schedule.txt").display()
+        );
+    }
+    let simulated = report.simulated.as_secs_f64();
+    println!(
+        "seed={seed} nodes={nodes} simulated={:.0}s wall={:.1}s speed={:.0}x trace={:016x} violations={}",
+        simulated,
+        wall.as_secs_f64(),
+        simulated / wall.as_secs_f64().max(1e-9),
+        report.trace,
+        report.violations.len()
+    );
+    Ok(report.violations.is_empty())
+}
+
 /// Runs a simulator command. Call it outside any tokio runtime: the simulation builds its own.
 pub fn main(command: SimCmd) -> anyhow::Result<()> {
     match command {
@@ -190,99 +308,54 @@ pub fn main(command: SimCmd) -> anyhow::Result<()> {
                 snapshot_every_entries: crate::sim::run::SNAPSHOT_EVERY_ENTRIES,
                 membership,
             };
-            let wall = Instant::now();
-            let report = run(&spec);
-            let wall = wall.elapsed();
-            for line in &report.log {
-                if verbose || !line.starts_with("op ") {
-                    println!("{line}");
-                }
-            }
-            let ok = report
-                .history
-                .iter()
-                .filter(|o| o.complete_ms.is_some())
-                .count();
-            println!(
-                "ops={} completed={} unknown={}",
-                report.history.len(),
-                ok,
-                report.history.len() - ok
-            );
-            for v in &report.violations {
-                println!("VIOLATION {v}");
-            }
-            if !report.violations.is_empty() {
-                let dir = std::path::PathBuf::from(format!("sim-failures/seed-{seed}"));
-                std::fs::create_dir_all(&dir)?;
-                let sched: String = report.schedule.iter().map(|e| format!("{e}\n")).collect();
-                std::fs::write(dir.join("schedule.txt"), sched)?;
-                std::fs::write(dir.join("history.txt"), format!("{:#?}", report.history))?;
-                let text: Vec<String> = report.violations.iter().map(|v| v.to_string()).collect();
-                std::fs::write(dir.join("report.txt"), text.join("\n"))?;
-                println!("wrote {}", dir.display());
-                let mut events = report.schedule.clone();
-                if !no_shrink {
-                    let smaller = shrink(
-                        report.violations[0].checker.name(),
-                        seed,
-                        nodes,
-                        duration,
-                        liveness,
-                        plant.as_deref(),
-                        &report.schedule,
-                    )?;
-                    if smaller.len() < report.schedule.len() {
-                        let text: String = smaller.iter().map(|e| format!("{e}\n")).collect();
-                        std::fs::write(dir.join("schedule.txt"), text)?;
-                        println!(
-                            "shrunk the schedule from {} to {} events (still failing)",
-                            report.schedule.len(),
-                            smaller.len()
-                        );
-                    }
-                    events = smaller;
-                }
-                // The failure as a named scenario: `scenario run` replays it and narrates it.
-                let first = &report.violations[0];
-                let scenario = crate::sim::scenario::Scenario {
-                    name: format!("seed-{seed}"),
-                    description: vec![
-                        format!("Shrunk from a failing run of seed {seed} ({nodes} members):"),
-                        format!("VIOLATION {first}"),
-                    ],
-                    nodes: nodes as usize,
-                    seed,
-                    duration_secs: duration,
-                    liveness_secs: liveness,
-                    plant: plant.clone(),
-                    controllers: false,
-                    snapshot_every_entries: None,
-                    events,
-                };
-                let path = dir.join("scenario.txt");
-                std::fs::write(&path, crate::sim::scenario::render(&scenario))?;
-                println!(
-                    "scenario: quorum sim scenario run {} (copy it into sim/schedules/ to name it)",
-                    path.display()
-                );
-                let plant = plant.map(|p| format!(" --plant {p}")).unwrap_or_default();
-                println!(
-                    "replay: quorum sim run --seed {seed} --nodes {nodes} --duration {duration} --liveness {liveness}{plant} --schedule {}",
-                    dir.join("schedule.txt").display()
-                );
-            }
-            let simulated = report.simulated.as_secs_f64();
-            println!(
-                "seed={seed} nodes={nodes} simulated={:.0}s wall={:.1}s speed={:.0}x trace={:016x} violations={}",
-                simulated,
-                wall.as_secs_f64(),
-                simulated / wall.as_secs_f64().max(1e-9),
-                report.trace,
-                report.violations.len()
-            );
-            if !report.violations.is_empty() {
+            if !run_and_report(&spec, verbose, no_shrink)? {
                 std::process::exit(1);
+            }
+        }
+        SimCmd::Worker {
+            nodes,
+            duration,
+            plant,
+            membership,
+        } => {
+            // Built once here, shared by every run forked below: openraft's histograms build
+            // lookup tables for all their widths on first use, 7 % of a 30-second run's CPU.
+            drop(base2histogram::Histogram::<()>::new());
+            let mut out = std::io::stdout();
+            for line in std::io::stdin().lines() {
+                let seed: u64 = line?
+                    .trim()
+                    .parse()
+                    .context("a sweep worker reads one seed a line")?;
+                let spec = RunSpec {
+                    seed,
+                    nodes: nodes as usize,
+                    duration_secs: duration,
+                    plants: plant.as_deref().and_then(Plants::parse).unwrap_or_default(),
+                    plant_name: plant.clone(),
+                    schedule: None,
+                    liveness_ms: crate::sim::run::LIVENESS_MS,
+                    controllers: false,
+                    warmup_ms: 0,
+                    snapshot_every_entries: crate::sim::run::SNAPSHOT_EVERY_ENTRIES,
+                    membership,
+                };
+                let status = crate::sim::fork::in_child(|| {
+                    run_and_report(&spec, false, true).unwrap_or_else(|e| {
+                        println!("the run could not report: {e:#}");
+                        false
+                    })
+                })?;
+                if status.code().is_none() {
+                    writeln!(out, "the run was killed: {status}")?;
+                }
+                writeln!(
+                    out,
+                    "{} {}",
+                    crate::sim::sweep::END_OF_RUN,
+                    u8::from(!status.success())
+                )?;
+                out.flush()?;
             }
         }
         SimCmd::Sweep {

@@ -31,6 +31,7 @@ pub mod cli;
 pub mod clocks;
 pub mod committed;
 pub mod elector;
+pub mod fork;
 pub mod history;
 pub mod host;
 pub mod lease_check;

@@ -1,12 +1,14 @@
-//! Many seeds: `quorum sim sweep` runs a range of seeds, each in its own process (only a fresh
-//! process replays a run exactly), several at once, and `--shard K/N` takes every N-th seed
+//! Many seeds: `quorum sim sweep` runs a range of seeds, several at once, each slot in a worker
+//! process of its own that runs seed after seed (a process per seed spent ~10 % of a sweep
+//! starting processes and building their lookup tables), and `--shard K/N` takes every N-th seed
 //! from the K-th (0-based, as a Kubernetes Indexed Job's `JOB_COMPLETION_INDEX` or a CI matrix
 //! index), so N machines split a long sweep with no scheduler of ours. Each shard can write a
 //! JSON summary; `quorum sim merge` joins them and lists the failing seeds with the command that
 //! replays each.
 
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Mutex};
 use std::time::Instant;
@@ -97,11 +99,13 @@ impl SweepSpec {
         )
     }
 
-    fn command(&self, exe: &Path, seed: u64) -> Command {
+    /// The worker that runs this sweep's seeds (`quorum sim worker`).
+    fn worker_command(&self, exe: &Path) -> Command {
         let mut cmd = Command::new(exe);
-        cmd.args(["sim", "run", "--no-shrink", "--seed", &seed.to_string()])
+        cmd.args(["sim", "worker"])
             .args(["--nodes", &self.nodes.to_string()])
             .args(["--duration", &self.duration_secs.to_string()])
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
         if let Some(p) = &self.plant {
@@ -114,12 +118,87 @@ impl SweepSpec {
     }
 }
 
+/// The line a worker prints after each run's output, then `0` (passed) or `1` (failed).
+pub const END_OF_RUN: &str = "END-OF-RUN";
+
+/// What one seed's run printed, and whether it passed.
+struct Ran {
+    text: String,
+    passed: bool,
+}
+
+/// A worker process and its pipes.
+struct Worker {
+    child: Child,
+    seeds: ChildStdin,
+    output: BufReader<ChildStdout>,
+}
+
+impl Worker {
+    fn start(spec: &SweepSpec, exe: &Path) -> std::io::Result<Worker> {
+        let mut child = spec.worker_command(exe).spawn()?;
+        let seeds = child.stdin.take().expect("stdin is piped");
+        let output = BufReader::new(child.stdout.take().expect("stdout is piped"));
+        Ok(Worker {
+            child,
+            seeds,
+            output,
+        })
+    }
+
+    /// Runs `seed`. The flag is false when the worker died during the run (a panic, a kill):
+    /// the seed failed with what it printed, and this worker is spent.
+    fn run(&mut self, seed: u64) -> (Ran, bool) {
+        let mut text = String::new();
+        if writeln!(self.seeds, "{seed}")
+            .and_then(|_| self.seeds.flush())
+            .is_ok()
+        {
+            let mut line = String::new();
+            loop {
+                line.clear();
+                match self.output.read_line(&mut line) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {}
+                }
+                if let Some(status) = line.strip_prefix(END_OF_RUN) {
+                    let passed = status.trim() == "0";
+                    return (Ran { text, passed }, true);
+                }
+                text.push_str(&line);
+            }
+        }
+        // The worker ended mid-run: the seed failed, and the slot needs a new worker.
+        let status = self.child.wait();
+        text.push_str(&format!(
+            "the run ended without a summary: worker {}\n",
+            status.map_or_else(|e| e.to_string(), |s| s.to_string())
+        ));
+        (
+            Ran {
+                text,
+                passed: false,
+            },
+            false,
+        )
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        // Closing its stdin ends a worker between runs; waiting reaps it.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// Runs the shard's seeds, `jobs` at a time, with a progress bar; returns what it found.
 ///
-/// Each job slot is a thread that runs one seed's process after another and blocks on its
+/// Each job slot is a thread that feeds its worker one seed after another and blocks on its
 /// output, so a slot starts its next seed the moment a run ends (polling the children every
 /// 20 ms had left a slot idle ~10 ms per seed, 7 % of a sweep of 30-second runs), and a run's
-/// output is read while it runs, so no run can stall on a full pipe.
+/// output is read while it runs, so no run can stall on a full pipe. A worker that dies fails
+/// its seed and is replaced for the next.
 pub fn sweep(spec: &SweepSpec) -> anyhow::Result<Summary> {
     let exe = std::env::current_exe()?;
     let seeds: Vec<u64> = (spec.first_seed..spec.end_seed)
@@ -141,16 +220,27 @@ pub fn sweep(spec: &SweepSpec) -> anyhow::Result<Summary> {
     let mut simulated_secs = 0.0;
     let mut first_error = None;
     std::thread::scope(|scope| {
-        let (done_tx, done_rx) = mpsc::channel::<(u64, std::io::Result<Output>)>();
+        let (done_tx, done_rx) = mpsc::channel::<(u64, std::io::Result<Ran>)>();
         for _ in 0..spec.jobs.max(1) {
             let done_tx = done_tx.clone();
             let (pending, stop, exe) = (&pending, &stop, &exe);
             scope.spawn(move || {
+                let mut worker: Option<Worker> = None;
                 while !stop.load(Ordering::Relaxed) {
                     let next = pending.lock().unwrap_or_else(|e| e.into_inner()).next();
                     let Some(seed) = next else { break };
-                    let out = spec.command(exe, seed).output();
-                    if done_tx.send((seed, out)).is_err() {
+                    let ran = match worker.as_mut() {
+                        Some(w) => Ok(w),
+                        None => Worker::start(spec, exe).map(|w| worker.insert(w)),
+                    }
+                    .map(|w| w.run(seed))
+                    .map(|(ran, alive)| {
+                        if !alive {
+                            worker = None;
+                        }
+                        ran
+                    });
+                    if done_tx.send((seed, ran)).is_err() {
                         break;
                     }
                 }
@@ -168,12 +258,12 @@ pub fn sweep(spec: &SweepSpec) -> anyhow::Result<Summary> {
                     continue;
                 }
             };
-            let text = String::from_utf8_lossy(&out.stdout);
+            let text = &out.text;
             let last = text.lines().last().unwrap_or("").to_string();
             simulated_secs += field(&last, "simulated=")
                 .and_then(|v| v.trim_end_matches('s').parse::<f64>().ok())
                 .unwrap_or(0.0);
-            if !out.status.success() {
+            if !out.passed {
                 let violations = text
                     .lines()
                     .filter(|l| l.starts_with("VIOLATION"))

@@ -59,6 +59,41 @@ fn one_seed_gives_one_trace_in_two_processes() {
 }
 
 #[test]
+fn a_sweep_worker_gives_each_seed_the_trace_of_its_own_process() {
+    // Goal: a failing seed found by a sweep replays with the command the sweep prints. A sweep's
+    // worker runs seed after seed; run one after another in one process, seed 6 after seed 1
+    // took another path (tokio numbers tasks process-wide), so each run is forked.
+    use std::io::Write;
+    let mut worker = Command::new(env!("CARGO_BIN_EXE_quorum"))
+        .args(["sim", "worker", "--nodes", "3", "--duration", "10"])
+        .current_dir(std::env::temp_dir())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("quorum sim worker starts");
+    let seeds = [1, 6];
+    let mut input = worker.stdin.take().unwrap();
+    for seed in seeds {
+        writeln!(input, "{seed}").unwrap();
+    }
+    drop(input);
+    let out = worker.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let summaries: Vec<&str> = text.lines().filter(|l| l.starts_with("seed=")).collect();
+    let ends: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("END-OF-RUN"))
+        .collect();
+    assert_eq!(ends, ["END-OF-RUN 0"; 2], "{text}");
+    assert_eq!(summaries.len(), seeds.len(), "{text}");
+    for (seed, in_worker) in seeds.iter().zip(summaries) {
+        let (_, own) = run(&["--seed", &seed.to_string(), "--duration", "10"]);
+        assert_eq!(trace(in_worker), trace(&own), "seed {seed}");
+    }
+}
+
+#[test]
 fn fixed_seeds_on_three_members_find_no_violation() {
     // Goal: partitions, crashes, power loss, delays, clock skew and pauses never break the
     // checked guarantees.
