@@ -1,6 +1,6 @@
 //! Many seeds: `quorum sim sweep` runs a range of seeds, several at once, each job slot through
 //! a worker process that forks a child per seed (`fork.rs`; a new process per seed, starting and
-//! building openraft's tables each time, made a sweep 16–23 % slower), and `--shard K/N` takes
+//! building openraft's tables each time, cost a sweep 6–12 % more CPU), and `--shard K/N` takes
 //! every N-th seed from the K-th (0-based, as a Kubernetes Indexed Job's `JOB_COMPLETION_INDEX`
 //! or a CI matrix index), so N machines split a long sweep with no scheduler of ours. Each shard
 //! can write a JSON summary; `quorum sim merge` joins them and lists the failing seeds with the
