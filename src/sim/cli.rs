@@ -59,7 +59,7 @@ pub enum SimCmd {
         /// `A..B`, B exclusive.
         #[arg(long)]
         seeds: String,
-        #[arg(long, default_value_t = 3)]
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(3..=5))]
         nodes: u64,
         #[arg(long, default_value_t = 30)]
         duration: u64,
@@ -83,7 +83,7 @@ pub enum SimCmd {
     /// this process, and ends each run's output with a line `END-OF-RUN <0 passed | 1 failed>`.
     #[command(hide = true)]
     Worker {
-        #[arg(long)]
+        #[arg(long, value_parser = clap::value_parser!(u64).range(3..=5))]
         nodes: u64,
         #[arg(long)]
         duration: u64,
@@ -164,6 +164,30 @@ fn shrink(
         }
     }
     Ok(current)
+}
+
+/// The run `quorum sim run --seed N` makes with its defaults: the seed's own schedule and the
+/// full liveness phase. A sweep's worker runs exactly this, so its runs replay as printed.
+fn seed_spec(
+    seed: u64,
+    nodes: u64,
+    duration_secs: u64,
+    plant: Option<String>,
+    membership: bool,
+) -> RunSpec {
+    RunSpec {
+        seed,
+        nodes: nodes as usize,
+        duration_secs,
+        plants: plant.as_deref().and_then(Plants::parse).unwrap_or_default(),
+        plant_name: plant,
+        schedule: None,
+        liveness_ms: crate::sim::run::LIVENESS_MS,
+        controllers: false,
+        warmup_ms: 0,
+        snapshot_every_entries: crate::sim::run::SNAPSHOT_EVERY_ENTRIES,
+        membership,
+    }
 }
 
 /// Runs `spec`, prints its log and summary line, and on a violation writes the failure's files
@@ -296,17 +320,9 @@ pub fn main(command: SimCmd) -> anyhow::Result<()> {
                     .map_err(|e| anyhow::anyhow!(e))?;
             }
             let spec = RunSpec {
-                seed,
-                nodes: nodes as usize,
-                duration_secs: duration,
-                plants: plant.as_deref().and_then(Plants::parse).unwrap_or_default(),
-                plant_name: plant.clone(),
                 schedule,
                 liveness_ms: liveness * 1000,
-                controllers: false,
-                warmup_ms: 0,
-                snapshot_every_entries: crate::sim::run::SNAPSHOT_EVERY_ENTRIES,
-                membership,
+                ..seed_spec(seed, nodes, duration, plant, membership)
             };
             if !run_and_report(&spec, verbose, no_shrink)? {
                 std::process::exit(1);
@@ -327,19 +343,7 @@ pub fn main(command: SimCmd) -> anyhow::Result<()> {
                     .trim()
                     .parse()
                     .context("a sweep worker reads one seed a line")?;
-                let spec = RunSpec {
-                    seed,
-                    nodes: nodes as usize,
-                    duration_secs: duration,
-                    plants: plant.as_deref().and_then(Plants::parse).unwrap_or_default(),
-                    plant_name: plant.clone(),
-                    schedule: None,
-                    liveness_ms: crate::sim::run::LIVENESS_MS,
-                    controllers: false,
-                    warmup_ms: 0,
-                    snapshot_every_entries: crate::sim::run::SNAPSHOT_EVERY_ENTRIES,
-                    membership,
-                };
+                let spec = seed_spec(seed, nodes, duration, plant.clone(), membership);
                 let status = crate::sim::fork::in_child(|| {
                     run_and_report(&spec, false, true).unwrap_or_else(|e| {
                         println!("the run could not report: {e:#}");
