@@ -103,12 +103,11 @@ pub fn start(
     let watches = workload.watches.clone();
     let alive = workload.alive.clone();
     let ctl = workload.controllers.clone();
-    CLIENT_ORIGIN.with(|o| o.0.set(None));
     sim.client("client", async move {
         // Times are counted from the host's start, even when the clients wait first.
         let origin = tokio::time::Instant::now();
         CLIENT_ORIGIN.with(|o| {
-            o.get_or_insert(origin);
+            o.get_or_init(|| origin);
         });
         let desk = admin.as_ref().map(|(d, _)| d.clone());
         let admin = admin.map(|(desk, ids)| tokio::task::spawn_local(admin::admin_loop(desk, ids)));
@@ -189,7 +188,7 @@ pub fn watched(event: mvccpb::Event) -> Watched {
 /// simulated time is shared by every host, and the client host's clock started at zero.
 fn client_ms() -> u64 {
     let clock = tokio::time::Instant::now();
-    let origin = CLIENT_ORIGIN.with(|o| o.get_or_insert(clock));
+    let origin = CLIENT_ORIGIN.with(|o| *o.get_or_init(|| clock));
     clock.duration_since(origin).as_millis() as u64
 }
 
@@ -267,19 +266,7 @@ async fn record(
 }
 
 thread_local! {
-    /// The client host's start. Set anew by each run (a sweep's worker runs many seeds on one
-    /// thread), so it is a cell that `start` clears rather than a once-cell.
-    static CLIENT_ORIGIN: Origin = const { Origin(std::cell::Cell::new(None)) };
-}
-
-struct Origin(std::cell::Cell<Option<tokio::time::Instant>>);
-
-impl Origin {
-    fn get_or_insert(&self, now: tokio::time::Instant) -> tokio::time::Instant {
-        let origin = self.0.get().unwrap_or(now);
-        self.0.set(Some(origin));
-        origin
-    }
+    static CLIENT_ORIGIN: std::cell::OnceCell<tokio::time::Instant> = const { std::cell::OnceCell::new() };
 }
 
 async fn perform(
