@@ -115,7 +115,8 @@ fn fragments(events: Vec<Event>, limit: usize) -> Vec<Fragment> {
     out
 }
 
-/// Serves one Watch stream until the client closes it or stops reading.
+/// Serves one Watch stream until the call ends (the client cancels it or goes away, or sends
+/// an error) or the client stops reading.
 pub async fn run_session<S>(
     ctx: SessionContext,
     mut inbound: S,
@@ -136,16 +137,27 @@ pub async fn run_session<S>(
     };
     let mut ticker = clock::Interval::new(PROGRESS_CHECK_INTERVAL);
     let wake = s.wake.clone();
+    let response_closed = s.out.clone();
+    let mut inbound_open = true;
     loop {
         let alive = tokio::select! {
             biased;
             Some(batch) = rx.recv() => s.deliver(batch).await,
             _ = wake.notified() => s.catch_up_all(&rx).await,
-            req = inbound.next() => match req {
+            req = inbound.next(), if inbound_open => match req {
                 Some(Ok(req)) => s.handle(req).await,
-                // A client error or close ends the stream, as etcd treats it.
-                _ => false,
+                // The client closed its sending half: as on etcd, its watches go on until
+                // the call ends (a client that sends one create and ends its request stream
+                // still gets every event).
+                None => {
+                    inbound_open = false;
+                    true
+                }
+                // A client error ends the stream, as etcd treats it.
+                Some(Err(_)) => false,
             },
+            // With the client's half closed, only this tells that the call has ended.
+            _ = response_closed.closed(), if !inbound_open => false,
             _ = ticker.tick() => {
                 if s.ctx.require_leader.as_ref().is_some_and(|has_leader| !has_leader()) {
                     let _ = s.out.send(Err(Error::NoLeader.into())).await;

@@ -16,3 +16,4 @@ mod scenarios;
 mod sim;
 mod snapshot;
 mod tls;
+mod watch_half_close;
