@@ -107,9 +107,15 @@ enum BenchCmd {
     /// Start a 3-member etcd and a 3-member Quorum here, one after the other, measure both
     /// with every workload, and print (optionally write) the table and chart.
     Compare {
-        /// Requests per load case (at least 5 per client).
+        /// Requests per load case and round (at least `--per-client` per client).
         #[arg(long, default_value_t = 4000)]
         requests: usize,
+        /// Requests per client at least, so that a loaded case runs long enough to measure.
+        #[arg(long, default_value_t = 100)]
+        per_client: usize,
+        /// How many times each case runs on each system; the median round is reported.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
         /// Seconds of puts in the watch fan-out case.
         #[arg(long, default_value_t = 3)]
         fanout_secs: u64,
@@ -447,6 +453,8 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
     match args.command {
         Some(BenchCmd::Compare {
             requests,
+            per_client,
+            rounds,
             fanout_secs,
             etcd,
             markdown,
@@ -455,6 +463,8 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
         }) => {
             compare::run(compare::CompareSpec {
                 requests,
+                per_client,
+                rounds,
                 fanout_secs,
                 etcd,
                 quorum: std::env::current_exe().context("finding this binary")?,

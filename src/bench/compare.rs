@@ -1,6 +1,11 @@
-//! `quorum bench compare`: a 3-member etcd and a 3-member Quorum, started one after the other
-//! on this machine with the same flags, each measured by the same workloads; the results as a
-//! table (printed, and written between markers into a Markdown file) and a chart (SVG).
+//! `quorum bench compare`: a 3-member etcd and a 3-member Quorum, both running on this machine
+//! with the same flags, measured by the same workloads; the results as a table (printed, and
+//! written between markers into a Markdown file) and a chart (SVG).
+//!
+//! A shared machine's speed drifts by tens of percent within minutes, more than most changes
+//! move a figure. So every case runs in rounds, each round measuring both systems back to back
+//! (which goes first alternates), and the table reports the median round, with the spread of
+//! Quorum's advantage over all rounds beside it.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -35,10 +40,19 @@ enum Kind {
     },
 }
 
+/// The figure a case's rounds are ranked by to pick the median one.
+#[derive(Debug, Clone, Copy)]
+enum Ranked {
+    Throughput,
+    Average,
+    P99,
+}
+
 /// One measured situation, with the goals the performance issue set for it.
 struct Case {
     name: &'static str,
     kind: Kind,
+    ranked_by: Ranked,
     /// Quorum's average latency at most this fraction of etcd's.
     avg_goal: Option<f64>,
     /// Quorum's throughput at least this multiple of etcd's.
@@ -60,6 +74,7 @@ const CASES: &[Case] = &[
     Case {
         name: "put, 1 client, leader",
         kind: load(Workload::Put, 1, 1, Target::Leader),
+        ranked_by: Ranked::Average,
         avg_goal: Some(0.7),
         throughput_goal: None,
         p99_goal: false,
@@ -67,6 +82,7 @@ const CASES: &[Case] = &[
     Case {
         name: "put, 1 client, follower",
         kind: load(Workload::Put, 1, 1, Target::Follower),
+        ranked_by: Ranked::Average,
         avg_goal: Some(0.7),
         throughput_goal: None,
         p99_goal: false,
@@ -74,6 +90,7 @@ const CASES: &[Case] = &[
     Case {
         name: "put, 100 clients, 10 conns",
         kind: load(Workload::Put, 100, 10, Target::All),
+        ranked_by: Ranked::Throughput,
         avg_goal: None,
         throughput_goal: Some(1.5),
         p99_goal: true,
@@ -81,6 +98,7 @@ const CASES: &[Case] = &[
     Case {
         name: "put, 1000 clients, 100 conns",
         kind: load(Workload::Put, 1000, 100, Target::All),
+        ranked_by: Ranked::Throughput,
         avg_goal: None,
         throughput_goal: Some(1.5),
         p99_goal: true,
@@ -88,6 +106,7 @@ const CASES: &[Case] = &[
     Case {
         name: "get, 1 client",
         kind: load(Workload::GetLinearizable, 1, 1, Target::Leader),
+        ranked_by: Ranked::Throughput,
         avg_goal: None,
         throughput_goal: Some(2.0),
         p99_goal: false,
@@ -95,6 +114,7 @@ const CASES: &[Case] = &[
     Case {
         name: "get, 100 clients, 10 conns",
         kind: load(Workload::GetLinearizable, 100, 10, Target::All),
+        ranked_by: Ranked::Throughput,
         avg_goal: None,
         throughput_goal: Some(2.0),
         p99_goal: false,
@@ -102,6 +122,7 @@ const CASES: &[Case] = &[
     Case {
         name: "serializable get, 1 client",
         kind: load(Workload::GetSerializable, 1, 1, Target::Leader),
+        ranked_by: Ranked::Throughput,
         avg_goal: None,
         throughput_goal: Some(2.0),
         p99_goal: false,
@@ -109,6 +130,7 @@ const CASES: &[Case] = &[
     Case {
         name: "serializable get, 100 clients",
         kind: load(Workload::GetSerializable, 100, 10, Target::All),
+        ranked_by: Ranked::Throughput,
         avg_goal: None,
         throughput_goal: Some(2.0),
         p99_goal: false,
@@ -120,6 +142,7 @@ const CASES: &[Case] = &[
             connections: 10,
             puts_per_sec: 1000,
         },
+        ranked_by: Ranked::P99,
         avg_goal: None,
         throughput_goal: None,
         p99_goal: true,
@@ -127,8 +150,11 @@ const CASES: &[Case] = &[
 ];
 
 pub struct CompareSpec {
-    /// Requests per load case (at least 5 per client).
+    /// Requests per load case and round, at least `per_client` per client.
     pub requests: usize,
+    pub per_client: usize,
+    /// How many times each case runs on each system.
+    pub rounds: usize,
     /// Seconds of puts in the watch fan-out case.
     pub fanout_secs: u64,
     pub etcd: PathBuf,
@@ -157,6 +183,8 @@ pub struct Row {
     pub higher_is_better: bool,
     pub goal: Option<String>,
     pub met: Option<bool>,
+    /// The lowest and highest advantage over all rounds, when there was more than one.
+    pub spread: Option<(f64, f64)>,
 }
 
 impl Row {
@@ -255,60 +283,167 @@ async fn wait_for_leader(endpoints: &[String]) -> anyhow::Result<(String, String
     }
 }
 
+/// A running cluster and where its leader and a follower answer.
+struct Ready {
+    cluster: Cluster,
+    leader: String,
+    follower: String,
+}
+
+async fn start_ready(program: &[String], base: u16) -> anyhow::Result<Ready> {
+    let cluster = start_cluster(program, base)?;
+    let (leader, follower) = wait_for_leader(&cluster.endpoints).await?;
+    Ok(Ready {
+        cluster,
+        leader,
+        follower,
+    })
+}
+
+/// CPU time the processes have used, in clock ticks (`/proc/PID/stat`); `None` off Linux or
+/// when a process is gone.
+fn cpu_ticks(pids: &[u32]) -> Option<u64> {
+    pids.iter()
+        .map(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            // Fields after the command name, which is in parentheses and may hold spaces.
+            let rest = &stat[stat.rfind(')')? + 2..];
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            let user: u64 = fields.get(11)?.parse().ok()?;
+            let system: u64 = fields.get(12)?.parse().ok()?;
+            Some(user + system)
+        })
+        .sum()
+}
+
+/// Waits until the members of both clusters have been nearly idle for a second (at most
+/// `SETTLE_MAX`), so that what one system does after a case (writing a snapshot, compacting)
+/// is not measured as the other's slowness.
+async fn settle(pids: &[u32]) {
+    const WINDOW: Duration = Duration::from_secs(1);
+    const SETTLE_MAX: Duration = Duration::from_secs(60);
+    // Ticks are 1/100 s: 5 per second is 5 % of one core over all six members.
+    const IDLE_TICKS: u64 = 5;
+    let deadline = Instant::now() + SETTLE_MAX;
+    let Some(mut before) = cpu_ticks(pids) else {
+        return;
+    };
+    loop {
+        tokio::time::sleep(WINDOW).await;
+        let Some(now) = cpu_ticks(pids) else {
+            return;
+        };
+        if now.saturating_sub(before) <= IDLE_TICKS {
+            return;
+        }
+        if Instant::now() > deadline {
+            eprintln!("the members are still busy after {SETTLE_MAX:?}; measuring anyway");
+            return;
+        }
+        before = now;
+    }
+}
+
 async fn measure(
-    cluster: &Cluster,
-    cases: &[&Case],
+    ready: &Ready,
+    case: &Case,
     spec: &CompareSpec,
     label: &str,
-) -> anyhow::Result<Vec<Outcome>> {
-    let (leader, follower) = wait_for_leader(&cluster.endpoints).await?;
-    let mut out = Vec::new();
-    for case in cases {
-        let outcome = match case.kind {
-            Kind::Load {
-                workload,
+) -> anyhow::Result<Outcome> {
+    let outcome = match case.kind {
+        Kind::Load {
+            workload,
+            clients,
+            connections,
+            target,
+        } => {
+            let endpoints = match target {
+                Target::Leader => vec![ready.leader.clone()],
+                Target::Follower => vec![ready.follower.clone()],
+                Target::All => ready.cluster.endpoints.clone(),
+            };
+            let report = load::run(LoadSpec {
+                endpoints,
                 clients,
                 connections,
-                target,
-            } => {
-                let endpoints = match target {
-                    Target::Leader => vec![leader.clone()],
-                    Target::Follower => vec![follower.clone()],
-                    Target::All => cluster.endpoints.clone(),
-                };
-                let report = load::run(LoadSpec {
-                    endpoints,
-                    clients,
-                    connections,
-                    requests: spec.requests.max(5 * clients),
-                    value_bytes: 256,
-                    workload,
-                })
-                .await?;
-                println!("{label:<7} {:<34} {}", case.name, report.summary());
-                Outcome::Load(report)
-            }
-            Kind::Fanout {
+                requests: spec.requests.max(spec.per_client.max(5) * clients),
+                value_bytes: 256,
+                workload,
+            })
+            .await?;
+            println!("{label:<7} {:<34} {}", case.name, report.summary());
+            Outcome::Load(report)
+        }
+        Kind::Fanout {
+            watchers,
+            connections,
+            puts_per_sec,
+        } => {
+            let report = fanout::run(FanoutSpec {
+                endpoints: ready.cluster.endpoints.clone(),
                 watchers,
                 connections,
                 puts_per_sec,
-            } => {
-                let report = fanout::run(FanoutSpec {
-                    endpoints: cluster.endpoints.clone(),
-                    watchers,
-                    connections,
-                    puts_per_sec,
-                    duration: Duration::from_secs(spec.fanout_secs),
-                    value_bytes: 256,
-                })
-                .await?;
-                println!("{label:<7} {:<34} {}", case.name, report.summary());
-                Outcome::Fanout(report)
-            }
-        };
-        out.push(outcome);
+                duration: Duration::from_secs(spec.fanout_secs),
+                value_bytes: 256,
+            })
+            .await?;
+            println!("{label:<7} {:<34} {}", case.name, report.summary());
+            Outcome::Fanout(report)
+        }
+    };
+    Ok(outcome)
+}
+
+/// Quorum's advantage in the figure the case is ranked by (above 1: Quorum better).
+fn ranked_advantage(case: &Case, q: &Outcome, e: &Outcome) -> f64 {
+    let ratio = |better_high: bool, qv: f64, ev: f64| {
+        if qv == 0.0 || ev == 0.0 {
+            0.0
+        } else if better_high {
+            qv / ev
+        } else {
+            ev / qv
+        }
+    };
+    let p99 = |o: &Outcome| match o {
+        Outcome::Load(r) => r.latencies.percentile_us(0.99) as f64,
+        Outcome::Fanout(r) => r.latencies.percentile_us(0.99) as f64,
+    };
+    match (case.ranked_by, q, e) {
+        (Ranked::Throughput, Outcome::Load(q), Outcome::Load(e)) => {
+            ratio(true, q.throughput(), e.throughput())
+        }
+        (Ranked::Average, Outcome::Load(q), Outcome::Load(e)) => {
+            ratio(false, q.latencies.mean_us(), e.latencies.mean_us())
+        }
+        _ => ratio(false, p99(q), p99(e)),
     }
-    Ok(out)
+}
+
+/// The rows of the median round (ranked by the case's figure), each with the spread of its
+/// advantage over all rounds.
+fn median_rows(case: &Case, rounds: &[(Outcome, Outcome)]) -> Vec<Row> {
+    let mut order: Vec<usize> = (0..rounds.len()).collect();
+    order.sort_by(|&a, &b| {
+        let (qa, ea) = &rounds[a];
+        let (qb, eb) = &rounds[b];
+        ranked_advantage(case, qa, ea).total_cmp(&ranked_advantage(case, qb, eb))
+    });
+    let Some(&median) = order.get(rounds.len() / 2) else {
+        return Vec::new();
+    };
+    let all: Vec<Vec<Row>> = rounds.iter().map(|(q, e)| rows(case, q, e)).collect();
+    let mut chosen = all[median].clone();
+    if rounds.len() > 1 {
+        for (i, row) in chosen.iter_mut().enumerate() {
+            let advantages = all.iter().filter_map(|r| r.get(i)).map(Row::advantage);
+            let lo = advantages.clone().fold(f64::INFINITY, f64::min);
+            let hi = advantages.fold(f64::NEG_INFINITY, f64::max);
+            row.spread = Some((lo, hi));
+        }
+    }
+    chosen
 }
 
 fn rows(case: &Case, q: &Outcome, e: &Outcome) -> Vec<Row> {
@@ -321,6 +456,7 @@ fn rows(case: &Case, q: &Outcome, e: &Outcome) -> Vec<Row> {
             higher_is_better,
             met: goal.as_ref().map(|g| g.1),
             goal: goal.map(|g| g.0),
+            spread: None,
         };
     match (q, e) {
         (Outcome::Load(q), Outcome::Load(e)) => {
@@ -394,24 +530,37 @@ fn version(program: &Path) -> String {
 }
 
 /// The results as a Markdown section.
-pub fn markdown(rows: &[Row], etcd_version: &str, command: &str) -> String {
+pub fn markdown(rows: &[Row], etcd_version: &str, command: &str, rounds: usize) -> String {
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let how = if rounds > 1 {
+        format!(
+            "each case ran {rounds} times on each system, back to back, alternating which went \
+             first, each time once both clusters' members were idle (under 5 % of a core for a \
+             second); shown is the median round by the case's goal (by throughput where it has \
+             none), with the lowest and highest advantage of all rounds in brackets"
+        )
+    } else {
+        "each case ran once on each system, back to back".to_string()
+    };
     let mut s = format!(
         "Measured by `{command}` on a {cores}-core machine against {etcd_version}; 3 members \
-         each, started with the same flags, one system at a time; keys of ~10 bytes, values \
-         of 256 bytes. Advantage is how many times better Quorum did (throughput: Quorum / \
-         etcd; latency: etcd / Quorum).\n\n\
+         each, both clusters running, started with the same flags; keys of ~10 bytes, values \
+         of 256 bytes; {how}. Advantage is how many times better Quorum did (throughput: \
+         Quorum / etcd; latency: etcd / Quorum).\n\n\
          | workload | metric | Quorum | etcd | advantage | goal | met |\n\
          |---|---|---:|---:|---:|---|---|\n"
     );
     for r in rows {
+        let advantage = match r.spread {
+            Some((lo, hi)) => format!("{:.2} ({lo:.2}–{hi:.2})", r.advantage()),
+            None => format!("{:.2}", r.advantage()),
+        };
         s.push_str(&format!(
-            "| {} | {} | {:.0} | {:.0} | {:.2} | {} | {} |\n",
+            "| {} | {} | {:.0} | {:.0} | {advantage} | {} | {} |\n",
             r.case,
             r.metric,
             r.quorum,
             r.etcd,
-            r.advantage(),
             r.goal.as_deref().unwrap_or(""),
             match r.met {
                 Some(true) => "yes",
@@ -450,25 +599,44 @@ pub async fn run(spec: CompareSpec) -> anyhow::Result<Vec<Row>> {
     anyhow::ensure!(!cases.is_empty(), "no case matches");
     let quorum_cmd = vec![spec.quorum.display().to_string(), "serve".to_string()];
     let etcd_cmd = vec![spec.etcd.display().to_string()];
-    let quorum = {
-        let cluster = start_cluster(&quorum_cmd, 41000)?;
-        measure(&cluster, &cases, &spec, "quorum").await?
-    };
-    let etcd = {
-        let cluster = start_cluster(&etcd_cmd, 42000)?;
-        measure(&cluster, &cases, &spec, "etcd").await?
-    };
-    let rows: Vec<Row> = cases
+    let quorum = start_ready(&quorum_cmd, 41000).await?;
+    let etcd = start_ready(&etcd_cmd, 42000).await?;
+    let rounds = spec.rounds.max(1);
+    let pids: Vec<u32> = [&quorum, &etcd]
         .iter()
-        .zip(quorum.iter().zip(&etcd))
-        .flat_map(|(case, (q, e))| rows(case, q, e))
+        .flat_map(|r| r.cluster.children.iter().map(Child::id))
         .collect();
+    let mut rows = Vec::new();
+    for case in &cases {
+        let mut outcomes = Vec::with_capacity(rounds);
+        for round in 0..rounds {
+            // Whoever goes first in a round meets the machine a minute earlier; alternate.
+            let quorum_first = round % 2 == 0;
+            let (one, two) = if quorum_first {
+                ((&quorum, "quorum"), (&etcd, "etcd"))
+            } else {
+                ((&etcd, "etcd"), (&quorum, "quorum"))
+            };
+            settle(&pids).await;
+            let first = measure(one.0, case, &spec, one.1).await?;
+            settle(&pids).await;
+            let second = measure(two.0, case, &spec, two.1).await?;
+            let (q, e) = if quorum_first {
+                (first, second)
+            } else {
+                (second, first)
+            };
+            outcomes.push((q, e));
+        }
+        rows.extend(median_rows(case, &outcomes));
+    }
+    drop((quorum, etcd));
     let etcd_version = version(&spec.etcd);
     let command = format!(
-        "quorum bench compare --requests {} --fanout-secs {}",
-        spec.requests, spec.fanout_secs
+        "quorum bench compare --requests {} --per-client {} --rounds {} --fanout-secs {}",
+        spec.requests, spec.per_client, rounds, spec.fanout_secs
     );
-    let section = markdown(&rows, &etcd_version, &command);
+    let section = markdown(&rows, &etcd_version, &command, rounds);
     println!("\n{section}");
     if let Some(path) = &spec.markdown {
         write_markdown(path, &section)?;
@@ -482,6 +650,7 @@ pub async fn run(spec: CompareSpec) -> anyhow::Result<Vec<Row>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bench::Latencies;
 
     fn row(quorum: f64, etcd: f64, higher_is_better: bool) -> Row {
         Row {
@@ -492,7 +661,43 @@ mod tests {
             higher_is_better,
             goal: None,
             met: None,
+            spread: None,
         }
+    }
+
+    /// A load outcome of `ok` requests in one second, every latency `avg_us`.
+    fn load_outcome(ok: usize, avg_us: u64) -> Outcome {
+        Outcome::Load(LoadReport {
+            requests_ok: ok,
+            errors: 0,
+            elapsed: Duration::from_secs(1),
+            latencies: Latencies::new(vec![avg_us; 10]),
+        })
+    }
+
+    #[test]
+    fn the_median_round_is_reported_with_the_spread_of_all_rounds() {
+        // Goal: one slow or fast minute neither makes nor breaks a goal; the spread shows it.
+        let case = CASES
+            .iter()
+            .find(|c| c.name.starts_with("put, 100"))
+            .unwrap();
+        let rounds = vec![
+            (load_outcome(3000, 100), load_outcome(1000, 100)),
+            (load_outcome(1200, 100), load_outcome(1000, 100)),
+            (load_outcome(1800, 50), load_outcome(1000, 100)),
+        ];
+        let rows = median_rows(case, &rounds);
+        let throughput = &rows[0];
+        assert_eq!((throughput.quorum, throughput.etcd), (1800.0, 1000.0));
+        assert_eq!(throughput.met, Some(true));
+        assert_eq!(throughput.spread, Some((1.2, 3.0)));
+        // The other rows come from the same round, their spreads from all three.
+        let average = &rows[1];
+        assert_eq!(average.quorum, 50.0);
+        assert_eq!(average.spread, Some((1.0, 2.0)));
+        let one = median_rows(case, &rounds[..1]);
+        assert_eq!((one[0].quorum, one[0].spread), (3000.0, None));
     }
 
     #[test]

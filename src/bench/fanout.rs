@@ -78,8 +78,15 @@ pub async fn run(spec: FanoutSpec) -> anyhow::Result<FanoutReport> {
                     },
                 )),
             };
-            // The request stream stays open: closing it would end the watch.
-            let requests = futures::stream::iter([create]).chain(futures::stream::pending());
+            // The request stream stays open until the run stops, and then closes, which ends
+            // the watch on the server too. Left open (a pending stream), the watches outlived
+            // the run: the server kept sending the next run's events to them.
+            let mut closing = stop.clone();
+            let close = futures::stream::once(async move {
+                let _ = closing.wait_for(|stopped| *stopped).await;
+            })
+            .filter_map(|()| async { None });
+            let requests = futures::stream::iter([create]).chain(close);
             let mut stream = client.watch(requests).await?.into_inner();
             let mut samples = Vec::new();
             loop {

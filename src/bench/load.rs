@@ -2,6 +2,8 @@
 //! (etcd's benchmark `--clients` and `--conns`), each issuing sequential requests: puts of
 //! unique keys, or linearizable / serializable ranges of one preloaded key.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tonic::transport::{Channel, Endpoint};
@@ -73,6 +75,36 @@ pub async fn connect(endpoints: &[String], n: usize) -> anyhow::Result<Vec<Chann
     Ok(channels)
 }
 
+/// Uncounted requests each client sends before the measured ones.
+const WARMUP_PER_CLIENT: usize = 2;
+
+/// One request of `workload`; `key` names a put's key (reads read the preloaded key).
+async fn call(
+    kv: &mut KvClient<Channel>,
+    workload: Workload,
+    key: String,
+    value: &[u8],
+) -> Result<(), tonic::Status> {
+    match workload {
+        Workload::Put => kv
+            .put(PutRequest {
+                key: key.into_bytes(),
+                value: value.to_vec(),
+                ..Default::default()
+            })
+            .await
+            .map(|_| ()),
+        Workload::GetLinearizable | Workload::GetSerializable => kv
+            .range(RangeRequest {
+                key: b"bench/read".to_vec(),
+                serializable: workload == Workload::GetSerializable,
+                ..Default::default()
+            })
+            .await
+            .map(|_| ()),
+    }
+}
+
 pub async fn run(spec: LoadSpec) -> anyhow::Result<LoadReport> {
     anyhow::ensure!(!spec.endpoints.is_empty(), "no endpoints");
     let clients = spec.clients.max(1);
@@ -86,38 +118,37 @@ pub async fn run(spec: LoadSpec) -> anyhow::Result<LoadReport> {
         })
         .await?;
     let per_client = spec.requests.div_ceil(clients);
+    // Each run puts keys of its own, so a comparison's later rounds create keys as the first
+    // round did instead of overwriting them.
+    static RUNS: AtomicUsize = AtomicUsize::new(0);
+    let run = RUNS.fetch_add(1, Ordering::Relaxed);
     let bar = super::progress((per_client * clients) as u64, spec.workload.name());
-    let start = Instant::now();
+    // Every client's first requests open its HTTP/2 stream state and header tables; they are
+    // sent, uncounted, before the clock starts for all clients at once.
+    let warmed = Arc::new(tokio::sync::Barrier::new(clients + 1));
     let mut tasks = Vec::new();
     for c in 0..clients {
         let mut kv = KvClient::new(channels[c % channels.len()].clone());
         let value = value.clone();
         let workload = spec.workload;
         let bar = bar.clone();
+        let warmed = warmed.clone();
         tasks.push(tokio::spawn(async move {
+            for i in 0..WARMUP_PER_CLIENT {
+                let _ = call(
+                    &mut kv,
+                    workload,
+                    format!("bench/{run}/warmup/{c}/{i}"),
+                    &value,
+                )
+                .await;
+            }
+            warmed.wait().await;
             let mut lat = Vec::with_capacity(per_client);
             let mut errors = 0usize;
             for i in 0..per_client {
                 let t = Instant::now();
-                let res = match workload {
-                    Workload::Put => kv
-                        .put(PutRequest {
-                            key: format!("bench/{c}/{i}").into_bytes(),
-                            value: value.clone(),
-                            ..Default::default()
-                        })
-                        .await
-                        .map(|_| ()),
-                    Workload::GetLinearizable | Workload::GetSerializable => kv
-                        .range(RangeRequest {
-                            key: b"bench/read".to_vec(),
-                            serializable: workload == Workload::GetSerializable,
-                            ..Default::default()
-                        })
-                        .await
-                        .map(|_| ()),
-                };
-                match res {
+                match call(&mut kv, workload, format!("bench/{run}/{c}/{i}"), &value).await {
                     Ok(()) => lat.push(t.elapsed().as_micros() as u64),
                     Err(_) => errors += 1,
                 }
@@ -126,6 +157,8 @@ pub async fn run(spec: LoadSpec) -> anyhow::Result<LoadReport> {
             (lat, errors)
         }));
     }
+    warmed.wait().await;
+    let start = Instant::now();
     let mut samples = Vec::new();
     let mut errors = 0;
     for t in tasks {
