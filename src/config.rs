@@ -14,7 +14,8 @@ use crate::tls::TlsFiles;
 /// etcd's default `--quota-backend-bytes` (2 GiB), used when the flag is 0 or absent.
 pub const DEFAULT_QUOTA_BACKEND_BYTES: u64 = 2 << 30;
 
-/// etcd 3.5's default `--snapshot-count`.
+/// etcd 3.6's default `--snapshot-count` (etcd 3.2 to 3.5 take 100,000): a tenth of the Raft
+/// log held in memory, and of the replay at a restart.
 pub const DEFAULT_SNAPSHOT_EVERY_ENTRIES: u64 = 10_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
