@@ -118,10 +118,15 @@ pub async fn run(spec: LoadSpec) -> anyhow::Result<LoadReport> {
         })
         .await?;
     let per_client = spec.requests.div_ceil(clients);
-    // Each run puts keys of its own, so a comparison's later rounds create keys as the first
-    // round did instead of overwriting them.
+    // Each run puts keys of its own (this process's id, then its count of runs), so a
+    // comparison's later rounds, or another `quorum bench` against the same cluster, create
+    // keys as the first run did instead of overwriting them.
     static RUNS: AtomicUsize = AtomicUsize::new(0);
-    let run = RUNS.fetch_add(1, Ordering::Relaxed);
+    let run = format!(
+        "{}-{}",
+        std::process::id(),
+        RUNS.fetch_add(1, Ordering::Relaxed)
+    );
     let bar = super::progress((per_client * clients) as u64, spec.workload.name());
     // Every client's first requests open its HTTP/2 stream state and header tables; they are
     // sent, uncounted, before the clock starts for all clients at once.
@@ -133,6 +138,7 @@ pub async fn run(spec: LoadSpec) -> anyhow::Result<LoadReport> {
         let workload = spec.workload;
         let bar = bar.clone();
         let warmed = warmed.clone();
+        let run = run.clone();
         tasks.push(tokio::spawn(async move {
             for i in 0..WARMUP_PER_CLIENT {
                 let _ = call(
