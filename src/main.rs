@@ -104,8 +104,8 @@ struct BenchArgs {
 
 #[derive(Subcommand)]
 enum BenchCmd {
-    /// Start a 3-member etcd and a 3-member Quorum here, one after the other, measure both
-    /// with every workload, and print (optionally write) the table and chart.
+    /// Start a 3-member etcd and a 3-member Quorum here, measure both with every workload in
+    /// alternating rounds, and print (optionally write) the table and chart.
     Compare {
         /// Requests per load case and round (at least `--per-client` per client).
         #[arg(long, default_value_t = 4000)]

@@ -40,19 +40,10 @@ enum Kind {
     },
 }
 
-/// The figure a case's rounds are ranked by to pick the median one.
-#[derive(Debug, Clone, Copy)]
-enum Ranked {
-    Throughput,
-    Average,
-    P99,
-}
-
 /// One measured situation, with the goals the performance issue set for it.
 struct Case {
     name: &'static str,
     kind: Kind,
-    ranked_by: Ranked,
     /// Quorum's average latency at most this fraction of etcd's.
     avg_goal: Option<f64>,
     /// Quorum's throughput at least this multiple of etcd's.
@@ -74,7 +65,6 @@ const CASES: &[Case] = &[
     Case {
         name: "put, 1 client, leader",
         kind: load(Workload::Put, 1, 1, Target::Leader),
-        ranked_by: Ranked::Average,
         avg_goal: Some(0.7),
         throughput_goal: None,
         p99_goal: false,
@@ -82,7 +72,6 @@ const CASES: &[Case] = &[
     Case {
         name: "put, 1 client, follower",
         kind: load(Workload::Put, 1, 1, Target::Follower),
-        ranked_by: Ranked::Average,
         avg_goal: Some(0.7),
         throughput_goal: None,
         p99_goal: false,
@@ -90,7 +79,6 @@ const CASES: &[Case] = &[
     Case {
         name: "put, 100 clients, 10 conns",
         kind: load(Workload::Put, 100, 10, Target::All),
-        ranked_by: Ranked::Throughput,
         avg_goal: None,
         throughput_goal: Some(1.5),
         p99_goal: true,
@@ -98,7 +86,6 @@ const CASES: &[Case] = &[
     Case {
         name: "put, 1000 clients, 100 conns",
         kind: load(Workload::Put, 1000, 100, Target::All),
-        ranked_by: Ranked::Throughput,
         avg_goal: None,
         throughput_goal: Some(1.5),
         p99_goal: true,
@@ -106,7 +93,6 @@ const CASES: &[Case] = &[
     Case {
         name: "get, 1 client",
         kind: load(Workload::GetLinearizable, 1, 1, Target::Leader),
-        ranked_by: Ranked::Throughput,
         avg_goal: None,
         throughput_goal: Some(2.0),
         p99_goal: false,
@@ -114,7 +100,6 @@ const CASES: &[Case] = &[
     Case {
         name: "get, 100 clients, 10 conns",
         kind: load(Workload::GetLinearizable, 100, 10, Target::All),
-        ranked_by: Ranked::Throughput,
         avg_goal: None,
         throughput_goal: Some(2.0),
         p99_goal: false,
@@ -122,7 +107,6 @@ const CASES: &[Case] = &[
     Case {
         name: "serializable get, 1 client",
         kind: load(Workload::GetSerializable, 1, 1, Target::Leader),
-        ranked_by: Ranked::Throughput,
         avg_goal: None,
         throughput_goal: Some(2.0),
         p99_goal: false,
@@ -130,7 +114,6 @@ const CASES: &[Case] = &[
     Case {
         name: "serializable get, 100 clients",
         kind: load(Workload::GetSerializable, 100, 10, Target::All),
-        ranked_by: Ranked::Throughput,
         avg_goal: None,
         throughput_goal: Some(2.0),
         p99_goal: false,
@@ -142,7 +125,6 @@ const CASES: &[Case] = &[
             connections: 10,
             puts_per_sec: 1000,
         },
-        ranked_by: Ranked::P99,
         avg_goal: None,
         throughput_goal: None,
         p99_goal: true,
@@ -395,47 +377,34 @@ async fn measure(
     Ok(outcome)
 }
 
-/// Quorum's advantage in the figure the case is ranked by (above 1: Quorum better).
-fn ranked_advantage(case: &Case, q: &Outcome, e: &Outcome) -> f64 {
-    let ratio = |better_high: bool, qv: f64, ev: f64| {
-        if qv == 0.0 || ev == 0.0 {
-            0.0
-        } else if better_high {
-            qv / ev
-        } else {
-            ev / qv
-        }
-    };
-    let p99 = |o: &Outcome| match o {
-        Outcome::Load(r) => r.latencies.percentile_us(0.99) as f64,
-        Outcome::Fanout(r) => r.latencies.percentile_us(0.99) as f64,
-    };
-    match (case.ranked_by, q, e) {
-        (Ranked::Throughput, Outcome::Load(q), Outcome::Load(e)) => {
-            ratio(true, q.throughput(), e.throughput())
-        }
-        (Ranked::Average, Outcome::Load(q), Outcome::Load(e)) => {
-            ratio(false, q.latencies.mean_us(), e.latencies.mean_us())
-        }
-        _ => ratio(false, p99(q), p99(e)),
+/// The row a case's rounds are ranked by: its goal's figure (the p99 delivery for the
+/// fan-out, whose other goal is all or nothing), throughput where it has none.
+fn ranked_metric(case: &Case) -> &'static str {
+    match case.kind {
+        Kind::Fanout { .. } => P99_DELIVERY,
+        Kind::Load { .. } if case.avg_goal.is_some() => AVERAGE,
+        Kind::Load { .. } => THROUGHPUT,
     }
 }
 
 /// The rows of the median round (ranked by the case's figure), each with the spread of its
 /// advantage over all rounds.
 fn median_rows(case: &Case, rounds: &[(Outcome, Outcome)]) -> Vec<Row> {
-    let mut order: Vec<usize> = (0..rounds.len()).collect();
-    order.sort_by(|&a, &b| {
-        let (qa, ea) = &rounds[a];
-        let (qb, eb) = &rounds[b];
-        ranked_advantage(case, qa, ea).total_cmp(&ranked_advantage(case, qb, eb))
-    });
-    let Some(&median) = order.get(rounds.len() / 2) else {
+    let all: Vec<Vec<Row>> = rounds.iter().map(|(q, e)| rows(case, q, e)).collect();
+    let metric = ranked_metric(case);
+    let ranked = |round: &[Row]| {
+        round
+            .iter()
+            .find(|r| r.metric == metric)
+            .map_or(0.0, Row::advantage)
+    };
+    let mut order: Vec<usize> = (0..all.len()).collect();
+    order.sort_by(|&a, &b| ranked(&all[a]).total_cmp(&ranked(&all[b])));
+    let Some(&median) = order.get(all.len() / 2) else {
         return Vec::new();
     };
-    let all: Vec<Vec<Row>> = rounds.iter().map(|(q, e)| rows(case, q, e)).collect();
     let mut chosen = all[median].clone();
-    if rounds.len() > 1 {
+    if all.len() > 1 {
         for (i, row) in chosen.iter_mut().enumerate() {
             let advantages = all.iter().filter_map(|r| r.get(i)).map(Row::advantage);
             let lo = advantages.clone().fold(f64::INFINITY, f64::min);
@@ -445,6 +414,12 @@ fn median_rows(case: &Case, rounds: &[(Outcome, Outcome)]) -> Vec<Row> {
     }
     chosen
 }
+
+const THROUGHPUT: &str = "throughput (req/s)";
+const AVERAGE: &str = "average latency (µs)";
+const P99: &str = "p99 latency (µs)";
+const DELIVERED: &str = "events delivered (%)";
+const P99_DELIVERY: &str = "p99 delivery latency (µs)";
 
 fn rows(case: &Case, q: &Outcome, e: &Outcome) -> Vec<Row> {
     let row =
@@ -468,7 +443,7 @@ fn rows(case: &Case, q: &Outcome, e: &Outcome) -> Vec<Row> {
             let (qt, et) = (q.throughput(), e.throughput());
             vec![
                 row(
-                    "throughput (req/s)",
+                    THROUGHPUT,
                     qt,
                     et,
                     true,
@@ -476,7 +451,7 @@ fn rows(case: &Case, q: &Outcome, e: &Outcome) -> Vec<Row> {
                         .map(|g| (format!("≥ {g} × etcd"), qt >= g * et)),
                 ),
                 row(
-                    "average latency (µs)",
+                    AVERAGE,
                     qa,
                     ea,
                     false,
@@ -484,7 +459,7 @@ fn rows(case: &Case, q: &Outcome, e: &Outcome) -> Vec<Row> {
                         .map(|g| (format!("≤ {g} × etcd"), qa <= g * ea)),
                 ),
                 row(
-                    "p99 latency (µs)",
+                    P99,
                     qp,
                     ep,
                     false,
@@ -500,14 +475,14 @@ fn rows(case: &Case, q: &Outcome, e: &Outcome) -> Vec<Row> {
             let all = |r: &FanoutReport| r.delivered == r.expected && r.expected > 0;
             vec![
                 row(
-                    "events delivered (%)",
+                    DELIVERED,
                     100.0 * q.delivered as f64 / q.expected.max(1) as f64,
                     100.0 * e.delivered as f64 / e.expected.max(1) as f64,
                     true,
                     Some(("every event".to_string(), all(q))),
                 ),
                 row(
-                    "p99 delivery latency (µs)",
+                    P99_DELIVERY,
                     qp,
                     ep,
                     false,

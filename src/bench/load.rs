@@ -78,17 +78,18 @@ pub async fn connect(endpoints: &[String], n: usize) -> anyhow::Result<Vec<Chann
 /// Uncounted requests each client sends before the measured ones.
 const WARMUP_PER_CLIENT: usize = 2;
 
-/// One request of `workload`; `key` names a put's key (reads read the preloaded key).
+/// One request of `workload`; `key` names a put's key, and is not built for a read (reads
+/// read the preloaded key).
 async fn call(
     kv: &mut KvClient<Channel>,
     workload: Workload,
-    key: String,
+    key: impl FnOnce() -> String,
     value: &[u8],
 ) -> Result<(), tonic::Status> {
     match workload {
         Workload::Put => kv
             .put(PutRequest {
-                key: key.into_bytes(),
+                key: key().into_bytes(),
                 value: value.to_vec(),
                 ..Default::default()
             })
@@ -144,7 +145,7 @@ pub async fn run(spec: LoadSpec) -> anyhow::Result<LoadReport> {
                 let _ = call(
                     &mut kv,
                     workload,
-                    format!("bench/{run}/warmup/{c}/{i}"),
+                    || format!("bench/{run}/warmup/{c}/{i}"),
                     &value,
                 )
                 .await;
@@ -154,7 +155,7 @@ pub async fn run(spec: LoadSpec) -> anyhow::Result<LoadReport> {
             let mut errors = 0usize;
             for i in 0..per_client {
                 let t = Instant::now();
-                match call(&mut kv, workload, format!("bench/{run}/{c}/{i}"), &value).await {
+                match call(&mut kv, workload, || format!("bench/{run}/{c}/{i}"), &value).await {
                     Ok(()) => lat.push(t.elapsed().as_micros() as u64),
                     Err(_) => errors += 1,
                 }
