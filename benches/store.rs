@@ -2,6 +2,7 @@
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use quorum::proto::etcdserverpb::{PutRequest, RangeRequest};
+use quorum::raft::codec::{encode_into, encoded_len};
 use quorum::store::{LeaseIndex, Store};
 
 struct NoLeases;
@@ -58,6 +59,16 @@ fn bench(c: &mut Criterion) {
             ..Default::default()
         };
         b.iter(|| s.range(&req).expect("range"))
+    });
+    // What a snapshot of the store costs per key: its length, then its bytes, as
+    // `build_snapshot` writes them (to a sink here, so no disk is timed).
+    let big = filled(100_000);
+    c.bench_function("snapshot encode 100k keys", |b| {
+        b.iter(|| {
+            let len = encoded_len(&big).expect("length");
+            encode_into(&mut std::io::sink(), &big).expect("encode");
+            len
+        })
     });
 }
 

@@ -36,7 +36,8 @@ impl Server {
             alarm: AlarmType::Nospace as i32,
             activate: true,
         };
-        if let Err(e) = self.write(raise).await {
+        // Boxed: a write's future is kilobytes, and every write's future would carry it.
+        if let Err(e) = Box::pin(self.write(raise)).await {
             tracing::warn!(error = %e, "raising NOSPACE failed");
         }
         Err(Error::Store(StoreError::NoSpace))

@@ -61,11 +61,13 @@ impl ReadQueue {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// One read: runs `barrier` (not yet begun) if none is running, else waits until
-    /// `deadline` for the loop's next one; `timed_out` names the failure after that.
-    pub async fn read(
+    /// One read: runs a barrier made by `barrier` if none is running, else waits until
+    /// `deadline` for the loop's next one; `timed_out` names the failure after that. A maker,
+    /// not a future: a barrier future is kilobytes (openraft's read path inside), and one
+    /// taken by value sat in this future's state twice, whether it ran or not.
+    pub async fn read<Fut: Future<Output = Result<()>>>(
         &self,
-        barrier: impl Future<Output = Result<()>>,
+        barrier: impl FnOnce() -> Fut,
         deadline: LocalInstant,
         timed_out: impl FnOnce() -> Error,
     ) -> Result<()> {
@@ -82,7 +84,7 @@ impl ReadQueue {
         };
         let Some(rx) = queued else {
             let _running = Running(self);
-            return barrier.await;
+            return barrier().await;
         };
         match clock::timeout_at(deadline, rx).await {
             Ok(Ok(answer)) => answer,
@@ -127,7 +129,7 @@ impl Server {
     /// confirmed by the leader: after it returns, a local read is linearizable.
     pub async fn read_barrier(&self) -> Result<()> {
         self.reads
-            .read(self.barrier_now(), self.deadline(), || self.timed_out())
+            .read(|| self.barrier_now(), self.deadline(), || self.timed_out())
             .await
     }
 

@@ -41,7 +41,7 @@ fn read(queue: &Arc<ReadQueue>, barriers: &Barriers) -> JoinHandle<Result<()>> {
     let (queue, barrier) = (queue.clone(), barriers.barrier());
     tokio::spawn(async move {
         let deadline = clock::now() + Duration::from_secs(60);
-        queue.read(barrier, deadline, || Error::Timeout).await
+        queue.read(|| barrier, deadline, || Error::Timeout).await
     })
 }
 
