@@ -5,7 +5,7 @@ use std::path::Path;
 
 use plotters::prelude::*;
 
-use super::compare::Row;
+use super::compare::{Row, GENERATOR_CPU};
 
 const WIDTH: u32 = 1000;
 const ROW_HEIGHT: i32 = 26;
@@ -15,12 +15,13 @@ const BAR_LEFT: i32 = LABEL_WIDTH + 10;
 const BAR_RIGHT: i32 = WIDTH as i32 - 70;
 
 pub fn write(path: &Path, rows: &[Row], etcd_version: &str) -> anyhow::Result<()> {
+    let rows: Vec<&Row> = rows.iter().filter(|r| r.metric != GENERATOR_CPU).collect();
     let height = (TOP + ROW_HEIGHT * rows.len() as i32 + 40) as u32;
     let root = SVGBackend::new(path, (WIDTH, height)).into_drawing_area();
     root.fill(&WHITE)?;
     let max = rows
         .iter()
-        .map(Row::advantage)
+        .map(|r| r.advantage())
         .fold(2.0_f64, f64::max)
         .min(10.0);
     let x = |v: f64| BAR_LEFT + ((BAR_RIGHT - BAR_LEFT) as f64 * v.min(max) / max) as i32;

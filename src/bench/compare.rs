@@ -150,8 +150,18 @@ pub struct CompareSpec {
 
 #[derive(Debug, Clone)]
 enum Outcome {
-    Load(LoadReport),
+    Load(LoadReport, Cpu),
     Fanout(FanoutReport),
+}
+
+/// CPU time per request during a load run, in µs: what the figures cost, which a drifting
+/// machine moves far less than it moves throughput. The load generator is this process; on
+/// two cores it competes with the members, so its share compresses every throughput ratio.
+/// Zero where `/proc` cannot tell.
+#[derive(Debug, Clone, Copy, Default)]
+struct Cpu {
+    members: f64,
+    generator: f64,
 }
 
 /// One table row: a metric of a case for both systems.
@@ -282,6 +292,9 @@ async fn start_ready(program: &[String], base: u16) -> anyhow::Result<Ready> {
     })
 }
 
+/// `/proc` counts CPU time in USER_HZ ticks, 100 a second on Linux whatever the kernel's HZ.
+const TICK_US: f64 = 10_000.0;
+
 /// CPU time the processes have used, in clock ticks (`/proc/PID/stat`); `None` off Linux or
 /// when a process is gone.
 fn cpu_ticks(pids: &[u32]) -> Option<u64> {
@@ -344,6 +357,9 @@ async fn measure(
                 Target::Follower => vec![ready.follower.clone()],
                 Target::All => ready.cluster.endpoints.clone(),
             };
+            let members: Vec<u32> = ready.cluster.children.iter().map(Child::id).collect();
+            let generator = [std::process::id()];
+            let before = (cpu_ticks(&members), cpu_ticks(&generator));
             let report = load::run(LoadSpec {
                 endpoints,
                 clients,
@@ -353,8 +369,25 @@ async fn measure(
                 workload,
             })
             .await?;
-            println!("{label:<7} {:<34} {}", case.name, report.summary());
-            Outcome::Load(report)
+            let after = (cpu_ticks(&members), cpu_ticks(&generator));
+            let per_request = |b: Option<u64>, a: Option<u64>| match (b, a) {
+                (Some(b), Some(a)) if report.requests_ok > 0 => {
+                    a.saturating_sub(b) as f64 * TICK_US / report.requests_ok as f64
+                }
+                _ => 0.0,
+            };
+            let cpu = Cpu {
+                members: per_request(before.0, after.0),
+                generator: per_request(before.1, after.1),
+            };
+            println!(
+                "{label:<7} {:<34} {} cpu/req: members={:.0}us generator={:.0}us",
+                case.name,
+                report.summary(),
+                cpu.members,
+                cpu.generator
+            );
+            Outcome::Load(report, cpu)
         }
         Kind::Fanout {
             watchers,
@@ -420,6 +453,9 @@ const AVERAGE: &str = "average latency (µs)";
 const P99: &str = "p99 latency (µs)";
 const DELIVERED: &str = "events delivered (%)";
 const P99_DELIVERY: &str = "p99 delivery latency (µs)";
+const MEMBERS_CPU: &str = "members' CPU per request (µs)";
+/// Context for the rows above it, not a figure of either system: left out of the chart.
+pub const GENERATOR_CPU: &str = "load generator's CPU per request (µs)";
 
 fn rows(case: &Case, q: &Outcome, e: &Outcome) -> Vec<Row> {
     let row =
@@ -434,7 +470,7 @@ fn rows(case: &Case, q: &Outcome, e: &Outcome) -> Vec<Row> {
             spread: None,
         };
     match (q, e) {
-        (Outcome::Load(q), Outcome::Load(e)) => {
+        (Outcome::Load(q, q_cpu), Outcome::Load(e, e_cpu)) => {
             let (qa, ea) = (q.latencies.mean_us(), e.latencies.mean_us());
             let (qp, ep) = (
                 q.latencies.percentile_us(0.99) as f64,
@@ -465,6 +501,8 @@ fn rows(case: &Case, q: &Outcome, e: &Outcome) -> Vec<Row> {
                     false,
                     case.p99_goal.then(|| ("≤ etcd".to_string(), qp <= ep)),
                 ),
+                row(MEMBERS_CPU, q_cpu.members, e_cpu.members, false, None),
+                row(GENERATOR_CPU, q_cpu.generator, e_cpu.generator, false, None),
             ]
         }
         (Outcome::Fanout(q), Outcome::Fanout(e)) => {
@@ -521,7 +559,9 @@ pub fn markdown(rows: &[Row], etcd_version: &str, command: &str, rounds: usize) 
         "Measured by `{command}` on a {cores}-core machine against {etcd_version}; 3 members \
          each, both clusters running, started with the same flags; keys of ~10 bytes, values \
          of 256 bytes; {how}. Advantage is how many times better Quorum did (throughput: \
-         Quorum / etcd; latency: etcd / Quorum).\n\n\
+         Quorum / etcd; latency and CPU: etcd / Quorum). CPU per request is all three \
+         members' user and system time over the run, and the load generator's (one process, \
+         on the same cores), from `/proc` in 10 ms ticks.\n\n\
          | workload | metric | Quorum | etcd | advantage | goal | met |\n\
          |---|---|---:|---:|---:|---|---|\n"
     );
@@ -642,12 +682,18 @@ mod tests {
 
     /// A load outcome of `ok` requests in one second, every latency `avg_us`.
     fn load_outcome(ok: usize, avg_us: u64) -> Outcome {
-        Outcome::Load(LoadReport {
-            requests_ok: ok,
-            errors: 0,
-            elapsed: Duration::from_secs(1),
-            latencies: Latencies::new(vec![avg_us; 10]),
-        })
+        Outcome::Load(
+            LoadReport {
+                requests_ok: ok,
+                errors: 0,
+                elapsed: Duration::from_secs(1),
+                latencies: Latencies::new(vec![avg_us; 10]),
+            },
+            Cpu {
+                members: 1_000_000.0 / ok as f64,
+                generator: 10.0,
+            },
+        )
     }
 
     #[test]
@@ -671,6 +717,12 @@ mod tests {
         let average = &rows[1];
         assert_eq!(average.quorum, 50.0);
         assert_eq!(average.spread, Some((1.0, 2.0)));
+        // CPU per request comes from the same round too (here 1 s of members' CPU over it).
+        let members = rows.iter().find(|r| r.metric == MEMBERS_CPU).unwrap();
+        assert_eq!(
+            (members.quorum, members.etcd),
+            (1_000_000.0 / 1800.0, 1000.0)
+        );
         let one = median_rows(case, &rounds[..1]);
         assert_eq!((one[0].quorum, one[0].spread), (3000.0, None));
     }
