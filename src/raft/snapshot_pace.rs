@@ -17,8 +17,11 @@
 /// Bytes of state one log entry since the last snapshot stands for.
 const STATE_BYTES_PER_ENTRY: usize = 4096;
 
-/// Below this, a snapshot is cheap enough to write whenever the count says.
-const SMALL_STATE_BYTES: usize = 64 << 20;
+/// Below this, a snapshot is cheap enough to write whenever the count says. It is where the
+/// default count (10,000 entries) meets `STATE_BYTES_PER_ENTRY`: under it the count alone
+/// keeps an entry's share of snapshot writing within 4 KiB. It was 64 MiB, which let states of
+/// 40–64 MiB pay up to 6.7 KB per entry.
+const SMALL_STATE_BYTES: usize = 10_000 * STATE_BYTES_PER_ENTRY;
 
 /// Whether a policy snapshot of a state of `state_bytes` (the store's approximate size),
 /// `entries_since_last` entries after the last one, is worth writing now.
@@ -38,6 +41,10 @@ mod tests {
         assert!(worth_writing(1, 100 * 300));
         assert!(worth_writing(1, SMALL_STATE_BYTES - 1));
         assert!(!worth_writing(1, SMALL_STATE_BYTES));
+        // From there on an entry never stands for more than 4 KiB of snapshot: 50 MB of
+        // state waits past the default count for its ~12,200 entries.
+        assert!(!worth_writing(10_000, 50_000_000));
+        assert!(worth_writing(12_300, 50_000_000));
         // A million keys (~317 MB of state): 10,000 entries are not worth it, ~77,000 are.
         let big = 1_000_000 * 317;
         assert!(!worth_writing(10_000, big));
