@@ -17,11 +17,13 @@
 /// Bytes of state one log entry since the last snapshot stands for.
 const STATE_BYTES_PER_ENTRY: usize = 4096;
 
-/// Below this, a snapshot is cheap enough to write whenever the count says. It is where the
-/// default count (10,000 entries) meets `STATE_BYTES_PER_ENTRY`: under it the count alone
-/// keeps an entry's share of snapshot writing within 4 KiB. It was 64 MiB, which let states of
-/// 40–64 MiB pay up to 6.7 KB per entry.
-const SMALL_STATE_BYTES: usize = 10_000 * STATE_BYTES_PER_ENTRY;
+/// Below this, a snapshot is cheap enough to write whenever the count says: where the default
+/// count meets `STATE_BYTES_PER_ENTRY` (10,000 × 4 KiB, ~41 MB), so under it the default count
+/// alone keeps an entry's share of snapshot writing within 4 KiB and this floor changes
+/// nothing. It matters for smaller counts (tests, the simulator, a user's `--snapshot-count`),
+/// whose states it spares pacing.
+const SMALL_STATE_BYTES: usize =
+    crate::config::DEFAULT_SNAPSHOT_EVERY_ENTRIES as usize * STATE_BYTES_PER_ENTRY;
 
 /// Whether a policy snapshot of a state of `state_bytes` (the store's approximate size),
 /// `entries_since_last` entries after the last one, is worth writing now.

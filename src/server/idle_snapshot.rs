@@ -8,7 +8,7 @@
 //! the log's memory back, and a restart replays no more than the count asked for.
 //!
 //! At most one snapshot per `--snapshot-count` entries, as the count alone would have written.
-//! Until pacing first puts one off (never below 40 MiB of state) the task only waits.
+//! Until pacing first puts one off (never below ~41 MB of state) the task only waits.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -65,12 +65,16 @@ impl ReadQueue {
     /// `deadline` for the loop's next one; `timed_out` names the failure after that. A maker,
     /// not a future: a barrier future is kilobytes (openraft's read path inside), and one
     /// taken by value sat in this future's state twice, whether it ran or not.
-    pub async fn read<Fut: Future<Output = Result<()>>>(
+    pub async fn read<F, Fut>(
         &self,
-        barrier: impl FnOnce() -> Fut,
+        barrier: F,
         deadline: LocalInstant,
         timed_out: impl FnOnce() -> Error,
-    ) -> Result<()> {
+    ) -> Result<()>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<()>>,
+    {
         let queued = {
             let mut state = self.lock();
             if state.busy {

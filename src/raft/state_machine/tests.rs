@@ -29,7 +29,7 @@ fn with_state_of(mib: u64) -> StateMachine {
 async fn a_large_states_snapshot_is_put_off_until_the_member_is_idle() {
     // Goal: pacing defers a policy snapshot of a large state and says so, and the idle task's
     // go-ahead lets exactly the next one through. Method: a 70 MiB state (past pacing's
-    // 40 MiB) with 70 entries since its last snapshot, far short of its share of log.
+    // ~41 MB) with 70 entries since its last snapshot, far short of its share of log.
     let mut sm = with_state_of(70);
     assert!(
         sm.try_create_snapshot_builder(false).await.is_none(),

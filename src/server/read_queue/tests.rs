@@ -38,10 +38,12 @@ impl Barriers {
 }
 
 fn read(queue: &Arc<ReadQueue>, barriers: &Barriers) -> JoinHandle<Result<()>> {
-    let (queue, barrier) = (queue.clone(), barriers.barrier());
+    let (queue, barriers) = (queue.clone(), barriers.clone());
     tokio::spawn(async move {
         let deadline = clock::now() + Duration::from_secs(60);
-        queue.read(|| barrier, deadline, || Error::Timeout).await
+        queue
+            .read(|| barriers.barrier(), deadline, || Error::Timeout)
+            .await
     })
 }
 
