@@ -201,6 +201,12 @@ struct Cluster {
     _dir: tempfile::TempDir,
 }
 
+impl Cluster {
+    fn pids(&self) -> impl Iterator<Item = u32> + '_ {
+        self.children.iter().map(Child::id)
+    }
+}
+
 impl Drop for Cluster {
     fn drop(&mut self) {
         for c in &mut self.children {
@@ -358,7 +364,7 @@ async fn measure(
                 Target::Follower => vec![ready.follower.clone()],
                 Target::All => ready.cluster.endpoints.clone(),
             };
-            let members: Vec<u32> = ready.cluster.children.iter().map(Child::id).collect();
+            let members: Vec<u32> = ready.cluster.pids().collect();
             let generator = [std::process::id()];
             let before = (cpu_ticks(&members), cpu_ticks(&generator));
             let report = load::run(LoadSpec {
@@ -623,7 +629,7 @@ pub async fn run(spec: CompareSpec) -> anyhow::Result<Vec<Row>> {
     let rounds = spec.rounds.max(1);
     let pids: Vec<u32> = [&quorum, &etcd]
         .iter()
-        .flat_map(|r| r.cluster.children.iter().map(Child::id))
+        .flat_map(|r| r.cluster.pids())
         .collect();
     let mut rows = Vec::new();
     for case in &cases {

@@ -62,9 +62,7 @@ impl Server {
     pub async fn caller_settled(&self, creds: &Credentials) -> Result<Option<AuthInfo>> {
         match self.caller(creds) {
             Err(Error::Auth(AuthError::InvalidAuthToken)) => {
-                // Boxed: this rare path's barrier would otherwise make every client call's
-                // future kilobytes larger, copied as the call's future is boxed and moved.
-                let _ = Box::pin(self.read_barrier()).await;
+                let _ = self.read_barrier().await;
                 self.caller(creds)
             }
             other => other,

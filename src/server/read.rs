@@ -55,9 +55,7 @@ impl Server {
     /// A Range as etcd serves it: linearizable (after a read barrier) unless serializable.
     pub async fn range(&self, req: &RangeRequest) -> Result<RangeResponse> {
         if !req.serializable && !self.plants.stale_read {
-            // Boxed, so a serializable read's future (copied as it is boxed and moved on its
-            // way through tonic) does not carry the barrier's kilobytes.
-            Box::pin(self.read_barrier()).await?;
+            self.read_barrier().await?;
         }
         self.range_local(req)
     }

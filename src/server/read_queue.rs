@@ -132,9 +132,14 @@ impl Server {
     /// Waits until this member has applied everything committed when the call began, as
     /// confirmed by the leader: after it returns, a local read is linearizable.
     pub async fn read_barrier(&self) -> Result<()> {
-        self.reads
-            .read(|| self.barrier_now(), self.deadline(), || self.timed_out())
-            .await
+        // Boxed here, once for every caller: the barrier's future is kilobytes (openraft's
+        // read path inside), and inline it would make each caller's future as large, copied
+        // whenever tonic boxes and moves a call's future, whether the barrier runs or not.
+        Box::pin(
+            self.reads
+                .read(|| self.barrier_now(), self.deadline(), || self.timed_out()),
+        )
+        .await
     }
 
     /// Runs the barriers of queued reads for the member's life.
